@@ -1,0 +1,180 @@
+"""``events.plans.v1``: a plan's whole life, from proposal (planner) to outcome (executor)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shared.contracts.base import (
+    Contract,
+    ExecutionMode,
+    Message,
+    Money,
+    Price,
+    Quantity,
+    Ratio,
+    Reason,
+    Side,
+    UtcDatetime,
+)
+
+STREAM = "events.plans.v1"
+
+DriftAction = Literal["BUY", "SELL", "HOLD"]
+
+
+class PlanLeg(Contract):
+    """One order the plan intends: sells come before buys."""
+
+    leg: int = Field(ge=0, description="Position of the leg in the plan; part of client_order_id.")
+    symbol: str
+    con_id: int | None = None
+    side: Side
+    quantity: Quantity
+    reference_price: Price
+    estimated_value: Money
+
+
+class DriftRow(Contract):
+    """One row of the drift table: where a symbol stands against its target, and why."""
+
+    symbol: str
+    target_pct: Ratio
+    current_pct: Ratio
+    drift_pct: Ratio = Field(description="current_pct - target_pct, in percentage points.")
+    drift_value: Money = Field(description="Money over (+) or under (-) the target.")
+    action: DriftAction
+    quantity: Quantity
+    estimated_value: Money
+    current_quantity: Quantity = Quantity("0")
+    price: Price | None = None
+    skip_reason: str | None = Field(default=None, description="Why a needed trade was not planned.")
+
+
+class BatchSummary(Contract):
+    """Totals of a plan, as the reference ETF rebalancer prints them."""
+
+    net_liquidation: Money
+    cash_before: Money
+    cash_after: Money
+    gross_buy: Money
+    gross_sell: Money
+    pre_gross_exposure: Money
+    post_gross_exposure: Money
+    pre_leverage: Ratio
+    post_leverage: Ratio
+    turnover_pct: Ratio
+    estimated_commissions: Money
+    currency: str = "USD"
+
+
+class LegResult(Contract):
+    """What happened to one leg once executed."""
+
+    leg: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    ordered_quantity: Quantity
+    filled_quantity: Quantity
+    average_price: Price | None = None
+    commission: Money = Money("0")
+    status: Literal["filled", "partially_filled", "cancelled", "rejected", "unknown", "skipped"]
+
+
+class PlanProposed(Message):
+    """A plan computed by the planner, valid until ``valid_until``."""
+
+    type: Literal["PlanProposed"] = "PlanProposed"
+    plan_id: str
+    account_id: str
+    allocation_id: str
+    execution: ExecutionMode
+    legs: tuple[PlanLeg, ...]
+    drift: tuple[DriftRow, ...]
+    summary: BatchSummary
+    warnings: tuple[str, ...] = ()
+    valid_until: UtcDatetime
+    portfolio_as_of: UtcDatetime | None = None
+    policy: dict[str, str] = Field(
+        default_factory=dict, description="The effective planning policy, for the audit trail."
+    )
+
+
+class PlanRejected(Message):
+    """No plan: the reasons say what to fix. Raised by the planner or the executor's risk gate."""
+
+    type: Literal["PlanRejected"] = "PlanRejected"
+    plan_id: str | None = None
+    account_id: str
+    allocation_id: str | None = None
+    stage: Literal["planning", "risk", "approval"] = "planning"
+    reasons: tuple[Reason, ...]
+
+
+class PlanApproved(Message):
+    """The executor approved the plan for execution."""
+
+    type: Literal["PlanApproved"] = "PlanApproved"
+    plan_id: str
+    account_id: str
+    approved_by: str = Field(description="`auto`, or who approved it (CLI user, API token name).")
+
+
+class PlanExecutionStarted(Message):
+    """The executor started sending the plan's orders."""
+
+    type: Literal["PlanExecutionStarted"] = "PlanExecutionStarted"
+    plan_id: str
+    account_id: str
+    leg_count: int
+
+
+class PlanCompleted(Message):
+    """Every leg reached a final state; ``legs`` says how each ended."""
+
+    type: Literal["PlanCompleted"] = "PlanCompleted"
+    plan_id: str
+    account_id: str
+    legs: tuple[LegResult, ...]
+    report_path: str | None = None
+
+
+class PlanFailed(Message):
+    """The plan stopped before completing; ``reasons`` says why."""
+
+    type: Literal["PlanFailed"] = "PlanFailed"
+    plan_id: str
+    account_id: str
+    reasons: tuple[Reason, ...]
+    legs: tuple[LegResult, ...] = ()
+
+
+class PlanExpired(Message):
+    """A plan waiting for approval passed its ``valid_until``; it will never execute."""
+
+    type: Literal["PlanExpired"] = "PlanExpired"
+    plan_id: str
+    account_id: str
+
+
+PlanEvent = Annotated[
+    PlanProposed
+    | PlanRejected
+    | PlanApproved
+    | PlanExecutionStarted
+    | PlanCompleted
+    | PlanFailed
+    | PlanExpired,
+    Field(discriminator="type"),
+]
+MESSAGES: tuple[type[Message], ...] = (
+    PlanProposed,
+    PlanRejected,
+    PlanApproved,
+    PlanExecutionStarted,
+    PlanCompleted,
+    PlanFailed,
+    PlanExpired,
+)
