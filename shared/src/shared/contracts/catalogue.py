@@ -99,7 +99,9 @@ def stream_of(message: Message) -> str:
     try:
         return _STREAM_OF[type(message)]
     except KeyError:
-        raise LookupError(f"{type(message).__name__} is not on any stream of the catalogue") from None
+        raise LookupError(
+            f"{type(message).__name__} is not on any stream of the catalogue"
+        ) from None
 
 
 def spec_of(stream: str) -> StreamSpec:

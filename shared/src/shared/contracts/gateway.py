@@ -35,7 +35,9 @@ class ReconciliationCompleted(Message):
     type: Literal["ReconciliationCompleted"] = "ReconciliationCompleted"
     accounts: tuple[str, ...]
     open_orders: int = 0
-    adopted_orders: int = Field(default=0, description="Orders of earlier runs matched by orderRef.")
+    adopted_orders: int = Field(
+        default=0, description="Orders of earlier runs matched by orderRef."
+    )
     recovered_fills: int = Field(default=0, description="Fills missed while disconnected.")
 
 

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from shared.contracts.base import Command, Price, Quantity, Side
 
-
 STREAM = "commands.orders.v1"
 
 
@@ -78,7 +77,5 @@ class CancelAllOrders(Command):
     reason: str | None = None
 
 
-OrderCommand = Annotated[
-    SubmitOrder | CancelOrder | CancelAllOrders, Field(discriminator="type")
-]
+OrderCommand = Annotated[SubmitOrder | CancelOrder | CancelAllOrders, Field(discriminator="type")]
 MESSAGES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, CancelAllOrders)

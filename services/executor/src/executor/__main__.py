@@ -1,0 +1,3 @@
+from executor.main import run
+
+run()

@@ -1,0 +1,3 @@
+from gateway_bridge.main import run
+
+run()

@@ -1,0 +1,3 @@
+from notifier.main import run
+
+run()

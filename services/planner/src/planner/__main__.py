@@ -1,0 +1,3 @@
+from planner.main import run
+
+run()

@@ -1,0 +1,122 @@
+"""The operator CLI: ``rebalancer up``, ``status``, ``down``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import redis
+import typer
+from rich.console import Console
+
+from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
+from shared.cli.stackconfig import StackSettings, StackState
+from shared.cli.status import render_status, service_health, stream_rows
+
+app = typer.Typer(
+    name="rebalancer",
+    help="Operate the IBKR rebalancer: run the local stack and look into it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home", help="Folder of the stack's data, logs and reports [default: ./.rebalancer]."
+    ),
+]
+
+
+def _settings(home: Path | None, **overrides: object) -> StackSettings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        values["home"] = home
+    return StackSettings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def up(
+    home: HomeOption = None,
+    redis_port: Annotated[
+        int | None, typer.Option(help="Port of the embedded Redis [6390].")
+    ] = None,
+    ib_port: Annotated[int | None, typer.Option(help="Port of the IB emulator [4002].")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Emulator scenario YAML.")] = None,
+    accounts_file: Annotated[Path | None, typer.Option(help="Accounts file (YAML).")] = None,
+) -> None:
+    """Start the local stack (embedded Redis, IB emulator, every service) until Ctrl-C."""
+    settings = _settings(
+        home, redis_port=redis_port, ib_port=ib_port, scenario=scenario, accounts_file=accounts_file
+    )
+    stack = Stack(settings)
+    try:
+        stack.acquire()
+    except StackAlreadyRunning as error:
+        err.print(f"[red]rebalancer up:[/] {error}")
+        raise typer.Exit(1) from None
+    try:
+        asyncio.run(run_until_interrupted(stack))
+    except (RuntimeError, TimeoutError) as error:
+        err.print(f"[red]rebalancer up:[/] {error}")
+        raise typer.Exit(1) from None
+    finally:
+        stack.release()
+
+
+@app.command()
+def status(home: HomeOption = None) -> None:
+    """Show each service's health, the Redis address, stream lengths and consumer-group lag."""
+    settings = _settings(home)
+    state = StackState.read(settings.home.resolve() / "stack.json")
+    if state is None:
+        redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
+        ops_ports = {
+            "gateway-bridge": settings.bridge_ops_port,
+            "planner": settings.planner_ops_port,
+            "executor": settings.executor_ops_port,
+            "notifier": settings.notifier_ops_port,
+        }
+        err.print(f"[yellow]no running stack recorded in {settings.home}; probing default ports[/]")
+    else:
+        redis_url, ops_ports = state.redis_url, state.ops_ports
+    health = service_health(ops_ports)
+    rows, redis_error = None, None
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        rows = stream_rows(client)
+    except redis.exceptions.RedisError as error:
+        redis_error = f"cannot reach {redis_url}: {error}"
+    finally:
+        client.close()
+    for table in render_status(redis_url, health, rows, redis_error):
+        console.print(table)
+    if redis_error or not all(ok for ok, _ in health.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(home: HomeOption = None) -> None:
+    """Stop the stack started by `rebalancer up` (as Ctrl-C in its terminal would)."""
+    settings = _settings(home)
+    state = StackState.read(settings.home.resolve() / "stack.json")
+    if state is None:
+        err.print(f"no running stack recorded in {settings.home.resolve()}")
+        raise typer.Exit(1)
+    try:
+        os.kill(state.pid, signal.SIGINT)
+    except ProcessLookupError:
+        err.print(f"the stack's process {state.pid} is gone; removing its record")
+        (settings.home.resolve() / "stack.json").unlink(missing_ok=True)
+        raise typer.Exit(1) from None
+    console.print(f"asked the stack (pid {state.pid}) to stop")
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()

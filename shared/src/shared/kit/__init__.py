@@ -1,0 +1,1 @@
+"""Service kit: settings, logging, broker, subscriptions, ops endpoints, shared by services."""

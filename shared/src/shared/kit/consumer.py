@@ -1,0 +1,269 @@
+"""Consumer-group subscriptions with the reclaimer and dead-letter stream FastStream lacks.
+
+For each stream a service consumes, two FastStream subscribers share the service's group:
+
+* the reader takes new entries (``>``) and acks each one after its handler succeeded;
+* the reclaimer (``min_idle_time``) claims entries left pending by a handler that failed or
+  a consumer that died (XAUTOCLAIM), runs the handler again, and after ``max_deliveries``
+  moves the entry to ``dlq.<stream>`` and acks it.
+
+An entry that cannot be decoded (not JSON, unknown ``type``, missing or mistyped field) is
+logged with its stream and entry id, counted, moved to ``dlq.<stream>`` and acked at once:
+it never crashes the consumer, never blocks the entries behind it, and is never lost.
+Groups are created from ``0`` before consumers start, so nothing published earlier is
+skipped (FastStream would create them at ``$``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from faststream import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisStreamMessage as StreamMessageArg
+from faststream.redis.message import RedisStreamMessage
+from pydantic import ValidationError
+from redis.exceptions import ResponseError
+
+from shared.contracts.alerts import SendAlert
+from shared.contracts.base import Message, utc_now
+from shared.contracts.catalogue import StreamSpec
+from shared.kit.broker import Publisher
+from shared.kit.logging import log_context
+from shared.kit.metrics import KitMetrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[None]]
+
+DLQ_PREFIX = "dlq."
+
+
+def dlq_name(stream: str) -> str:
+    """Return the dead-letter stream of ``stream``."""
+    return f"{DLQ_PREFIX}{stream}"
+
+
+async def ensure_groups(client: aioredis.Redis, streams: Iterable[str], group: str) -> None:
+    """Create ``group`` on every stream from its start (``0``), creating streams as needed."""
+    for stream in streams:
+        try:
+            await client.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+
+class MalformedMessage(Exception):
+    """An entry that cannot become a contract message; ``reason`` is a metric label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def decode_entry(spec: StreamSpec, body: bytes) -> Message:
+    """Decode one entry's body into the stream's message, or raise MalformedMessage."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedMessage("not_json", "the entry is not JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("not_json", "the entry is JSON but not an object")
+    kind = data.get("type")
+    known = {cls.model_fields["type"].default for cls in spec.messages}
+    if kind not in known:
+        raise MalformedMessage(
+            "unknown_type",
+            f"type {kind!r} is not a message of {spec.name} (expected one of {sorted(known)})",
+        )
+    try:
+        return spec.decode(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise MalformedMessage("invalid_fields", f"{kind}: {problems}") from None
+
+
+class StreamConsumer:
+    """Register handlers for streams, in one consumer group, with reclaim and dead-letters."""
+
+    def __init__(
+        self,
+        broker: RedisBroker,
+        client: aioredis.Redis,
+        publisher: Publisher,
+        metrics: KitMetrics,
+        *,
+        service: str,
+        group: str,
+        consumer: str,
+        reclaim_idle_ms: int,
+        max_deliveries: int,
+    ) -> None:
+        self._broker = broker
+        self._client = client
+        self._publisher = publisher
+        self._metrics = metrics
+        self._service = service
+        self._group = group
+        self._consumer = consumer
+        self._reclaim_idle_ms = reclaim_idle_ms
+        self._max_deliveries = max_deliveries
+        self.streams: list[str] = []
+
+    def subscribe(
+        self, spec: StreamSpec, handler: Handler, *, polling_interval_ms: int = 100
+    ) -> None:
+        """Call ``handler(message)`` for every message of ``spec``'s stream, at least once.
+
+        The handler must be idempotent: a message whose handler raised is delivered again
+        after ``reclaim_idle_ms``, up to ``max_deliveries`` times.
+        """
+        self.streams.append(spec.name)
+
+        async def on_new(msg: StreamMessageArg) -> None:
+            await self._process(spec, handler, msg, reclaimed=False)
+
+        async def on_reclaimed(msg: StreamMessageArg) -> None:
+            await self._process(spec, handler, msg, reclaimed=True)
+
+        self._broker.subscriber(
+            stream=StreamSub(
+                spec.name,
+                group=self._group,
+                consumer=self._consumer,
+                polling_interval=polling_interval_ms,
+            ),
+            ack_policy=AckPolicy.MANUAL,
+        )(on_new)
+        self._broker.subscriber(
+            stream=StreamSub(
+                spec.name,
+                group=self._group,
+                consumer=self._consumer,
+                min_idle_time=self._reclaim_idle_ms,
+                polling_interval=max(polling_interval_ms, self._reclaim_idle_ms // 4),
+            ),
+            ack_policy=AckPolicy.MANUAL,
+        )(on_reclaimed)
+
+    async def _process(
+        self, spec: StreamSpec, handler: Handler, msg: RedisStreamMessage, *, reclaimed: bool
+    ) -> None:
+        entry_id = _entry_id(msg)
+        with log_context(correlation_id=msg.correlation_id):
+            try:
+                message = decode_entry(spec, msg.body)
+            except MalformedMessage as bad:
+                self._metrics.malformed.labels(spec.name, bad.reason).inc()
+                log.error(
+                    "malformed message on %s entry %s: %s; moved to %s",
+                    spec.name,
+                    entry_id,
+                    bad.detail,
+                    dlq_name(spec.name),
+                    extra={"stream": spec.name, "entry_id": entry_id},
+                )
+                await self._dead_letter(spec.name, entry_id, msg.body, bad.reason, bad.detail, 1)
+                await msg.ack()
+                return
+
+            if reclaimed:
+                self._metrics.reclaimed.labels(spec.name, self._group).inc()
+                deliveries = await msg.get_delivery_count() or 1
+                if deliveries > self._max_deliveries:
+                    detail = (
+                        f"handler failed {deliveries - 1} times "
+                        f"(delivery cap {self._max_deliveries})"
+                    )
+                    log.error(
+                        "giving up on %s entry %s: %s; moved to %s",
+                        spec.name,
+                        entry_id,
+                        detail,
+                        dlq_name(spec.name),
+                        extra={"stream": spec.name, "entry_id": entry_id},
+                    )
+                    await self._dead_letter(
+                        spec.name, entry_id, msg.body, "delivery_cap", detail, deliveries
+                    )
+                    await msg.ack()
+                    return
+
+            trace = {
+                key: getattr(message, key, None)
+                for key in ("plan_id", "account_id", "client_order_id")
+            }
+            kind = getattr(message, "type", type(message).__name__)
+            with log_context(correlation_id=message.correlation_id, **trace):
+                started = time.perf_counter()
+                try:
+                    await handler(message)
+                except Exception:
+                    self._metrics.messages_handled.labels(spec.name, kind, "error").inc()
+                    log.exception(
+                        "handler failed for %s on %s entry %s; it stays pending and will be "
+                        "retried after %d ms",
+                        kind,
+                        spec.name,
+                        entry_id,
+                        self._reclaim_idle_ms,
+                        extra={"stream": spec.name, "entry_id": entry_id},
+                    )
+                    return
+                finally:
+                    self._metrics.handler_seconds.labels(spec.name).observe(
+                        time.perf_counter() - started
+                    )
+                self._metrics.messages_handled.labels(spec.name, kind, "ok").inc()
+                await msg.ack()
+
+    async def _dead_letter(
+        self, stream: str, entry_id: str, body: bytes, reason: str, detail: str, deliveries: int
+    ) -> None:
+        await self._client.xadd(
+            dlq_name(stream),
+            {
+                "stream": stream,
+                "entry_id": entry_id,
+                "group": self._group,
+                "consumer": self._consumer,
+                "reason": reason,
+                "detail": detail,
+                "deliveries": str(deliveries),
+                "ts": utc_now().isoformat(),
+                "payload": body,
+            },
+        )
+        self._metrics.dead_letters.labels(stream, self._group, reason).inc()
+        if stream == "commands.alerts.v1":
+            return  # an alert about a broken alert could loop; the metric and the log tell.
+        try:
+            await self._publisher.publish(
+                SendAlert(
+                    source=self._service,
+                    valid_until=utc_now() + timedelta(hours=1),
+                    severity="warning",
+                    title=f"Message dead-lettered on {stream}",
+                    text=f"{self._service} moved entry {entry_id} to {dlq_name(stream)}: {detail}",
+                    dedupe_key=f"dlq:{stream}:{reason}",
+                )
+            )
+        except Exception:
+            log.exception("could not publish the dead-letter alert for %s %s", stream, entry_id)
+
+
+def _entry_id(msg: RedisStreamMessage) -> str:
+    ids = msg.raw_message.get("message_ids") or []
+    raw = ids[0] if ids else b"?"
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -1,0 +1,161 @@
+"""A service process: settings, logs, metrics, broker, subscriptions and ops endpoints.
+
+Each service's ``main.create_app(settings)`` builds a :class:`Service`, registers its
+handlers and checks, and ``main.run()`` serves it::
+
+    service = Service(settings)
+    service.subscribe(catalogue.ALLOCATIONS, on_target_allocation_set)
+    service.serve_forever()
+
+``serve_forever`` runs uvicorn on the ops port; its lifespan starts the service (consumer
+groups from ``0`` first, then the broker) and stops it on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+import uvicorn
+
+from shared.contracts.base import Message
+from shared.contracts.catalogue import StreamSpec
+from shared.kit.broker import Publisher, create_broker
+from shared.kit.consumer import Handler, StreamConsumer, ensure_groups
+from shared.kit.logging import configure_logging
+from shared.kit.metrics import KitMetrics
+from shared.kit.ops import HealthCheck, HealthChecks, make_ops_app
+from shared.kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Service:
+    """The plumbing of one service instance; the service adds handlers, checks and hooks."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.name = settings.SERVICE
+        self.metrics = KitMetrics()
+        self.broker = create_broker(settings, self.metrics.registry)
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        self.redis = aioredis.Redis.from_url(settings.redis_url, password=password)
+        self.publisher = Publisher(self.broker, self.metrics)
+        self.consumer = StreamConsumer(
+            self.broker,
+            self.redis,
+            self.publisher,
+            self.metrics,
+            service=self.name,
+            group=settings.group,
+            consumer=settings.consumer,
+            reclaim_idle_ms=settings.reclaim_idle_ms,
+            max_deliveries=settings.max_deliveries,
+        )
+        self.health = HealthChecks()
+        self.health.add("redis", self._redis_ok)
+        self._on_startup: list[Hook] = []
+        self._on_shutdown: list[Hook] = []
+        self._started = False
+
+    def subscribe(
+        self, spec: StreamSpec, handler: Handler, *, polling_interval_ms: int = 100
+    ) -> None:
+        """Consume ``spec``'s stream in this service's group (see StreamConsumer.subscribe)."""
+        self.consumer.subscribe(spec, handler, polling_interval_ms=polling_interval_ms)
+
+    async def publish(self, message: Message) -> None:
+        """Publish a contract message on its stream."""
+        await self.publisher.publish(message)
+
+    def add_health_check(self, name: str, check: HealthCheck) -> None:
+        """Make readiness depend on ``check`` too."""
+        self.health.add(name, check)
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Run ``hook`` after the consumer groups exist and before consumers start."""
+        self._on_startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Run ``hook`` after consumers stopped."""
+        self._on_shutdown.append(hook)
+        return hook
+
+    async def start(self) -> None:
+        """Create groups from 0, run startup hooks, start consuming."""
+        await ensure_groups(self.redis, self.consumer.streams, self.settings.group)
+        for hook in self._on_startup:
+            await hook()
+        await self.broker.start()
+        self._started = True
+        self.metrics.ready.set(1)
+        log.info(
+            "%s started: group %s, consumer %s, streams %s",
+            self.name,
+            self.settings.group,
+            self.settings.consumer,
+            ", ".join(self.consumer.streams) or "none",
+        )
+
+    async def stop(self) -> None:
+        """Stop consuming, run shutdown hooks, close connections."""
+        self.metrics.ready.set(0)
+        if self._started:
+            await self.broker.stop()
+        for hook in self._on_shutdown:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
+        await self.redis.aclose()
+        self._started = False
+        log.info("%s stopped", self.name)
+
+    def ops_app(self):  # type: ignore[no-untyped-def]
+        """Return the ASGI app of /health and /metrics whose lifespan runs the service."""
+        return make_ops_app(self.name, self.health, self.metrics.registry, self.start, self.stop)
+
+    def uvicorn_server(self) -> uvicorn.Server:
+        """Return a uvicorn server for the ops app (its lifespan starts and stops us)."""
+        config = uvicorn.Config(
+            self.ops_app(),
+            host=self.settings.ops_host,
+            port=self.settings.ops_port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+        )
+        return uvicorn.Server(config)
+
+    def serve_forever(self) -> None:
+        """Serve until SIGINT or SIGTERM (blocking); logs JSON lines to stdout."""
+        configure_logging(self.name, self.settings.log_level, self.settings.secret_values())
+        # uvicorn handles SIGINT/SIGTERM (graceful shutdown through the lifespan), then raises
+        # the signal again with the handlers found before it started: make those harmless so
+        # a clean stop exits 0, as supervisors (docker, `rebalancer up`) expect.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
+        server = self.uvicorn_server()
+        asyncio.run(server.serve())
+        if not server.started:
+            raise SystemExit(1)
+
+    async def _redis_ok(self) -> bool | str:
+        try:
+            return bool(await self.redis.ping())
+        except Exception as error:
+            return f"cannot reach Redis at {_redact(self.settings.redis_url)}: {error}"
+
+
+def _redact(url: str) -> str:
+    """Drop any password from a URL before it is shown."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
