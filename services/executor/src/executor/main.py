@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from shared.kit.service import Service
-
 from executor.settings import ExecutorSettings
+from shared.kit.service import Service
 
 
 def create_app(settings: ExecutorSettings | None = None) -> Service:

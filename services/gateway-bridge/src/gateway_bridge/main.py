@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from shared.kit.service import Service
-
 from gateway_bridge.settings import GatewayBridgeSettings
+from shared.kit.service import Service
 
 
 def create_app(settings: GatewayBridgeSettings | None = None) -> Service:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from shared.kit.service import Service
-
 from notifier.settings import NotifierSettings
+from shared.kit.service import Service
 
 
 def create_app(settings: NotifierSettings | None = None) -> Service:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from shared.kit.service import Service
-
 from planner.settings import PlannerSettings
+from shared.kit.service import Service
 
 
 def create_app(settings: PlannerSettings | None = None) -> Service:

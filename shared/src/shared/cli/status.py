@@ -48,7 +48,8 @@ def _lag(client: redis.Redis, stream: str, info: dict[str, object]) -> int | Non
         return lag
     last = info.get("last-delivered-id", b"0-0")
     last_id = last.decode() if isinstance(last, bytes) else str(last)
-    return len(client.xrange(stream, min=f"({last_id}", max="+", count=100_000))
+    undelivered = client.xrange(stream, min=f"({last_id}", max="+", count=100_000)
+    return len(undelivered or [])
 
 
 def stream_rows(client: redis.Redis) -> list[GroupRow]:

@@ -66,7 +66,7 @@ ALERTS = _spec(alerts, alerts.AlertCommand)
 PORTFOLIO_RPC = _spec(portfolio, portfolio.PortfolioRequest)
 PORTFOLIO_REPLIES = StreamSpec(
     name="rpc.portfolio.v1.replies",
-    messages=(portfolio.PortfolioView, portfolio.PortfolioUnavailable),
+    messages=portfolio.REPLIES,
     adapter=TypeAdapter(portfolio.PortfolioReply),
 )
 

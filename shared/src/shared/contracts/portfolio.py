@@ -67,4 +67,5 @@ class PortfolioUnavailable(Message):
 
 PortfolioRequest = Annotated[GetPortfolio, Field(discriminator="type")]
 PortfolioReply = Annotated[PortfolioView | PortfolioUnavailable, Field(discriminator="type")]
-MESSAGES: tuple[type[Message], ...] = (GetPortfolio, PortfolioView, PortfolioUnavailable)
+MESSAGES: tuple[type[Message], ...] = (GetPortfolio,)
+REPLIES: tuple[type[Message], ...] = (PortfolioView, PortfolioUnavailable)

@@ -6,6 +6,7 @@ import logging
 
 from faststream.redis import RedisBroker
 from faststream.redis.prometheus import RedisPrometheusMiddleware
+from faststream.security import SASLPlaintext
 from prometheus_client import CollectorRegistry
 
 from shared.contracts.base import Message
@@ -22,10 +23,14 @@ def create_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Red
     FastStream logs every message at INFO by default, which floods an operator's view and
     halves throughput; its per-message lines go to DEBUG here.
     """
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    security = None
+    if settings.redis_password is not None:
+        security = SASLPlaintext(
+            username=settings.redis_username, password=settings.redis_password.get_secret_value()
+        )
     return RedisBroker(
         settings.redis_url,
-        password=password,
+        security=security,
         log_level=logging.DEBUG,
         middlewares=[RedisPrometheusMiddleware(registry=registry, app_name=settings.SERVICE)],
     )

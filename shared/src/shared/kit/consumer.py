@@ -19,15 +19,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
 from faststream import AckPolicy
 from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage as BatchMessageArg
 from faststream.redis.annotations import RedisStreamMessage as StreamMessageArg
-from faststream.redis.message import RedisStreamMessage
+from faststream.redis.parser import BinaryMessageFormatV1
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
@@ -69,7 +70,7 @@ class MalformedMessage(Exception):
         self.detail = detail
 
 
-def decode_entry(spec: StreamSpec, body: bytes) -> Message:
+def decode_entry(spec: StreamSpec, body: bytes | str) -> Message:
     """Decode one entry's body into the stream's message, or raise MalformedMessage."""
     try:
         data = json.loads(body)
@@ -94,6 +95,38 @@ def decode_entry(spec: StreamSpec, body: bytes) -> Message:
         raise MalformedMessage("invalid_fields", f"{kind}: {problems}") from None
 
 
+def entry_body(fields: Mapping[bytes, bytes]) -> tuple[bytes, str | None]:
+    """Return the payload and correlation id of a raw stream entry.
+
+    FastStream publishers put a framed payload in ``__data__``; a foreign producer
+    (``redis-cli XADD``) writes plain fields, which are read as one JSON object.
+    """
+    data = fields.get(b"__data__")
+    if data is None:
+        plain = {
+            key.decode(errors="replace"): value.decode(errors="replace")
+            for key, value in fields.items()
+        }
+        return json.dumps(plain).encode(), None
+    body, headers = BinaryMessageFormatV1.parse(data)
+    return body, headers.get("correlation_id")
+
+
+async def _keep_raw_entries(message: dict[str, Any], original: Any) -> Any:
+    """Parser that cannot fail: FastStream gets placeholders, the handler the raw entries.
+
+    FastStream's own batch parser raises on an entry it cannot decode (bytes that are not
+    UTF-8, an entry without ``__data__``) and then never calls the handler, which would
+    strand the good entries of that batch until the reclaimer. Decoding is ours instead.
+    """
+    data = message["data"]
+    entries = data if isinstance(data, list) else [data]
+    placeholders: Any = [{b"__data__": b"null"}] * len(entries)
+    safe = {**message, "data": placeholders if isinstance(data, list) else placeholders[0]}
+    safe["raw_entries"] = entries
+    return await original(safe)
+
+
 class StreamConsumer:
     """Register handlers for streams, in one consumer group, with reclaim and dead-letters."""
 
@@ -109,6 +142,7 @@ class StreamConsumer:
         consumer: str,
         reclaim_idle_ms: int,
         max_deliveries: int,
+        batch_size: int = 100,
     ) -> None:
         self._broker = broker
         self._client = client
@@ -119,6 +153,7 @@ class StreamConsumer:
         self._consumer = consumer
         self._reclaim_idle_ms = reclaim_idle_ms
         self._max_deliveries = max_deliveries
+        self._batch_size = batch_size
         self.streams: list[str] = []
 
     def subscribe(
@@ -126,16 +161,28 @@ class StreamConsumer:
     ) -> None:
         """Call ``handler(message)`` for every message of ``spec``'s stream, at least once.
 
-        The handler must be idempotent: a message whose handler raised is delivered again
-        after ``reclaim_idle_ms``, up to ``max_deliveries`` times.
+        Entries are read in batches (one XREADGROUP, one XACK per batch) and handled one by
+        one, in stream order. The handler must be idempotent: a message whose handler raised
+        is delivered again after ``reclaim_idle_ms``, up to ``max_deliveries`` times.
         """
         self.streams.append(spec.name)
 
-        async def on_new(msg: StreamMessageArg) -> None:
-            await self._process(spec, handler, msg, reclaimed=False)
+        async def on_batch(msg: BatchMessageArg) -> None:
+            ids = [_decode_id(raw) for raw in msg.raw_message["message_ids"]]
+            done: list[str] = []
+            for entry_id, fields in zip(ids, _raw_entries(msg.raw_message), strict=True):
+                if await self._handle_entry(spec, handler, entry_id, fields, deliveries=1):
+                    done.append(entry_id)
+            if done:
+                await self._client.xack(spec.name, self._group, *done)
 
         async def on_reclaimed(msg: StreamMessageArg) -> None:
-            await self._process(spec, handler, msg, reclaimed=True)
+            self._metrics.reclaimed.labels(spec.name, self._group).inc()
+            entry_id = _decode_id(msg.raw_message["message_ids"][0])
+            deliveries = await msg.get_delivery_count() or 1
+            [fields] = _raw_entries(msg.raw_message)
+            if await self._handle_entry(spec, handler, entry_id, fields, deliveries=deliveries):
+                await self._client.xack(spec.name, self._group, entry_id)
 
         self._broker.subscriber(
             stream=StreamSub(
@@ -143,9 +190,12 @@ class StreamConsumer:
                 group=self._group,
                 consumer=self._consumer,
                 polling_interval=polling_interval_ms,
+                batch=True,
+                max_records=self._batch_size,
             ),
             ack_policy=AckPolicy.MANUAL,
-        )(on_new)
+            parser=_keep_raw_entries,
+        )(on_batch)
         self._broker.subscriber(
             stream=StreamSub(
                 spec.name,
@@ -155,15 +205,26 @@ class StreamConsumer:
                 polling_interval=max(polling_interval_ms, self._reclaim_idle_ms // 4),
             ),
             ack_policy=AckPolicy.MANUAL,
+            parser=_keep_raw_entries,
         )(on_reclaimed)
 
-    async def _process(
-        self, spec: StreamSpec, handler: Handler, msg: RedisStreamMessage, *, reclaimed: bool
-    ) -> None:
-        entry_id = _entry_id(msg)
-        with log_context(correlation_id=msg.correlation_id):
+    async def _handle_entry(
+        self,
+        spec: StreamSpec,
+        handler: Handler,
+        entry_id: str,
+        fields: Mapping[bytes, bytes],
+        *,
+        deliveries: int,
+    ) -> bool:
+        """Decode and handle one entry; return whether it may be acknowledged."""
+        try:
+            body, correlation_id = entry_body(fields)
+        except Exception:  # a frame so broken that FastStream's format cannot read it
+            body, correlation_id = fields.get(b"__data__", b""), None
+        with log_context(correlation_id=correlation_id):
             try:
-                message = decode_entry(spec, msg.body)
+                message = decode_entry(spec, body)
             except MalformedMessage as bad:
                 self._metrics.malformed.labels(spec.name, bad.reason).inc()
                 log.error(
@@ -174,31 +235,25 @@ class StreamConsumer:
                     dlq_name(spec.name),
                     extra={"stream": spec.name, "entry_id": entry_id},
                 )
-                await self._dead_letter(spec.name, entry_id, msg.body, bad.reason, bad.detail, 1)
-                await msg.ack()
-                return
+                await self._dead_letter(spec.name, entry_id, body, bad.reason, bad.detail, 1)
+                return True
 
-            if reclaimed:
-                self._metrics.reclaimed.labels(spec.name, self._group).inc()
-                deliveries = await msg.get_delivery_count() or 1
-                if deliveries > self._max_deliveries:
-                    detail = (
-                        f"handler failed {deliveries - 1} times "
-                        f"(delivery cap {self._max_deliveries})"
-                    )
-                    log.error(
-                        "giving up on %s entry %s: %s; moved to %s",
-                        spec.name,
-                        entry_id,
-                        detail,
-                        dlq_name(spec.name),
-                        extra={"stream": spec.name, "entry_id": entry_id},
-                    )
-                    await self._dead_letter(
-                        spec.name, entry_id, msg.body, "delivery_cap", detail, deliveries
-                    )
-                    await msg.ack()
-                    return
+            if deliveries > self._max_deliveries:
+                detail = (
+                    f"handler failed {deliveries - 1} times (delivery cap {self._max_deliveries})"
+                )
+                log.error(
+                    "giving up on %s entry %s: %s; moved to %s",
+                    spec.name,
+                    entry_id,
+                    detail,
+                    dlq_name(spec.name),
+                    extra={"stream": spec.name, "entry_id": entry_id},
+                )
+                await self._dead_letter(
+                    spec.name, entry_id, body, "delivery_cap", detail, deliveries
+                )
+                return True
 
             trace = {
                 key: getattr(message, key, None)
@@ -212,21 +267,23 @@ class StreamConsumer:
                 except Exception:
                     self._metrics.messages_handled.labels(spec.name, kind, "error").inc()
                     log.exception(
-                        "handler failed for %s on %s entry %s; it stays pending and will be "
-                        "retried after %d ms",
+                        "handler failed for %s on %s entry %s (delivery %d); it stays pending "
+                        "and will be retried after %d ms",
                         kind,
                         spec.name,
                         entry_id,
+                        deliveries,
                         self._reclaim_idle_ms,
                         extra={"stream": spec.name, "entry_id": entry_id},
                     )
-                    return
+                    return False
                 finally:
                     self._metrics.handler_seconds.labels(spec.name).observe(
                         time.perf_counter() - started
                     )
                 self._metrics.messages_handled.labels(spec.name, kind, "ok").inc()
-                await msg.ack()
+                log.debug("handled %s from %s entry %s", kind, spec.name, entry_id)
+                return True
 
     async def _dead_letter(
         self, stream: str, entry_id: str, body: bytes, reason: str, detail: str, deliveries: int
@@ -263,7 +320,11 @@ class StreamConsumer:
             log.exception("could not publish the dead-letter alert for %s %s", stream, entry_id)
 
 
-def _entry_id(msg: RedisStreamMessage) -> str:
-    ids = msg.raw_message.get("message_ids") or []
-    raw = ids[0] if ids else b"?"
+def _decode_id(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _raw_entries(raw_message: Mapping[str, Any]) -> list[Mapping[bytes, bytes]]:
+    """The entries ``_keep_raw_entries`` saved (FastStream's TypedDict does not declare them)."""
+    entries: list[Mapping[bytes, bytes]] = raw_message["raw_entries"]
+    return entries

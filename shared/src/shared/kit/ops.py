@@ -22,6 +22,7 @@ HealthCheck = Callable[[], Awaitable[bool | str]]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class HealthChecks:
@@ -67,7 +68,7 @@ def make_ops_app(
     registry: CollectorRegistry,
     on_startup: Callable[[], Awaitable[None]],
     on_shutdown: Callable[[], Awaitable[None]],
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+) -> ASGIApp:
     """Return the ASGI app serving /health and /metrics, whose lifespan runs the service."""
     metrics_app = make_asgi_app(registry)
 

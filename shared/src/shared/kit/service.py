@@ -27,7 +27,7 @@ from shared.kit.broker import Publisher, create_broker
 from shared.kit.consumer import Handler, StreamConsumer, ensure_groups
 from shared.kit.logging import configure_logging
 from shared.kit.metrics import KitMetrics
-from shared.kit.ops import HealthCheck, HealthChecks, make_ops_app
+from shared.kit.ops import ASGIApp, HealthCheck, HealthChecks, make_ops_app
 from shared.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,11 @@ class Service:
         self.metrics = KitMetrics()
         self.broker = create_broker(settings, self.metrics.registry)
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        self.redis = aioredis.Redis.from_url(settings.redis_url, password=password)
+        self.redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            username=settings.redis_username if password else None,
+            password=password,
+        )
         self.publisher = Publisher(self.broker, self.metrics)
         self.consumer = StreamConsumer(
             self.broker,
@@ -117,7 +121,7 @@ class Service:
         self._started = False
         log.info("%s stopped", self.name)
 
-    def ops_app(self):  # type: ignore[no-untyped-def]
+    def ops_app(self) -> ASGIApp:
         """Return the ASGI app of /health and /metrics whose lifespan runs the service."""
         return make_ops_app(self.name, self.health, self.metrics.registry, self.start, self.stop)
 

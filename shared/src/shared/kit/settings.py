@@ -2,8 +2,8 @@
 
 A secret field (``SecretStr``) can be given directly (``PLANNER_API_TOKEN=...``), through a
 file named by ``<NAME>_FILE`` (``PLANNER_API_TOKEN_FILE=/run/secrets/token``, the Docker
-secrets convention), or as a file named after the field in ``secrets_dir`` (``/run/secrets``
-by default). Every default is the safe one.
+secrets convention), or as a file named after the prefixed field in ``secrets_dir``
+(``/run/secrets/planner_api_token``; ``/run/secrets`` by default). Every default is the safe one.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class ServiceSettings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         description="Redis holding the streams. Put the password in redis_password, not here.",
     )
+    redis_username: str = Field(default="default", description="Redis ACL user.")
     redis_password: SecretStr | None = None
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9100, ge=0, le=65535, description="/health and /metrics.")
