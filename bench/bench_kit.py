@@ -53,7 +53,7 @@ async def kit_latency(url: str, count: int) -> list[float]:
     async def handler(_: Message) -> None:
         arrived.put_nowait(time.perf_counter())
 
-    service.subscribe(catalogue.TRIGGERS, handler, polling_interval_ms=1)
+    service.subscribe(catalogue.TRIGGERS, handler)  # the services' default polling (BLOCK 100 ms)
     await service.start()
     samples = []
     for _ in range(count):
