@@ -134,15 +134,12 @@ def tick_req_params(req_id: int, min_tick: Decimal) -> list[Field]:
 
 
 def quote_ticks(req_id: int, q: Quote, delayed: bool, nan: bool) -> list[list[Field]]:
-    """bid/ask/last/close as priceSizeTick messages; -1 with size 0 when prices are missing."""
+    """bid/ask/last/close as priceSizeTick messages; none when prices are missing."""
     types = DELAYED_TICKS if delayed else LIVE_TICKS
     if nan:
-        # What TWS sends when it has no price: ib_async turns these into NaN.
-        return [
-            tick_price(req_id, types["bid"], -1, 0),
-            tick_price(req_id, types["ask"], -1, 0),
-            tick_price(req_id, types["last"], -1, 0),
-        ]
+        # A gateway without prices sends no price ticks at all (a snapshot just ends), so
+        # ib_async leaves bid/ask/last unset: NaN.
+        return []
     return [
         tick_price(req_id, types["bid"], q.bid, q.bid_size),
         tick_price(req_id, types["ask"], q.ask, q.ask_size),

@@ -101,7 +101,7 @@ class Faults:
         self.state.pacing_max_violations = max_violations
 
     def nan_prices(self, enabled: bool = True) -> None:
-        """Serve missing prices (IB's -1 with size 0, which ib_async turns into NaN)."""
+        """Serve missing prices: no price ticks, so ib_async reports NaN."""
         self.state.nan_prices = enabled
         self._actions.prices_changed()
 
