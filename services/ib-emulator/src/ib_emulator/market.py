@@ -33,11 +33,11 @@ class Quote:
 
 
 def _floor_tick(px: Decimal, tick: Decimal) -> Decimal:
-    return (px / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+    return ((px / tick).to_integral_value(rounding=ROUND_FLOOR) * tick).quantize(tick)
 
 
 def _round_tick(px: Decimal, tick: Decimal) -> Decimal:
-    return (px / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick
+    return ((px / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick).quantize(tick)
 
 
 class Market:
