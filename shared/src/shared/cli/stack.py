@@ -70,7 +70,7 @@ def service_specs(settings: StackSettings, redis_url: str) -> list[ProcessSpec]:
     home = settings.home.resolve()
     python = sys.executable
     emulator_argv = [
-        python, "-m", "ib_emulator",
+        str(Path(python).parent / "ib-emulator"),
         "--host", "127.0.0.1",
         "--port", str(settings.ib_port),
         "--admin-port", str(settings.ib_admin_port),

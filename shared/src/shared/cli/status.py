@@ -60,6 +60,7 @@ def stream_rows(client: redis.Redis) -> list[GroupRow]:
     )
     for stream in names:
         if not client.exists(stream):
+            rows.append(GroupRow(stream, 0, None, None, None))
             continue
         length = int(client.xlen(stream))
         groups = client.xinfo_groups(stream)

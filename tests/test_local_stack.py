@@ -1,0 +1,129 @@
+"""`rebalancer up` as a user runs it: every process starts, `status` shows them, a second `up`
+is refused, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.embedded_redis import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purpose once reaped or defunct.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(proc.name))
+    return found
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path) -> dict[str, str]:
+    ports = {
+        "REBALANCER_REDIS_PORT": free_port(),
+        "REBALANCER_IB_PORT": free_port(),
+        "REBALANCER_IB_ADMIN_PORT": free_port(),
+        "REBALANCER_BRIDGE_OPS_PORT": free_port(),
+        "REBALANCER_PLANNER_OPS_PORT": free_port(),
+        "REBALANCER_EXECUTOR_OPS_PORT": free_port(),
+        "REBALANCER_NOTIFIER_OPS_PORT": free_port(),
+        "REBALANCER_API_PORT": free_port(),
+    }
+    return {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "REBALANCER_HOME": str(tmp_path / "home"),
+    }
+
+
+def test_up_starts_every_service_status_shows_them_and_ctrl_c_leaves_nothing(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    up = subprocess.Popen(
+        [str(BIN / "rebalancer"), "up"],
+        env=stack_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    home = tmp_path / "home"
+    try:
+        deadline = time.monotonic() + 120
+        lines: list[str] = []
+        assert up.stdout is not None
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "stack ready" in line:
+                break
+        assert any("stack ready" in line for line in lines), "".join(lines[-40:])
+        children = _children(up.pid)
+        assert len(children) == 6  # redis, emulator and four services
+
+        status = subprocess.run(
+            [str(BIN / "rebalancer"), "status"], env=stack_env, capture_output=True, text=True
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        for name in ("gateway-bridge", "planner", "executor", "notifier", "redis"):
+            assert name in status.stdout
+        assert "NOT READY" not in status.stdout
+        assert "commands.orders.v1" in status.stdout  # streams and their groups are listed
+
+        second = subprocess.run(
+            [str(BIN / "rebalancer"), "up"],
+            env=stack_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stderr
+        assert str(up.pid) in second.stderr
+
+        state = json.loads((home / "stack.json").read_text())
+        ops = state["ops_ports"]
+        assert httpx.get(f"http://127.0.0.1:{ops['planner']}/health").status_code == 200
+
+        up.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+        rest = up.communicate(timeout=90)[0]
+        assert up.returncode == 0, rest[-2000:]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.1)
+        assert not [pid for pid in children if _alive(pid)]
+        assert not (home / "stack.json").exists()
+        logs = {p.name for p in (home / "logs").iterdir()}
+        assert {"gateway-bridge.log", "planner.log", "executor.log", "notifier.log"} <= logs
+        assert (home / "redis" / "appendonlydir").exists() or list((home / "redis").glob("*.aof"))
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
