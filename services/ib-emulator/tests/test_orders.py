@@ -249,3 +249,23 @@ async def test_duplicate_order_id_of_a_done_order_gets_103(ib: IB) -> None:
     ib.errorEvent += lambda r, code, m, c: errors.append(code)
     ib.client.placeOrder(trade.order.orderId, trade.contract, trade.order)
     await wait_for(lambda: 103 in errors, message="error 103")
+
+
+async def test_outside_rth_order_without_flag_waits_presubmitted() -> None:
+    from datetime import UTC, datetime
+
+    from ib_async import IB
+    from ib_emulator import default_scenario
+    from ib_emulator.scenario import MarketHoursSpec
+
+    saturday = datetime(2025, 1, 4, 15, 0, tzinfo=UTC)
+    scenario = default_scenario().model_copy(update={"market_hours": MarketHoursSpec()})
+    async with Emulator(scenario, clock=lambda: saturday) as emu:
+        ib = IB()
+        await ib.connectAsync("127.0.0.1", emu.port, clientId=1, timeout=5)
+        spy = await stock(ib, "SPY")
+        waiting = ib.placeOrder(spy, MarketOrder("BUY", 1, account=ACCT))
+        allowed = ib.placeOrder(spy, MarketOrder("BUY", 1, account=ACCT, outsideRth=True))
+        await wait_for(lambda: allowed.orderStatus.status == "Filled", message="outsideRth fill")
+        assert waiting.orderStatus.status == "PreSubmitted"
+        ib.disconnect()
