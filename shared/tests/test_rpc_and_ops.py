@@ -137,8 +137,7 @@ async def test_health_check_that_hangs_is_reported_not_ready_within_its_timeout(
         await asyncio.sleep(60)
         return True
 
-    service.health._timeout_s = 0.2
-    service.add_health_check("slow-dependency", hangs)
+    service.add_health_check("slow-dependency", hangs, timeout_s=0.2)
     ready, results = await service.health.run()
     assert not ready
     assert results["slow-dependency"] == "no answer within 0.2 s"

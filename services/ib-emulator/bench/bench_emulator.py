@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ib_async import IB, MarketOrder, Stock
+
 from ib_emulator.wire import FrameDecoder, encode_fields, frame
 
 

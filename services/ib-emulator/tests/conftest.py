@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from ib_async import IB
+
 from ib_emulator import Emulator
 
 _client_ids = itertools.count(11)

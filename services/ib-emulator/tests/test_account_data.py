@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ib_async import IB, MarketOrder
+
 from ib_emulator import Emulator
 
 from .conftest import stock, wait_for

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ib_async import IB, MarketOrder
+
 from ib_emulator import Emulator
 
 from .conftest import stock, wait_for

@@ -6,6 +6,7 @@ import asyncio
 import struct
 
 from ib_async import IB
+
 from ib_emulator import Emulator
 from ib_emulator.wire import FrameDecoder, encode_fields, frame
 

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from ib_async import IB
+
 from ib_emulator import Emulator
 
 from .conftest import Connect, wait_for

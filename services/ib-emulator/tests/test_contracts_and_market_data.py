@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from ib_async import IB, RequestError, Stock
+
 from ib_emulator import Emulator, default_scenario
 
 from .conftest import stock, wait_for

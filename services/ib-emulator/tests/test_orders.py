@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from ib_async import IB, ExecutionFilter, LimitOrder, MarketOrder, Order, TagValue
+
 from ib_emulator import Emulator
 
 from .conftest import Connect, stock, wait_for
@@ -255,6 +256,7 @@ async def test_outside_rth_order_without_flag_waits_presubmitted() -> None:
     from datetime import UTC, datetime
 
     from ib_async import IB
+
     from ib_emulator import default_scenario
     from ib_emulator.scenario import MarketHoursSpec
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ib_emulator.scenario import ScenarioError, default_scenario, load_scenario
 
 REQUIRED = (

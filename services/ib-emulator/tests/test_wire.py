@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ib_emulator.wire import FrameDecoder, FrameError, encode_fields, frame
 
 

@@ -101,7 +101,7 @@ def _trading_class(inst: InstrumentSpec) -> str:
 
 def contract_details(req_id: int, inst: InstrumentSpec) -> list[Field]:
     """contractData at server version >= 164 (no version field, size rules at the end)."""
-    order_types = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LIT,LMT,MIDPX,MKT,MOC,NONALGO,OCA,REL,RELPCTOFS,SCALE,STP,STPLMT,TRAIL,WHATIF"  # noqa: E501
+    order_types = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LIT,LMT,MIDPX,MKT,MOC,NONALGO,OCA,REL,RELPCTOFS,SCALE,STP,STPLMT,TRAIL,WHATIF"
     return [
         CONTRACT_DATA, req_id, inst.symbol, inst.sec_type, "", 0, "", "SMART", inst.currency,
         inst.symbol, _trading_class(inst), _trading_class(inst), inst.con_id, inst.min_tick,

@@ -29,21 +29,21 @@ class HealthChecks:
     """Named readiness checks, each bounded by a timeout."""
 
     def __init__(self, timeout_s: float = 2.0) -> None:
-        self._checks: dict[str, HealthCheck] = {}
+        self._checks: dict[str, tuple[HealthCheck, float]] = {}
         self._timeout_s = timeout_s
 
-    def add(self, name: str, check: HealthCheck) -> None:
-        """Add a check; the service is ready only when every check passes."""
-        self._checks[name] = check
+    def add(self, name: str, check: HealthCheck, timeout_s: float | None = None) -> None:
+        """Add a check; the service is ready only when every check passes in time."""
+        self._checks[name] = (check, timeout_s or self._timeout_s)
 
     async def run(self) -> tuple[bool, dict[str, str]]:
         """Run every check; return overall readiness and each check's state."""
         results: dict[str, str] = {}
-        for name, check in self._checks.items():
+        for name, (check, timeout_s) in self._checks.items():
             try:
-                outcome = await asyncio.wait_for(check(), self._timeout_s)
+                outcome = await asyncio.wait_for(check(), timeout_s)
             except TimeoutError:
-                outcome = f"no answer within {self._timeout_s:g} s"
+                outcome = f"no answer within {timeout_s:g} s"
             except Exception as error:
                 outcome = f"{type(error).__name__}: {error}"
             results[name] = "ok" if outcome is True else (outcome or "failing")

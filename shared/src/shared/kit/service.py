@@ -77,9 +77,11 @@ class Service:
         """Publish a contract message on its stream."""
         await self.publisher.publish(message)
 
-    def add_health_check(self, name: str, check: HealthCheck) -> None:
-        """Make readiness depend on ``check`` too."""
-        self.health.add(name, check)
+    def add_health_check(
+        self, name: str, check: HealthCheck, timeout_s: float | None = None
+    ) -> None:
+        """Make readiness depend on ``check`` too (answering within ``timeout_s``, default 2 s)."""
+        self.health.add(name, check, timeout_s)
 
     def on_startup(self, hook: Hook) -> Hook:
         """Run ``hook`` after the consumer groups exist and before consumers start."""
