@@ -309,7 +309,8 @@ def test_every_skipped_leg_says_why_and_warnings_explain_scaling() -> None:
     )
     assert isinstance(result, Plan)
     assert any("cash buffer" in w for w in result.warnings)
-    assert result.drift[0].skip_reason and "wanted 100" in result.drift[0].skip_reason
+    assert result.drift[0].skip_reason
+    assert "wanted 100" in result.drift[0].skip_reason
 
 
 def test_portfolio_band_warns_that_nothing_trades() -> None:

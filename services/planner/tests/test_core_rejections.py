@@ -194,7 +194,8 @@ def test_invalid_input_is_rejected_with_reasons(
     assert isinstance(result, Rejection), result
     assert sorted(result.codes) == sorted(codes)
     for reason in result.reasons:
-        assert reason.message.endswith(".") and len(reason.message) > 40
+        assert reason.message.endswith(".")
+        assert len(reason.message) > 40
     if symbol is not None:
         assert any(r.symbol == symbol and symbol in r.message for r in result.reasons)
 
