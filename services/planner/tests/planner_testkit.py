@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared.contracts.base import TargetWeight
-from shared.contracts.portfolio import PortfolioView, Quote
+from shared.accounts import parse_accounts
+from shared.contracts.base import TargetWeight, utc_now
+from shared.contracts.portfolio import GetPortfolio, PortfolioView, Quote
 from shared.contracts.positions import Position
 from shared.contracts.prices import MarketDataType
 from shared.policy import PlanningPolicy
@@ -105,3 +106,33 @@ def policy(**overrides: Any) -> PlanningPolicy:
         "commission_minimum": Decimal(0),
     }
     return PlanningPolicy(**(base | overrides))
+
+
+ACCOUNTS = parse_accounts(  # two accounts of group "family"; DU222222 is buy-only
+    {
+        "defaults": {
+            "planning": {
+                "min_order_value": "0",
+                "commission_minimum": "0",
+                "commission_per_share": "0",
+            }
+        },
+        "accounts": [
+            {"id": "DU111111", "groups": ["family"]},
+            {"id": "DU222222", "groups": ["family"], "planning": {"mode": "buy_only"}},
+        ],
+    }
+)
+
+
+def account_view(account: str) -> Any:
+    def build(request: GetPortfolio) -> PortfolioView:
+        return view(
+            0,
+            {"SPY": (55, 100), "AGG": (45, 100)},
+            prices={"QQQ": 400},
+            account=account,
+            now=utc_now(),
+        )
+
+    return build

@@ -16,44 +16,13 @@ from planner.main import create_app
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
 from planner.translate import plan_id_for
-from planner_testkit import view
-from shared.accounts import parse_accounts
+from planner_testkit import ACCOUNTS, account_view, view
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
 from shared.contracts.plans import PlanProposed, PlanRejected
-from shared.contracts.portfolio import GetPortfolio, PortfolioView
 from shared.kit.service import Service
 from shared.policy import TradeMode
-
-ACCOUNTS = parse_accounts(
-    {
-        "defaults": {
-            "planning": {
-                "min_order_value": "0",
-                "commission_minimum": "0",
-                "commission_per_share": "0",
-            }
-        },
-        "accounts": [
-            {"id": "DU111111", "groups": ["family"]},
-            {"id": "DU222222", "groups": ["family"], "planning": {"mode": "buy_only"}},
-        ],
-    }
-)
-
-
-def account_view(account: str) -> Any:
-    def build(request: GetPortfolio) -> PortfolioView:
-        return view(
-            0,
-            {"SPY": (55, 100), "AGG": (45, 100)},
-            prices={"QQQ": 400},
-            account=account,
-            now=utc_now(),
-        )
-
-    return build
 
 
 async def plans_on_stream(client: aioredis.Redis) -> list[Message]:

@@ -12,6 +12,7 @@ import redis
 import typer
 from rich.console import Console
 
+from shared.cli.plan import plan_command
 from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
 from shared.cli.stackconfig import StackSettings, StackState
 from shared.cli.status import render_status, service_health, stream_rows
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+app.command(name="plan")(plan_command)
 
 HomeOption = Annotated[
     Path | None,
