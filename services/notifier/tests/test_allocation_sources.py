@@ -131,7 +131,8 @@ async def test_failing_allocation_source_gives_an_alert_and_a_rejection_never_ta
     assert rejected.stage == "planning"
     assert rejected.correlation_id == req.message_id
     [alert] = await eventually(lambda: read_stream(client, catalogue.ALERTS))
-    assert code in alert.title and alert.account_id == "DU111"
+    assert code in alert.title
+    assert alert.account_id == "DU111"
 
 
 async def test_unreachable_allocation_api_is_a_clear_rejection(start_notifier, client):
@@ -179,7 +180,8 @@ async def test_inline_trigger_targets_win_over_the_account_source(start_notifier
     inline = request(targets=({"symbol": "BND", "allocation": 1},))
     await notifier.service.publish(inline)
     found = await eventually(lambda: _at_least(read_stream(client, catalogue.ALLOCATIONS), 2))
-    assert found[1].source_kind == "inline" and found[1].targets[0].symbol == "BND"
+    assert found[1].source_kind == "inline"
+    assert found[1].targets[0].symbol == "BND"
 
 
 async def _at_least(coro, n):

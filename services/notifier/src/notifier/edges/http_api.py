@@ -5,7 +5,7 @@ token configured those routes answer 503 saying how to set one (safe default). E
 JSON: ``{"error": "<code>", "message": "<what was wrong and what to do>"}``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must see the closures' real annotations.
 
 import hmac
 import json
