@@ -97,6 +97,10 @@ class NotifierSettings(ServiceSettings):
     alert_ably_channel: str | None = Field(
         default=None, description="Global Ably channel for alerts (needs the Ably key)."
     )
+    alert_ably_account_channel: str | None = Field(
+        default=None,
+        description="Per-account Ably alert channel template, e.g. 'rebalancer-alerts:{account_id}'.",
+    )
     alert_min_severity: str = Field(default="info", pattern="^(info|warning|critical)$")
     alert_rate_per_minute: int = Field(
         default=20, gt=0, description="Per destination: at most this many sends a minute."
