@@ -61,7 +61,9 @@ async def start_notifier(redis_url: str) -> AsyncIterator[NotifierFactory]:
     """Return an async factory: ``await start_notifier(accounts, **settings)``."""
     started: list[Notifier] = []
 
-    async def factory(accounts: Accounts | None = None, **overrides: Any) -> Notifier:
+    async def factory(
+        accounts: Accounts | None = None, ably: Any = None, **overrides: Any
+    ) -> Notifier:
         values: dict[str, Any] = {
             "redis_url": redis_url,
             "api_port": 0,
@@ -76,6 +78,7 @@ async def start_notifier(redis_url: str) -> AsyncIterator[NotifierFactory]:
         notifier = create_app(
             NotifierSettings(**values),
             accounts if accounts is not None else make_accounts(*DEFAULT_ACCOUNTS),
+            ably,
         )
         await notifier.start()
         started.append(notifier)

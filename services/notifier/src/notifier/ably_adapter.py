@@ -95,6 +95,7 @@ class AblyRealtimeAdapter:
         port: int | None = None,
         tls: bool = True,
         disconnected_retry_s: float = 15.0,
+        request_timeout_s: float = 10.0,
         attach_retry_max_s: float = 60.0,
     ) -> None:
         from ably import AblyRealtime
@@ -103,13 +104,13 @@ class AblyRealtimeAdapter:
             "tls": tls,
             "disconnected_retry_timeout": int(disconnected_retry_s * 1000),
             "suspended_retry_timeout": int(disconnected_retry_s * 2000),
-            "realtime_request_timeout": 10_000,
+            "realtime_request_timeout": int(request_timeout_s * 1000),
         }
         if endpoint:
-            # A host override must not fall back to Ably's public hosts (tests, private setups).
-            options.update(realtime_host=endpoint, rest_host=endpoint, fallback_hosts=[])
-        if port:
-            options["tls_port" if tls else "port"] = port
+            # A host override must not fall back to Ably's public hosts (tests, private
+            # setups). The realtime transport ignores the port options and connects to the
+            # endpoint as given, so a port goes into the endpoint itself.
+            options.update(endpoint=f"{endpoint}:{port}" if port else endpoint, fallback_hosts=[])
         self._client = AblyRealtime(key, **options)
         self._attach_retry_max_s = attach_retry_max_s
         self._tasks: set[asyncio.Task[None]] = set()

@@ -135,6 +135,7 @@ class Notifier:
             port=settings.ably_port,
             tls=settings.ably_tls,
             disconnected_retry_s=settings.ably_disconnected_retry_s,
+            request_timeout_s=settings.ably_request_timeout_s,
         )
 
     def _destinations(self, settings: NotifierSettings) -> list[Destination]:
@@ -173,6 +174,9 @@ class Notifier:
         return found
 
     async def _start_edges(self) -> None:
+        # Startup hooks run before the broker starts consuming; the edges publish at once
+        # (Ably catch-up, a schedule's missed fire), so connect the publisher first.
+        await self.service.broker.connect()
         await self.alerts.start()
         await self.plans.start()
         await self.redis_edge.start()

@@ -83,6 +83,7 @@ class NotifierSettings(ServiceSettings):
         description="History messages older than this are not replayed after a restart.",
     )
     ably_disconnected_retry_s: float = Field(default=15.0, gt=0)
+    ably_request_timeout_s: float = Field(default=10.0, gt=0)
 
     # --- alerts ----------------------------------------------------------------------------
     alert_webhook_urls: Annotated[list[str], NoDecode] = Field(
