@@ -73,3 +73,14 @@ async def test_a_just_missed_fire_time_fires_once_across_two_replicas(start_noti
     # Each (schedule, fire time) is published once, even if a minute boundary passed.
     ids = [r.trigger_id for r in await read_stream(client, catalogue.TRIGGERS)]
     assert len(ids) == len(set(ids))
+
+
+def test_the_documented_example_accounts_file_is_valid():
+    from pathlib import Path
+
+    from shared.accounts import load_accounts
+
+    example = Path(__file__).parents[3] / "deploy" / "accounts.example.yaml"
+    accounts = load_accounts(example)
+    assert [a.id for a in accounts] == ["DU1234567", "DU7654321", "DU5555555"]
+    assert len(schedules_of(accounts)) == 2

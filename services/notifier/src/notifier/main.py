@@ -61,7 +61,9 @@ class Notifier:
             max_bytes=settings.allocation_max_bytes,
         )
         self.resolver = TriggerResolver(self.service, redis, accounts, self.sources, self.metrics)
-        self.service.subscribe(catalogue.TRIGGERS, self.resolver.on_request_rebalance)
+        self.service.subscribe(
+            catalogue.TRIGGERS, self.resolver.on_request_rebalance, polling_interval_ms=10
+        )
         self.redis_edge = RedisChannelEdge(
             redis, settings.trigger_channel, self.intake, self.auth, settings.redis_dedupe_window_s
         )
