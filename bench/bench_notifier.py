@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+
 from notifier.main import create_app
 from notifier.settings import NotifierSettings
 from shared.accounts import parse_accounts

@@ -113,6 +113,7 @@ def bench_core(runs: int = 2000, accounts: int = 1000) -> None:
 async def bench_service(count: int = 300, symbols: int = 20) -> None:
     import redis.asyncio as aioredis
     from faststream.redis.parser.binary import BinaryMessageFormatV1
+
     from planner.main import create_app
     from planner.settings import PlannerSettings
     from shared.accounts import Accounts

@@ -120,6 +120,7 @@ def test_service_process_serves_health_and_metrics_and_follows_redis(
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert "rebalancer_messages_handled_total" in metrics
         assert "rebalancer_service_ready" in metrics
+        assert "process_resident_memory_bytes" in metrics
     finally:
         process.terminate()
         output = process.communicate(timeout=20)[0].decode()

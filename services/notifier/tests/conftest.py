@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+
 from notifier.main import Notifier, create_app
 from notifier.settings import NotifierSettings
-from shared.accounts import Accounts, parse_accounts
+from shared.accounts import Accounts
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))  # notifier_testing
 
-from notifier_testing import LocalHttpServer
-
-TOKEN = "test-token-123"
-
-
-def make_accounts(*accounts: dict[str, Any], **extra: Any) -> Accounts:
-    """Build Accounts from plain dicts (the YAML's shape)."""
-    return parse_accounts({"accounts": list(accounts), **extra})
-
-
-DEFAULT_ACCOUNTS = (
-    {"id": "DU111", "groups": ["family"], "approval": "auto"},
-    {"id": "DU222", "groups": ["family"]},
-    {"id": "DU333", "triggers": {"redis": False, "http": False}},
-)
-
-
-def closed_port() -> int:
-    """Return a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from notifier_testing import DEFAULT_ACCOUNTS, TOKEN, LocalHttpServer, make_accounts
 
 
 @pytest.fixture
@@ -87,9 +66,3 @@ async def start_notifier(redis_url: str) -> AsyncIterator[NotifierFactory]:
     yield factory
     for notifier in reversed(started):
         await notifier.stop()
-
-
-def metric(notifier: Notifier, name: str, **labels: str) -> float:
-    """Return a sample of the notifier's registry (0 when absent)."""
-    value = notifier.service.metrics.registry.get_sample_value(name, labels)
-    return value or 0.0

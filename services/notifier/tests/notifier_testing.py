@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from faststream.redis.parser.binary import BinaryMessageFormatV1
+
+from notifier.main import Notifier
+from shared.accounts import Accounts, parse_accounts
 from shared.contracts.base import Message
 from shared.contracts.catalogue import StreamSpec
 
@@ -104,3 +108,31 @@ class LocalHttpServer:
 
     def bodies(self, path: str) -> list[Any]:
         return [json.loads(r["body"]) for r in self.requests if r["path"].startswith(path)]
+
+
+TOKEN = "test-token-123"
+
+
+def make_accounts(*accounts: dict[str, Any], **extra: Any) -> Accounts:
+    """Build Accounts from plain dicts (the YAML's shape)."""
+    return parse_accounts({"accounts": list(accounts), **extra})
+
+
+DEFAULT_ACCOUNTS = (
+    {"id": "DU111", "groups": ["family"], "approval": "auto"},
+    {"id": "DU222", "groups": ["family"]},
+    {"id": "DU333", "triggers": {"redis": False, "http": False}},
+)
+
+
+def closed_port() -> int:
+    """Return a loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def metric(notifier: Notifier, name: str, **labels: str) -> float:
+    """Return a sample of the notifier's registry (0 when absent)."""
+    value = notifier.service.metrics.registry.get_sample_value(name, labels)
+    return value or 0.0

@@ -8,12 +8,11 @@ from datetime import timedelta
 
 import pytest
 from fake_ably import FakeAbly
+from notifier_testing import closed_port, eventually, make_accounts, metric, read_stream
+
 from notifier.ably_adapter import AblyMessage, AblyRealtimeAdapter
-from notifier_testing import eventually, read_stream
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
-
-from conftest import closed_port, make_accounts, metric
 
 ACCOUNTS = (
     {

@@ -7,14 +7,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from fake_ably import FakeAbly
-from notifier_testing import Route, eventually
+from notifier_testing import Route, closed_port, eventually, make_accounts, metric
+
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Reason, utc_now
 from shared.contracts.gateway import GatewayConnected, GatewayDisconnected
 from shared.contracts.plan_commands import HaltTrading
 from shared.contracts.plans import BatchSummary, PlanFailed, PlanProposed, PlanRejected
-
-from conftest import closed_port, make_accounts, metric
 
 
 def alert(title: str = "Something happened", **fields) -> SendAlert:

@@ -6,14 +6,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from notifier_testing import Route, closed_port, eventually, make_accounts, read_stream
+
 from notifier.resolver import allocation_id_of
-from notifier_testing import Route, eventually, read_stream
 from shared.contracts import catalogue
 from shared.contracts.base import utc_now
 from shared.contracts.plans import PlanRejected
 from shared.contracts.triggers import RequestRebalance
-
-from conftest import closed_port, make_accounts
 
 API_ANSWER = {
     "status": "success",

@@ -11,16 +11,15 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from notifier_testing import TOKEN, eventually, read_stream
+
 from notifier.core.signing import sign
-from notifier_testing import eventually, read_stream
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 from shared.contracts.plan_commands import ApprovePlan, HaltTrading, ResumeTrading
 from shared.contracts.plans import BatchSummary, PlanProposed
 from shared.contracts.portfolio import PortfolioUnavailable, PortfolioView
 from shared.kit.rpc import send_reply
-
-from conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BODY = [
@@ -236,7 +235,7 @@ async def test_wait_true_returns_the_proposed_plan_which_can_be_listed_and_appro
 
 
 async def test_wait_true_returns_the_rejection_when_the_source_fails(start_notifier, client):
-    from conftest import make_accounts
+    from notifier_testing import make_accounts
 
     notifier = await start_notifier(make_accounts({"id": "DU111"}))
     async with httpx.AsyncClient(base_url=base(notifier), headers=AUTH) as http:

@@ -6,13 +6,12 @@ import json
 import time
 
 import pytest
+from notifier_testing import eventually, make_accounts, metric, read_stream
+
 from notifier.core.signing import canonical_body, sign
-from notifier_testing import eventually, read_stream
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode
-
-from conftest import make_accounts, metric
 
 TARGETS = [{"symbol": "QQQ", "allocation": 0.6}, {"symbol": "spy", "allocation": 0.4}]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from notifier_testing import eventually, make_accounts, metric, read_stream
+
 from notifier.core.schedule import ScheduleError, next_fire, schedules_of
-from notifier_testing import eventually, read_stream
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode
-
-from conftest import make_accounts, metric
 
 MONTHLY = {
     "id": "DU111",

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 from fake_bridge import FakeBridge
+from planner_testkit import ACCOUNTS, NOW, account_view, policy, targets, view
+from rich.console import Console
+from typer.testing import CliRunner
+
 from planner.core import Plan, plan_rebalance
 from planner.main import create_app
 from planner.settings import PlannerSettings
 from planner.translate import proposed, rejected
-from planner_testkit import ACCOUNTS, NOW, account_view, policy, targets, view
-from rich.console import Console
 from shared.cli.app import app
 from shared.cli.plan import TargetsFileError, load_targets
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Reason, utc_now
 from shared.render.plan import DRIFT_COLUMNS, drift_csv_rows, plan_tables, summary_csv_row
-from typer.testing import CliRunner
 
 EVENT = TargetAllocationSet(
     source="test", allocation_id="al-1", account_ids=("DU111111",), targets=targets({"SPY": "1"})

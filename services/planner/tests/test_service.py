@@ -12,11 +12,12 @@ import pytest
 import redis.asyncio as aioredis
 from fake_bridge import FakeBridge
 from faststream.redis.parser.binary import BinaryMessageFormatV1
+from planner_testkit import ACCOUNTS, account_view, view
+
 from planner.main import create_app
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
 from planner.translate import plan_id_for
-from planner_testkit import ACCOUNTS, account_view, view
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now

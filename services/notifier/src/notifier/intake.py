@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from notifier.core.errors import Refusal
+from notifier.core.targets import validate_targets
+from notifier.core.trigger_payload import TriggerInput
+from notifier.metrics import NotifierMetrics
 from shared.accounts import Account, Accounts
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import new_id, utc_now
 from shared.contracts.triggers import RequestRebalance, TriggerSource
 from shared.kit.service import Service
-
-from notifier.core.errors import Refusal
-from notifier.core.targets import validate_targets
-from notifier.core.trigger_payload import TriggerInput
-from notifier.metrics import NotifierMetrics
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 
 import httpx
-from shared.accounts import Accounts, AccountsFileError, accounts_from_env
-from shared.contracts import catalogue
-from shared.kit.service import Service
 
 from notifier.ably_adapter import AblyRealtimeAdapter, RealtimeChannels
 from notifier.alerts.destinations import (
@@ -33,6 +30,9 @@ from notifier.plan_store import PlanStore
 from notifier.resolver import TriggerResolver
 from notifier.settings import NotifierSettings
 from notifier.sources import AllocationSources
+from shared.accounts import Accounts, AccountsFileError, accounts_from_env
+from shared.contracts import catalogue
+from shared.kit.service import Service
 
 
 class Notifier:

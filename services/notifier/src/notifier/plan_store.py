@@ -13,10 +13,10 @@ from collections import OrderedDict
 
 import redis.asyncio as aioredis
 from faststream.redis.parser.binary import BinaryMessageFormatV1
-from shared.contracts import catalogue
-from shared.kit.consumer import MalformedMessage, decode_entry
 
 from notifier.core.plan_view import PlanRow, fold, row_key
+from shared.contracts import catalogue
+from shared.kit.consumer import MalformedMessage, decode_entry
 
 log = logging.getLogger(__name__)
 

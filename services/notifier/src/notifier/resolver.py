@@ -14,6 +14,13 @@ import logging
 from datetime import timedelta
 
 import redis.asyncio as aioredis
+
+from notifier.core.allocation_api import SourcedTargets
+from notifier.core.errors import Refusal
+from notifier.core.targets import validate_targets
+from notifier.intake import max_weight_sum
+from notifier.metrics import NotifierMetrics
+from notifier.sources import AllocationSources
 from shared.accounts import Account, Accounts
 from shared.contracts.alerts import SendAlert
 from shared.contracts.allocations import TargetAllocationSet
@@ -22,13 +29,6 @@ from shared.contracts.plans import PlanRejected
 from shared.contracts.triggers import RequestRebalance
 from shared.kit.logging import log_context
 from shared.kit.service import Service
-
-from notifier.core.allocation_api import SourcedTargets
-from notifier.core.errors import Refusal
-from notifier.core.targets import validate_targets
-from notifier.intake import max_weight_sum
-from notifier.metrics import NotifierMetrics
-from notifier.sources import AllocationSources
 
 log = logging.getLogger(__name__)
 

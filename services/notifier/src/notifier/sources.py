@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-from shared.accounts import Account, AllocationSource
-from shared.contracts.base import TargetWeight
 
 from notifier.core.allocation_api import (
     SourcedTargets,
@@ -21,6 +19,8 @@ from notifier.core.allocation_api import (
 )
 from notifier.core.errors import Refusal
 from notifier.metrics import NotifierMetrics
+from shared.accounts import Account, AllocationSource
+from shared.contracts.base import TargetWeight
 
 log = logging.getLogger(__name__)
 

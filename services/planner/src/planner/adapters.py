@@ -7,6 +7,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+
 from shared.contracts import catalogue
 from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable, PortfolioView
 from shared.kit.broker import Publisher

@@ -15,16 +15,15 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from shared.contracts.allocations import TargetAllocationSet
-from shared.contracts.base import Message, Reason
-from shared.contracts.portfolio import PortfolioUnavailable
-from shared.kit.logging import log_context
-
 from planner import translate
 from planner.adapters import PortfolioNotAnswered, PortfolioSource
 from planner.core import Rejection, plan_rebalance, resolve_targets
 from planner.metrics import PlannerMetrics
 from planner.policies import AccountPolicies
+from shared.contracts.allocations import TargetAllocationSet
+from shared.contracts.base import Message, Reason
+from shared.contracts.portfolio import PortfolioUnavailable
+from shared.kit.logging import log_context
 
 log = logging.getLogger(__name__)
 

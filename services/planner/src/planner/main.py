@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
-from shared.accounts import Accounts, accounts_from_env
-from shared.contracts import catalogue
-from shared.contracts.base import utc_now
-from shared.kit.service import Service
-
 from planner.adapters import PortfolioSource, RpcPortfolioSource
 from planner.handlers import Clock, Planner
 from planner.metrics import PlannerMetrics
 from planner.policies import AccountPolicies
->>>>>>> planner
 from planner.settings import PlannerSettings
+from shared.accounts import Accounts, accounts_from_env
+from shared.contracts import catalogue
+from shared.contracts.base import utc_now
 from shared.kit.service import Service
 
 

@@ -6,13 +6,12 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
+from planner.core import Plan
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Reason
 from shared.contracts.plans import PlanProposed, PlanRejected
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import PlanningPolicy
-
-from planner.core import Plan
 
 SOURCE = "planner"
 

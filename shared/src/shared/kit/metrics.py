@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 
 @dataclass
@@ -21,6 +28,10 @@ class KitMetrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        # process_resident_memory_bytes, process_cpu_seconds_total, python_info: the services
+        # dashboard's memory and CPU panels read them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self.messages_handled = Counter(
             "rebalancer_messages_handled_total",
             "Messages taken from a stream by this service, by outcome.",

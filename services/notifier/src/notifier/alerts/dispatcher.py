@@ -14,6 +14,10 @@ import logging
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+
+from notifier.alerts.worker import DestinationWorker
+from notifier.core.alerts import SEVERITY_RANK, Alert, from_event, from_send_alert
+from notifier.metrics import NotifierMetrics
 from shared.accounts import Accounts
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Message, utc_now
@@ -24,10 +28,6 @@ from shared.contracts.gateway import (
     ReconciliationCompleted,
 )
 from shared.policy import ApprovalMode
-
-from notifier.alerts.worker import DestinationWorker
-from notifier.core.alerts import SEVERITY_RANK, Alert, from_event, from_send_alert
-from notifier.metrics import NotifierMetrics
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared.contracts.base import TargetWeight
-
 from notifier.core.errors import Refusal
 from notifier.core.targets import parse_target_rows, to_decimal
+from shared.contracts.base import TargetWeight
 
 
 @dataclass(frozen=True)

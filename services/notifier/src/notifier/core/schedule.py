@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+
 from shared.accounts import Accounts
 from shared.contracts.base import ExecutionMode
 

@@ -6,9 +6,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.contracts.base import TargetWeight
-
 from notifier.core.errors import Refusal
+from shared.contracts.base import TargetWeight
 
 DEFAULT_TOLERANCE = Decimal("0.001")
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.contracts.base import ExecutionMode, TargetWeight
-
 from notifier.core.errors import Refusal
 from notifier.core.signing import SIGNATURE_FIELDS
 from notifier.core.targets import parse_target_rows
+from shared.contracts.base import ExecutionMode, TargetWeight
 
 KNOWN_FIELDS = frozenset(
     {"account_id", "account_ids", "group", "execution", "targets", "id", *SIGNATURE_FIELDS}

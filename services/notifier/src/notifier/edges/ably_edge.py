@@ -15,13 +15,13 @@ import logging
 from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
-from shared.accounts import Accounts
-from shared.contracts.base import utc_now
 
 from notifier.ably_adapter import AblyMessage, RealtimeChannels
 from notifier.core.errors import Refusal
 from notifier.core.trigger_payload import TriggerInput, execution_of
 from notifier.intake import TriggerIntake
+from shared.accounts import Accounts
+from shared.contracts.base import utc_now
 
 log = logging.getLogger(__name__)
 

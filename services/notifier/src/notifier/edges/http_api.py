@@ -18,13 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
-from shared.accounts import Accounts
-from shared.contracts import catalogue
-from shared.contracts.base import ExecutionMode, utc_now
-from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading, ResumeTrading
-from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable
-from shared.kit.rpc import RpcClient, RpcTimeout
-from shared.kit.service import Service
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifier.authn import TriggerAuthenticator
@@ -35,6 +28,13 @@ from notifier.intake import TriggerIntake
 from notifier.plan_store import PlanStore
 from notifier.resolver import allocation_id_of
 from notifier.settings import NotifierSettings
+from shared.accounts import Accounts
+from shared.contracts import catalogue
+from shared.contracts.base import ExecutionMode, utc_now
+from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading, ResumeTrading
+from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable
+from shared.kit.rpc import RpcClient, RpcTimeout
+from shared.kit.service import Service
 
 HealthFn = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
 

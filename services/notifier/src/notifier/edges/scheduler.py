@@ -14,13 +14,13 @@ import logging
 from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
-from shared.contracts.base import utc_now
 
 from notifier.core.errors import Refusal
 from notifier.core.schedule import ScheduleEntry, next_fire, previous_fire
 from notifier.core.trigger_payload import TriggerInput
 from notifier.intake import TriggerIntake
 from notifier.metrics import NotifierMetrics
+from shared.contracts.base import utc_now
 
 log = logging.getLogger(__name__)
 

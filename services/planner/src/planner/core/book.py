@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from shared.contracts.base import Reason
-from shared.contracts.portfolio import PortfolioView, Quote
-from shared.contracts.positions import Position
-from shared.policy import PlanningPolicy
-
 from planner.core.format import fmt
 from planner.core.quotes import Prices, check_quote, fallback_value_price
 from planner.core.targets import normalise_symbol
 from planner.core.types import Rejection, ResolvedTargets, Skip
+from shared.contracts.base import Reason
+from shared.contracts.portfolio import PortfolioView, Quote
+from shared.contracts.positions import Position
+from shared.policy import PlanningPolicy
 
 ZERO = Decimal(0)
 

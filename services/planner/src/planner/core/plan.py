@@ -15,11 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from shared.contracts.base import Reason, Side, TargetWeight
-from shared.contracts.plans import BatchSummary, DriftRow, PlanLeg
-from shared.contracts.portfolio import PortfolioView
-from shared.policy import PlanningPolicy, TradeMode
-
 from planner.core.book import Book, read_book
 from planner.core.format import fmt, money, ratio
 from planner.core.quotes import Prices
@@ -32,6 +27,10 @@ from planner.core.sizing import (
 )
 from planner.core.targets import normalise_symbol, resolve_targets
 from planner.core.types import Plan, Rejection, ResolvedTargets, Skip
+from shared.contracts.base import Reason, Side, TargetWeight
+from shared.contracts.plans import BatchSummary, DriftRow, PlanLeg
+from shared.contracts.portfolio import PortfolioView
+from shared.policy import PlanningPolicy, TradeMode
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)

@@ -13,11 +13,10 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from shared.contracts.base import Reason, TargetWeight
-from shared.policy import PlanningPolicy
-
 from planner.core.format import fmt
 from planner.core.types import Rejection, ResolvedTargets
+from shared.contracts.base import Reason, TargetWeight
+from shared.policy import PlanningPolicy
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9 ./\-]{0,23}$")
 ONE = Decimal(1)
