@@ -1,0 +1,488 @@
+"""The paper broker: validates orders, matches them against the market, books fills.
+
+Pure and synchronous, deterministic given the scenario, the fault state and the clock. It
+returns events; the server turns them into TWS messages for the right clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from .accounts import ZERO, Account
+from .faults import FaultState
+from .market import Market
+from .orders import ContractQuery, Execution, OrderRecord, OrderRequest
+from .scenario import InstrumentSpec, Scenario
+
+SUPPORTED_ORDER_TYPES = frozenset({"MKT", "LMT", "MIDPRICE"})
+SUPPORTED_TIFS = frozenset({"DAY", "GTC", "IOC"})
+ADAPTIVE_URGENCY = {"Patient": Decimal(0), "Normal": Decimal("0.5"), "Urgent": Decimal(1)}
+FRACTION_STEP = Decimal("0.0001")
+
+
+class OrderError(Exception):
+    """IB refuses the request outright: an error message with this code and text."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OrderUpdated:
+    """The order's status changed (or it is new): send openOrder and orderStatus."""
+
+    order: OrderRecord
+
+
+@dataclass(frozen=True)
+class OrderFilled:
+    """An execution happened: send execDetails, orderStatus, commissionReport."""
+
+    order: OrderRecord
+    execution: Execution
+
+
+@dataclass(frozen=True)
+class OrderRejected:
+    """The order was refused after it was recorded: send an error with its id."""
+
+    order: OrderRecord
+    code: int
+    message: str
+
+
+BrokerEvent = OrderUpdated | OrderFilled | OrderRejected
+
+
+@dataclass(frozen=True)
+class RefusedOrder:
+    """An order refused before it was booked (unknown contract, bad size, ...)."""
+
+    request: OrderRequest
+    received_at: datetime
+    code: int
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready summary for the admin API, shaped like OrderRecord.to_json."""
+        r = self.request
+        return {
+            "account": r.account,
+            "order_ref": r.order_ref,
+            "order_id": r.order_id,
+            "client_id": r.client_id,
+            "perm_id": None,
+            "contract": {"symbol": r.contract.symbol, "con_id": r.contract.con_id},
+            "side": r.action,
+            "quantity": str(r.total_quantity),
+            "order_type": r.order_type,
+            "status": "Rejected",
+            "error_code": self.code,
+            "reject_reason": self.message,
+            "received_at": self.received_at.isoformat(),
+            "fills": [],
+        }
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Margin and commission impact of a hypothetical order (strings, as IB sends them)."""
+
+    init_margin_before: Decimal
+    maint_margin_before: Decimal
+    equity_with_loan_before: Decimal
+    init_margin_after: Decimal
+    maint_margin_after: Decimal
+    equity_with_loan_after: Decimal
+    commission: Decimal
+    currency: str
+
+
+def _q(v: Decimal, step: Decimal) -> Decimal:
+    return (v / step).to_integral_value(rounding=ROUND_HALF_UP) * step
+
+
+class Broker:
+    """Accounts, orders and matching for one emulated IB login."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        market: Market,
+        faults: FaultState,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.scenario = scenario
+        self.market = market
+        self.faults = faults
+        self.clock = clock
+        self.accounts: dict[str, Account] = {a.id: Account.from_spec(a) for a in scenario.accounts}
+        self.orders: list[OrderRecord] = []
+        self.refused: list[RefusedOrder] = []
+        self._by_key: dict[tuple[int, int], OrderRecord] = {}
+        self._max_order_id: dict[int, int] = {}
+        self._next_perm_id = 1_100_000_000 + int(clock().timestamp()) % 1_000_000 * 100
+        self._exec_seq = 0xE0D5
+        for acct in self.accounts.values():
+            acct.start_unrealized = acct.unrealized(self.mark)
+
+    # ----------------------------------------------------------------- lookups
+    def mark(self, symbol: str) -> Decimal:
+        """The price positions are valued at (the last trade)."""
+        return self.market.quote(symbol).last
+
+    def find_instruments(self, q: ContractQuery) -> list[InstrumentSpec]:
+        """Instruments matching a client's contract, as reqContractDetails would."""
+        found = []
+        for inst in self.scenario.instruments:
+            if q.con_id and q.con_id != inst.con_id:
+                continue
+            if q.symbol and q.symbol.upper() != inst.symbol:
+                continue
+            if not q.con_id and not q.symbol and q.local_symbol != inst.symbol:
+                continue
+            if q.sec_type and q.sec_type != inst.sec_type:
+                continue
+            if q.currency and q.currency != inst.currency:
+                continue
+            if q.exchange and q.exchange not in ("SMART", inst.primary_exchange):
+                continue
+            if q.primary_exchange and q.primary_exchange != inst.primary_exchange:
+                continue
+            found.append(inst)
+        return found
+
+    def order(self, client_id: int, order_id: int) -> OrderRecord | None:
+        """An order by the client's key."""
+        return self._by_key.get((client_id, order_id))
+
+    def next_valid_id(self, client_id: int) -> int:
+        """Above every order id this client id has used (IB tracks ids per client id)."""
+        return self._max_order_id.get(client_id, 0) + 1
+
+    def is_rth(self, now: datetime) -> bool:
+        """Whether regular trading hours are on (always, when the scenario sets none)."""
+        hours = self.scenario.market_hours
+        if hours is None:
+            return True
+        local = now.astimezone(ZoneInfo(hours.timezone))
+        if hours.weekdays_only and local.weekday() >= 5:
+            return False
+        hhmm = local.strftime("%H:%M")
+        return hours.open <= hhmm < hours.close
+
+    # ------------------------------------------------------------- validation
+    def _resolve(self, req: OrderRequest) -> tuple[InstrumentSpec, Account]:
+        if req.unsupported:
+            raise OrderError(387, f"Unsupported order: {req.unsupported}")
+        matches = self.find_instruments(req.contract)
+        if len(matches) != 1:
+            raise OrderError(200, "No security definition has been found for the request")
+        inst = matches[0]
+        if req.account:
+            acct = self.accounts.get(req.account)
+            if acct is None:
+                raise OrderError(
+                    201, f"Order rejected - reason:Account {req.account} is not managed here"
+                )
+        elif len(self.accounts) == 1:
+            acct = next(iter(self.accounts.values()))
+        else:
+            raise OrderError(
+                436, "You must specify an allocation (either a single account, group, or profile)."
+            )
+        if req.action not in ("BUY", "SELL"):
+            raise OrderError(201, f"Order rejected - reason:Invalid action '{req.action}'")
+        if req.order_type not in SUPPORTED_ORDER_TYPES:
+            raise OrderError(387, "Unsupported order type for this exchange and security type.")
+        qty = req.total_quantity
+        if qty <= 0:
+            raise OrderError(434, "The order size cannot be zero")
+        whole = (qty / inst.size_increment) == (qty / inst.size_increment).to_integral_value()
+        if not whole:
+            fractional_ok = inst.fractional and self.scenario.fills.allow_fractional
+            if not fractional_ok or qty % FRACTION_STEP != 0:
+                raise OrderError(
+                    10243, "Fractional-sized order cannot be placed for this contract."
+                )
+        if req.tif not in SUPPORTED_TIFS:
+            raise OrderError(
+                201, f"Order rejected - reason:Time in force {req.tif!r} not supported"
+            )
+        if req.order_type == "LMT" and (req.lmt_price is None or req.lmt_price <= 0):
+            raise OrderError(201, "Order rejected - reason:A limit price is required")
+        if req.lmt_price is not None and req.lmt_price % inst.min_tick != 0:
+            raise OrderError(
+                110, "The price does not conform to the minimum price variation for this contract."
+            )
+        if req.algo_strategy:
+            if req.algo_strategy != "Adaptive" or req.order_type not in ("MKT", "LMT"):
+                raise OrderError(
+                    201,
+                    f"Order rejected - reason:Algo {req.algo_strategy!r} is not supported "
+                    f"for {req.order_type} orders",
+                )
+            priority = dict(req.algo_params).get("adaptivePriority", "Normal")
+            if priority not in ADAPTIVE_URGENCY:
+                raise OrderError(
+                    201, f"Order rejected - reason:Invalid adaptivePriority {priority!r}"
+                )
+        return inst, acct
+
+    def _check_funds(self, req: OrderRequest, inst: InstrumentSpec, acct: Account) -> None:
+        q = self.market.quote(inst.symbol)
+        if req.action == "SELL":
+            held = acct.positions.get(inst.symbol)
+            if acct.account_type == "cash" and (held is None or held.quantity < req.total_quantity):
+                raise OrderError(
+                    201, "Order rejected - reason:Short sales are not allowed in a cash account"
+                )
+            return
+        price = req.lmt_price if req.lmt_price is not None and req.order_type == "LMT" else q.ask
+        value = price * req.total_quantity + self._commission_for(req.total_quantity, price)
+        power = acct.buying_power(self.mark)
+        if value > power:
+            elv = acct.net_liquidation(self.mark)
+            raise OrderError(
+                201,
+                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
+                f"DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [{elv:.2f} USD] MUST EXCEED "
+                f"THE INITIAL MARGIN [{value:.2f} USD]",
+            )
+
+    # ----------------------------------------------------------------- orders
+    def _new_perm_id(self) -> int:
+        self._next_perm_id += 1
+        return self._next_perm_id
+
+    def _note_order_id(self, client_id: int, order_id: int) -> None:
+        if order_id > self._max_order_id.get(client_id, 0):
+            self._max_order_id[client_id] = order_id
+
+    def place(self, req: OrderRequest) -> list[BrokerEvent]:
+        """Accept, modify or refuse an order. Raises OrderError when nothing is recorded."""
+        existing = self._by_key.get((req.client_id, req.order_id))
+        if existing is not None:
+            return self._modify(existing, req)
+        if req.order_id <= 0:
+            raise OrderError(103, f"Duplicate order id {req.order_id}")
+        self._note_order_id(req.client_id, req.order_id)
+        try:
+            inst, acct = self._resolve(req)
+        except OrderError as exc:
+            self.refused.append(RefusedOrder(req, self.clock(), exc.code, exc.message))
+            raise
+        now = self.clock()
+        record = OrderRecord(
+            request=req,
+            instrument=inst,
+            perm_id=self._new_perm_id(),
+            account=acct.id,
+            status="PreSubmitted",
+            received_at=now,
+            # A delayed acknowledgement must not be overtaken by its own fill.
+            fillable_at=now
+            + timedelta(seconds=self.scenario.fills.delay_seconds + self.faults.ack_delay_seconds),
+        )
+        rejection = self.faults.take_rejection()
+        try:
+            if rejection is None:
+                self._check_funds(req, inst, acct)
+        except OrderError as exc:
+            rejection = ("reject", exc.code, exc.message)
+        self._remember(record)
+        if rejection is not None:
+            mode, code, reason = rejection
+            message = (
+                reason
+                if reason.startswith("Order rejected") or code != 201
+                else (f"Order rejected - reason:{reason}")
+            )
+            record.reject_reason = message
+            record.completed_time = now
+            if mode == "inactive":
+                record.status = "Inactive"
+                record.completed_status = message
+                return [OrderUpdated(record), OrderRejected(record, code, message)]
+            record.status = "Rejected"
+            return [OrderRejected(record, code, message)]
+        if self.is_rth(now) or req.outside_rth:
+            record.status = "Submitted"
+        else:
+            record.why_held = ""
+        return [OrderUpdated(record)]
+
+    def _remember(self, record: OrderRecord) -> None:
+        self.orders.append(record)
+        self._by_key[(record.client_id, record.order_id)] = record
+
+    def _modify(self, record: OrderRecord, req: OrderRequest) -> list[BrokerEvent]:
+        if record.is_done or record.status == "Rejected":
+            raise OrderError(103, f"Duplicate order id {req.order_id}")
+        if req.total_quantity < record.filled:
+            raise OrderError(
+                201, "Order rejected - reason:Quantity is below what has already filled"
+            )
+        probe = replace(req, account=req.account or record.account)
+        self._resolve(probe)
+        record.request = replace(probe, client_id=record.client_id)
+        return [OrderUpdated(record)]
+
+    def cancel(self, client_id: int, order_id: int) -> list[BrokerEvent]:
+        """Cancel an open order of this client id."""
+        record = self._by_key.get((client_id, order_id))
+        if record is None or record.status == "Rejected":
+            raise OrderError(10147, f"OrderId {order_id} that needs to be cancelled is not found.")
+        if record.is_done:
+            raise OrderError(
+                10148,
+                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
+                f"state: {record.status}.",
+            )
+        return self._cancel(record, "")
+
+    def _cancel(self, record: OrderRecord, reason: str) -> list[BrokerEvent]:
+        record.status = "Cancelled"
+        record.completed_time = self.clock()
+        record.completed_status = reason or "Cancelled by Trader"
+        return [
+            OrderUpdated(record),
+            OrderRejected(record, 202, f"Order Canceled - reason:{reason}"),
+        ]
+
+    def cancel_all(self) -> list[BrokerEvent]:
+        """reqGlobalCancel: cancel every open order of every client."""
+        events: list[BrokerEvent] = []
+        for record in self.orders:
+            if not record.is_done and record.status != "Rejected":
+                events += self._cancel(record, "")
+        return events
+
+    def open_orders(self) -> list[OrderRecord]:
+        """Orders still working."""
+        return [o for o in self.orders if not o.is_done and o.status != "Rejected"]
+
+    def completed_orders(self) -> list[OrderRecord]:
+        """Orders that reached Filled, Cancelled or Inactive."""
+        return [o for o in self.orders if o.is_done]
+
+    # --------------------------------------------------------------- matching
+    def _commission_for(self, cum_qty: Decimal, price: Decimal) -> Decimal:
+        spec = self.scenario.commissions
+        fee = max(spec.per_share * cum_qty, spec.minimum)
+        cap = price * cum_qty * spec.maximum_pct_of_value / 100
+        return _q(min(fee, max(cap, Decimal("0.01"))), Decimal("0.0001"))
+
+    def _fill_price(self, record: OrderRecord) -> Decimal | None:
+        req = record.request
+        q = self.market.quote(record.instrument.symbol)
+        tick = record.instrument.min_tick
+        buy = req.action == "BUY"
+        if req.algo_strategy == "Adaptive":
+            urgency = ADAPTIVE_URGENCY[dict(req.algo_params).get("adaptivePriority", "Normal")]
+            half = (q.ask - q.bid) / 2
+            px = q.mid + urgency * half if buy else q.mid - urgency * half
+            px = _q(px, tick)
+        elif req.order_type == "MIDPRICE":
+            px = _q(q.mid, tick)
+        else:
+            px = q.ask if buy else q.bid
+        capped = req.lmt_price is not None and req.order_type in ("LMT", "MIDPRICE")
+        if capped and ((buy and px > req.lmt_price) or (not buy and px < req.lmt_price)):  # type: ignore[operator]
+            return None
+        return px
+
+    def _slice(self, record: OrderRecord) -> Decimal:
+        fraction = self.faults.partial_fill_fraction or self.scenario.fills.partial_fill_fraction
+        remaining = record.remaining
+        if not fraction or fraction >= 1:
+            return remaining
+        inc = record.instrument.size_increment
+        raw = record.request.total_quantity * Decimal(str(fraction))
+        size = (raw / inc).to_integral_value(rounding=ROUND_CEILING) * inc
+        return min(max(size, inc), remaining)
+
+    def match(self) -> list[BrokerEvent]:
+        """Fill whatever can fill now; return the events."""
+        if self.faults.hold_fills:
+            return []
+        now = self.clock()
+        events: list[BrokerEvent] = []
+        rth = self.is_rth(now)
+        for record in self.open_orders():
+            if now < record.fillable_at or not (rth or record.request.outside_rth):
+                continue
+            price = self._fill_price(record)
+            if price is not None:
+                events += self._fill(record, self._slice(record), price, now)
+            if record.request.tif == "IOC" and not record.is_done:
+                events += self._cancel(record, "IOC order not fully filled")
+        return events
+
+    def _fill(
+        self, record: OrderRecord, qty: Decimal, price: Decimal, now: datetime
+    ) -> list[BrokerEvent]:
+        acct = self.accounts[record.account]
+        cum = record.filled + qty
+        due = self._commission_for(cum, price)
+        commission = max(due - record.commission_total, ZERO)
+        signed = qty if record.request.action == "BUY" else -qty
+        before = acct.positions.get(record.instrument.symbol)
+        reduces = (
+            before is not None and before.quantity != 0 and (before.quantity > 0) != (signed > 0)
+        )
+        realized = acct.apply_fill(record.instrument.symbol, signed, price, commission)
+        record.avg_fill_price = (record.avg_fill_price * record.filled + price * qty) / cum
+        record.filled = cum
+        record.last_fill_price = price
+        record.commission_total += commission
+        self._exec_seq += 1
+        execution = Execution(
+            exec_id=f"{self._exec_seq:08x}.{int(now.timestamp()):08x}.01.01",
+            time=now,
+            account=acct.id,
+            side="BOT" if signed > 0 else "SLD",
+            shares=qty,
+            price=price,
+            cum_qty=cum,
+            avg_price=record.avg_fill_price,
+            commission=commission,
+            commission_currency=self.scenario.commissions.currency,
+            realized_pnl=realized if reduces else None,
+        )
+        record.executions.append(execution)
+        if record.filled >= record.request.total_quantity:
+            record.status = "Filled"
+            record.completed_time = now
+            record.completed_status = "Filled Size: " + str(record.filled)
+        else:
+            record.status = "Submitted"
+        return [OrderFilled(record, execution)]
+
+    # ---------------------------------------------------------------- what-if
+    def what_if(self, req: OrderRequest) -> WhatIf:
+        """Margin and commission impact of an order that is not placed."""
+        inst, acct = self._resolve(req)
+        q = self.market.quote(inst.symbol)
+        price = q.ask if req.action == "BUY" else q.bid
+        if req.order_type == "LMT" and req.lmt_price is not None:
+            price = req.lmt_price
+        commission = self._commission_for(req.total_quantity, price)
+        signed = req.total_quantity if req.action == "BUY" else -req.total_quantity
+        gross_before = acct.gross_value(self.mark)
+        pos = acct.positions.get(inst.symbol)
+        held = pos.quantity if pos else ZERO
+        mark = self.mark(inst.symbol)
+        gross_after = gross_before - abs(held * mark) + abs((held + signed) * mark)
+        init_b, maint_b = acct.margin(gross_before)
+        init_a, maint_a = acct.margin(gross_after)
+        elv_b = acct.net_liquidation(self.mark)
+        # Trading at the touch costs the spread against the mark, plus commission.
+        elv_a = elv_b - commission - abs(signed) * abs(price - mark)
+        return WhatIf(init_b, maint_b, elv_b, init_a, maint_a, elv_a, commission, inst.currency)

@@ -1,0 +1,199 @@
+"""Incoming TWS requests: a cursor over the fields and parsers for the long ones.
+
+The layouts follow ib_async's client.py at server version 176. Anything a parser cannot
+read raises ``MalformedRequest``, which the session turns into an IB error message.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .orders import ContractQuery, OrderRequest
+
+UNSET_DOUBLE = 1.7976931348623157e308
+UNSET_INTEGER = 2**31 - 1
+
+
+class MalformedRequest(ValueError):
+    """The request's fields do not match the layout its message id promises."""
+
+
+class FieldReader:
+    """Read fields one by one, converting as TWS does (empty means unset)."""
+
+    def __init__(self, fields: list[str], start: int = 1) -> None:
+        self.fields = fields
+        self.pos = start
+
+    def str(self) -> str:
+        """Next field as text."""
+        if self.pos >= len(self.fields):
+            raise MalformedRequest(f"message ended after {len(self.fields)} fields")
+        value = self.fields[self.pos]
+        self.pos += 1
+        return value
+
+    def int(self, default: int = 0) -> int:
+        """Next field as an integer (empty: default)."""
+        raw = self.str()
+        if raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            try:
+                return int(float(raw))
+            except ValueError:
+                raise MalformedRequest(
+                    f"field {self.pos - 1}: expected an integer, got {raw!r}"
+                ) from None
+
+    def decimal(self) -> Decimal | None:
+        """Next field as a Decimal (empty or IB's unset double: None)."""
+        raw = self.str()
+        if raw == "":
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise MalformedRequest(
+                f"field {self.pos - 1}: expected a number, got {raw!r}"
+            ) from None
+        if not value.is_finite() or value >= Decimal(UNSET_DOUBLE) * Decimal("0.99"):
+            return None
+        return value
+
+    def bool(self) -> bool:
+        """Next field as a flag."""
+        raw = self.str()
+        return raw not in ("", "0", "false", "False")
+
+    def skip(self, n: int) -> None:
+        """Skip fields we do not act on."""
+        for _ in range(n):
+            self.str()
+
+    def remaining(self) -> int:
+        """How many fields are left."""
+        return len(self.fields) - self.pos
+
+
+def read_contract(r: FieldReader) -> ContractQuery:
+    """The 12-field contract block client.py sends (conId .. tradingClass)."""
+    con_id = r.int()
+    symbol = r.str()
+    sec_type = r.str()
+    r.skip(4)  # lastTradeDateOrContractMonth, strike, right, multiplier
+    exchange = r.str()
+    primary = r.str()
+    currency = r.str()
+    local_symbol = r.str()
+    r.skip(1)  # tradingClass
+    return ContractQuery(con_id, symbol, sec_type, exchange, primary, currency, local_symbol)
+
+
+def parse_place_order(fields: list[str], client_id: int) -> OrderRequest:
+    """placeOrder (id 3) as client.placeOrder writes it at server version 176."""
+    r = FieldReader(fields)
+    order_id = r.int()
+    contract = read_contract(r)
+    r.skip(2)  # secIdType, secId
+    action = r.str()
+    qty = r.decimal()
+    order_type = r.str()
+    lmt = r.decimal()
+    aux = r.decimal()
+    tif = r.str() or "DAY"
+    r.skip(1)  # ocaGroup
+    account = r.str()
+    r.skip(2)  # openClose, origin
+    order_ref = r.str()
+    transmit = r.bool()
+    parent_id = r.int()
+    r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
+    outside_rth = r.bool()
+    r.skip(1)  # hidden
+    unsupported = ""
+    if contract.sec_type == "BAG":
+        unsupported = "combo (BAG) orders are not emulated"
+        return _request(order_id, client_id, contract, action, qty, order_type, lmt, aux, tif,
+                        account, order_ref, transmit, parent_id, outside_rth, "", (), False,
+                        unsupported)  # fmt: skip
+    r.skip(7)  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup, faMethod, faPct
+    r.skip(1)  # faProfile (server < 177)
+    r.skip(13)  # modelCode .. nbboPriceCap
+    r.skip(9)  # auctionStrategy .. volatilityType
+    dn_type = r.str()
+    r.skip(1)  # deltaNeutralAuxPrice
+    if dn_type:
+        r.skip(8)
+    r.skip(6)  # continuousUpdate .. scaleSubsLevelSize
+    increment = r.decimal()
+    if increment is not None and increment > 0:
+        r.skip(7)
+    r.skip(3)  # scaleTable, activeStartTime, activeStopTime
+    if r.str():  # hedgeType
+        r.skip(1)
+    r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+    if r.bool():  # delta neutral contract
+        r.skip(3)
+    algo = r.str()
+    params: list[tuple[str, str]] = []
+    if algo:
+        for _ in range(r.int()):
+            params.append((r.str(), r.str()))
+    r.skip(1)  # algoId
+    what_if = r.bool()
+    if r.remaining() >= 5:
+        r.skip(4)  # orderMiscOptions, solicited, randomizeSize, randomizePrice
+        if order_type in ("PEG BENCH", "PEGBENCH"):
+            r.skip(5)
+        if r.int() > 0:
+            unsupported = "order conditions are not emulated"
+    if parent_id:
+        unsupported = unsupported or "bracket / child orders are not emulated"
+    return _request(order_id, client_id, contract, action, qty, order_type, lmt, aux, tif,
+                    account, order_ref, transmit, parent_id, outside_rth, algo, tuple(params),
+                    what_if, unsupported)  # fmt: skip
+
+
+def _request(
+    order_id: int,
+    client_id: int,
+    contract: ContractQuery,
+    action: str,
+    qty: Decimal | None,
+    order_type: str,
+    lmt: Decimal | None,
+    aux: Decimal | None,
+    tif: str,
+    account: str,
+    order_ref: str,
+    transmit: bool,
+    parent_id: int,
+    outside_rth: bool,
+    algo: str,
+    params: tuple[tuple[str, str], ...],
+    what_if: bool,
+    unsupported: str,
+) -> OrderRequest:
+    return OrderRequest(
+        order_id=order_id,
+        client_id=client_id,
+        contract=contract,
+        action=action.upper(),
+        total_quantity=qty if qty is not None else Decimal(0),
+        order_type=order_type.upper(),
+        lmt_price=lmt,
+        aux_price=aux,
+        tif=tif.upper(),
+        account=account,
+        order_ref=order_ref,
+        transmit=transmit,
+        parent_id=parent_id,
+        outside_rth=outside_rth,
+        algo_strategy=algo,
+        algo_params=params,
+        what_if=what_if,
+        unsupported=unsupported,
+    )
