@@ -99,3 +99,60 @@ def submit(
 def emulator_orders(emulator: Any, order_ref: str) -> list[dict[str, Any]]:
     """The emulator's orders (refusals included) with this orderRef."""
     return [o for o in emulator.orders() if o["order_ref"] == order_ref]
+
+
+async def get_portfolio(
+    url: str, account: str, symbols: tuple[str, ...] = (), timeout_s: float = 10.0
+) -> Message:
+    """Ask the bridge for a PortfolioView over rpc.portfolio.v1, as the planner does."""
+    import redis.asyncio as aioredis
+    from faststream.redis import RedisBroker
+    from shared.contracts.portfolio import GetPortfolio
+    from shared.kit.broker import Publisher
+    from shared.kit.metrics import KitMetrics
+    from shared.kit.rpc import RpcClient
+
+    broker = RedisBroker(url)
+    await broker.connect()
+    client = aioredis.Redis.from_url(url)
+    try:
+        request = GetPortfolio(
+            source="test",
+            valid_until=utc_now() + timedelta(seconds=30),
+            account_id=account,
+            symbols=symbols,
+        )
+        return await RpcClient(client, Publisher(broker, KitMetrics())).request(
+            request, catalogue.PORTFOLIO_REPLIES, timeout_s
+        )
+    finally:
+        await client.aclose()
+        await broker.stop()
+
+
+def emulator_positions(emulator: Any, account: str) -> dict[str, Decimal]:
+    """The emulator's positions of an account: symbol -> quantity."""
+    state = emulator.state()
+    for acct in state["accounts"]:
+        if acct["id"] == account:
+            return {p["symbol"]: Decimal(p["quantity"]) for p in acct["positions"]}
+    raise KeyError(account)
+
+
+def fills_by_exec(url: str, client_order_id: str) -> dict[str, int]:
+    """How many times each exec_id of an order was published."""
+    counts: dict[str, int] = {}
+    for event in order_events(url, client_order_id):
+        if event.type == "OrderFilled":  # type: ignore[attr-defined]
+            exec_id = event.exec_id  # type: ignore[attr-defined]
+            counts[exec_id] = counts.get(exec_id, 0) + 1
+    return counts
+
+
+def emulator_exec_ids(emulator: Any, order_ref: str) -> set[str]:
+    """Exec ids the emulator booked for an orderRef."""
+    ids = set()
+    for order in emulator_orders(emulator, order_ref):
+        for fill in order.get("fills", []):
+            ids.add(fill["exec_id"])
+    return ids

@@ -44,7 +44,9 @@ async def emulator() -> AsyncIterator[Emulator]:
     await emu.stop()
 
 
-def bridge_settings(redis_url: str, emulator: Emulator, data_dir: Path, **overrides: Any) -> GatewayBridgeSettings:
+def bridge_settings(
+    redis_url: str, emulator: Emulator, data_dir: Path, **overrides: Any
+) -> GatewayBridgeSettings:
     """Settings for a bridge under test: fast timings, trading allowed."""
     values: dict[str, Any] = {
         "redis_url": redis_url,
