@@ -92,6 +92,7 @@ class Bridge:
         self.ib.execDetailsEvent += self.desk.on_exec_details
         self.ib.commissionReportEvent += self.desk.on_commission_report
         self._pacing: asyncio.Task[None] | None = None
+        self._boot: asyncio.Task[None] | None = None
 
     def accounts(self) -> frozenset[str]:
         """Accounts served: the configured ones IB manages, or all managed ones."""
@@ -116,18 +117,29 @@ class Bridge:
             await pipe.execute()
 
     async def start(self) -> None:
-        """Publish what a crash left queued, then connect."""
-        with contextlib.suppress(Exception):
-            await self.outbox.flush()
+        """Start in the background: publish what a crash left queued, then connect."""
+        self._boot = asyncio.create_task(self._start_when_broker_is_up(), name="bridge-boot")
+        self._pacing = asyncio.create_task(self._sample_pacing(), name="pacing")
+
+    async def _start_when_broker_is_up(self) -> None:
+        # Startup hooks run before the kit starts the broker; we publish from the first
+        # moment, so wait until publishing works (the queued events go out first).
+        while True:
+            try:
+                await self.outbox.flush()
+                break
+            except Exception as error:
+                log.debug("waiting for the broker before connecting to IB: %r", error)
+                await asyncio.sleep(0.05)
         self.outbox.start()
         self.state.start()
         self.connection.start()
-        self._pacing = asyncio.create_task(self._sample_pacing(), name="pacing")
 
     async def stop(self) -> None:
         """Disconnect and close the journal."""
-        if self._pacing:
-            self._pacing.cancel()
+        for task in (self._boot, self._pacing):
+            if task:
+                task.cancel()
         self.desk.stop()
         await self.connection.stop()
         await self.state.stop()
