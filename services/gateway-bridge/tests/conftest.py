@@ -3,12 +3,14 @@ real subprocess, and a publisher of commands on a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ async def emulator() -> AsyncIterator[Emulator]:
     emu = Emulator(admin_port=0, seed=7)
     await emu.start()
     yield emu
-    await emu.stop()
+    await asyncio.wait_for(emu.stop(), 20)
 
 
 def bridge_settings(
@@ -95,7 +97,8 @@ async def start_bridge(
 
     yield _start
     for service in services:
-        await service.stop()
+        # Bounded, so a shutdown that hangs fails here with its name instead of at the timeout.
+        await asyncio.wait_for(service.stop(), 20)
 
 
 @pytest.fixture

@@ -114,12 +114,11 @@ class GatewayConnection:
 
     async def stop(self) -> None:
         """Stop the loop and disconnect."""
-        if self._runner:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        for task in list(self._tasks):
+        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
         self._ib.disconnectedEvent -= self._on_disconnected
         self._ib.disconnect()
 

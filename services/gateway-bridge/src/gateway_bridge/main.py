@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from ib_async import IB
@@ -143,8 +142,7 @@ class Bridge:
         self.desk.stop()
         await self.connection.stop()
         await self.state.stop()
-        with contextlib.suppress(Exception):
-            await self.outbox.flush()
+        # Events not yet published stay in the journal's outbox and go out at the next start.
         await self.outbox.stop()
         self.journal.close()
 

@@ -51,8 +51,8 @@ class Outbox:
         """Stop the flusher (queued events stay in the journal for the next start)."""
         if self._task:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a publish on a broker that is already stopped can ignore the cancel.
+            await asyncio.wait([self._task], timeout=2.0)
 
     async def _run(self) -> None:
         while True:

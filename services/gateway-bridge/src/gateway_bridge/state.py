@@ -77,12 +77,12 @@ class StateFeed:
         ]
 
     async def stop(self) -> None:
-        """Stop publishing."""
-        for task in [*self._loops, *self._tasks]:
+        """Stop publishing (bounded: a publish stuck on a stopped broker is abandoned)."""
+        tasks = [*self._loops, *self._tasks, *self._subscribing.values()]
+        for task in tasks:
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
 
     # ------------------------------------------------------------------ after reconciliation
 
