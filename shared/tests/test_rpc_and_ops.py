@@ -81,7 +81,7 @@ def _wait_for(url: str, status: int, timeout_s: float = 20) -> httpx.Response:
     raise AssertionError(f"{url} never answered {status} (last: {last})")
 
 
-@pytest.mark.parametrize("service", ["planner", "executor", "notifier"])
+@pytest.mark.parametrize("service", ["planner", "executor", "notifier", "gateway-bridge"])
 def test_service_process_serves_health_and_metrics_and_follows_redis(
     service: str, tmp_path: Path
 ) -> None:

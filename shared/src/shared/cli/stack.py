@@ -108,6 +108,9 @@ def service_specs(settings: StackSettings, redis_url: str) -> list[ProcessSpec]:
             settings.bridge_ops_port,
             ib_host="127.0.0.1",
             ib_port=str(settings.ib_port),
+            # The local stack's gateway is always the embedded emulator (paper, fake money), so
+            # its bridge may place orders; against a real gateway READ_ONLY stays on by default.
+            read_only="false",
             data_dir=str(home / "data" / "gateway-bridge"),
         ),
         svc("planner", "planner", "PLANNER_", settings.planner_ops_port),
