@@ -41,6 +41,7 @@ class OrderTrack:
     commissions: dict[str, Decimal] = field(default_factory=dict)
     reason: str | None = None
     code: int | None = None
+    field: str | None = None
     cancel_requested: bool = False
 
     @property
@@ -95,6 +96,7 @@ def apply_order_event(track: OrderTrack, event: Message) -> bool:
             track.status = "rejected"
             track.reason = event.reason
             track.code = event.code
+            track.field = event.field
         elif track.status != "filled":
             track.status = "cancelled"
             track.reason = event.reason
