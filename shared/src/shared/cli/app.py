@@ -13,10 +13,18 @@ import redis
 import typer
 from rich.console import Console
 
+from shared.cli.demo import demo_command
 from shared.cli.plan import plan_command
 from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
 from shared.cli.stackconfig import StackSettings, StackState
 from shared.cli.status import render_status, service_health, stream_rows
+from shared.cli.trade import (
+    approve_command,
+    halt_command,
+    plans_command,
+    rebalance_command,
+    resume_command,
+)
 
 app = typer.Typer(
     name="rebalancer",
@@ -27,6 +35,12 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 app.command(name="plan")(plan_command)
+app.command(name="rebalance")(rebalance_command)
+app.command(name="approve")(approve_command)
+app.command(name="plans")(plans_command)
+app.command(name="halt")(halt_command)
+app.command(name="resume")(resume_command)
+app.command(name="demo")(demo_command)
 
 HomeOption = Annotated[
     Path | None,

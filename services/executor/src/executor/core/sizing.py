@@ -67,6 +67,13 @@ def size_buys(
             (leg for leg, q in sized.items() if q > 0), key=lambda n: sized[n] * by_leg[n].price
         )
         sized[leg] = max(Decimal(0), sized[leg] - by_leg[leg].increment)
+    # Flooring left up to one increment per leg unspent: give it back where it still fits,
+    # largest shortfall first.
+    for b in sorted(buys, key=lambda b: (b.quantity - sized[b.leg]) * b.price, reverse=True):
+        if sized[b.leg] + b.increment <= b.quantity:
+            sized[b.leg] += b.increment
+            if total() > budget:
+                sized[b.leg] -= b.increment
     return sized
 
 
