@@ -62,7 +62,9 @@ def model(run: int) -> dict[str, str]:
     # alternate two different 20-symbol weightings so every run has 20 legs to trade
     weights = [Decimal(1 + (i + run) % 2) for i in range(len(SYMBOLS))]
     total = sum(weights)
-    out = {s: (w / total).quantize(Decimal("0.0001")) for s, w in zip(SYMBOLS, weights)}
+    out = {
+        s: (w / total).quantize(Decimal("0.0001")) for s, w in zip(SYMBOLS, weights, strict=True)
+    }
     out[SYMBOLS[0]] += 1 - sum(out.values())
     return {s: str(w) for s, w in out.items()}
 

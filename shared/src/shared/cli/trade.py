@@ -101,7 +101,8 @@ class Bus:
 
     async def read(self, block_ms: int = 200) -> list[Message]:
         """New messages of the marked streams, in order per stream."""
-        found: Any = await self.client.xread(self.cursors, block=block_ms)
+        cursors: Any = self.cursors
+        found: Any = await self.client.xread(cursors, block=block_ms)
         out: list[Message] = []
         for name, entries in found or []:
             stream = name.decode() if isinstance(name, bytes) else name
@@ -490,7 +491,7 @@ async def _row(url: str, plan_id: str) -> dict[str, Any] | None:
 async def _rows(url: str) -> tuple[list[dict[str, Any]], str | None]:
     async with Bus(url) as bus:
         raw = await bus.client.hgetall(READ_MODEL_KEY)
-        halted = await bus.client.get(HALT_KEY)
+        halted: Any = await bus.client.get(HALT_KEY)
     rows = [json.loads(v) for v in raw.values()]
     return rows, halted.decode() if halted else None
 
