@@ -138,6 +138,12 @@ class ExecutionPolicy(BaseModel):
     price_collar_pct: Decimal = Field(default=Decimal("5"), gt=0)
     daily_order_cap: int | None = Field(default=200, gt=0)
     daily_notional_cap: Decimal | None = Field(default=None, gt=0)
+    trading_window: str | None = Field(
+        default=None,
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
+        description="Local `HH:MM-HH:MM` in which plans may start (None: any time).",
+    )
+    trading_window_tz: str = Field(default="America/New_York")
 
 
 P = TypeVar("P", PlanningPolicy, ExecutionPolicy)

@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import redis
 import typer
-from rich.console import Console
 
+from shared.cli.console import make_console
+from shared.cli.demo import demo_command
 from shared.cli.plan import plan_command
 from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
 from shared.cli.stackconfig import StackSettings, StackState
 from shared.cli.status import render_status, service_health, stream_rows
+from shared.cli.trade import (
+    approve_command,
+    halt_command,
+    plans_command,
+    rebalance_command,
+    resume_command,
+)
 
 app = typer.Typer(
     name="rebalancer",
@@ -24,9 +31,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+console = make_console()
+err = make_console(stderr=True)
 app.command(name="plan")(plan_command)
+app.command(name="rebalance")(rebalance_command)
+app.command(name="approve")(approve_command)
+app.command(name="plans")(plans_command)
+app.command(name="halt")(halt_command)
+app.command(name="resume")(resume_command)
+app.command(name="demo")(demo_command)
 
 HomeOption = Annotated[
     Path | None,

@@ -23,8 +23,8 @@ import yaml
 from faststream.redis import RedisBroker
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from pydantic import ValidationError
-from rich.console import Console
 
+from shared.cli.console import make_console
 from shared.cli.stackconfig import StackSettings, StackState
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
@@ -164,7 +164,7 @@ def plan_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the plan.")] = 15.0,
 ) -> None:
     """Plan (dry run) an account toward the targets in FILE and show the drift and summary."""
-    console, err = Console(), Console(stderr=True)
+    console, err = make_console(), make_console(stderr=True)
     try:
         weights = load_targets(targets)
     except TargetsFileError as error:

@@ -1,0 +1,84 @@
+"""Order specifications: deterministic client order ids and the order type per account policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from shared.contracts.base import Side
+from shared.contracts.order_commands import AdaptivePriority, OrderType
+from shared.policy import ExecutionPolicy, OrderStyle
+
+TICK = Decimal("0.01")
+
+
+def client_order_id(plan_id: str, leg: int, attempt: int) -> str:
+    """Return ``<plan_id>.<leg>.<attempt>``, the id that travels to IB as orderRef."""
+    return f"{plan_id}.{leg}.{attempt}"
+
+
+def parse_client_order_id(value: str) -> tuple[str, int, int] | None:
+    """Split a client order id into (plan_id, leg, attempt), or None if it is not ours."""
+    plan_id, _, rest = value.rpartition(".")
+    plan_id, _, leg = plan_id.rpartition(".")
+    if not plan_id or not leg.isdigit() or not rest.isdigit():
+        return None
+    return plan_id, int(leg), int(rest)
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """What to send for one leg attempt (the shell turns it into a SubmitOrder)."""
+
+    order_type: OrderType
+    limit_price: Decimal | None
+    adaptive_priority: AdaptivePriority | None
+    outside_rth: bool
+
+
+def limit_at_mid(side: Side, bid: Decimal, ask: Decimal, offset_bps: Decimal) -> Decimal:
+    """Limit price at the mid, moved ``offset_bps`` toward the market, on the cent grid.
+
+    Buys round up and sells round down so the offset is never eaten by the rounding.
+    """
+    mid = (bid + ask) / 2
+    offset = mid * offset_bps / Decimal(10_000)
+    if side == Side.BUY:
+        return (mid + offset).quantize(TICK, rounding=ROUND_CEILING)
+    return (mid - offset).quantize(TICK, rounding=ROUND_FLOOR)
+
+
+def order_spec(
+    policy: ExecutionPolicy,
+    side: Side,
+    bid: Decimal | None,
+    ask: Decimal | None,
+    *,
+    fallback: bool = False,
+    reprice_bps: Decimal = Decimal(0),
+) -> OrderSpec:
+    """Return the order for a leg under ``policy``; ``fallback`` forces a plain market order.
+
+    A limit order without a two-sided quote cannot be priced: it becomes a market order only
+    if the account allows falling back, otherwise the caller gets a LIMIT without a price and
+    must refuse it. ``reprice_bps`` widens the limit offset for a repriced attempt.
+    """
+    outside_rth = policy.outside_rth
+    if fallback or policy.order_type == OrderStyle.MARKET:
+        return OrderSpec(OrderType.MARKET, None, None, outside_rth)
+    if policy.order_type == OrderStyle.LIMIT:
+        if bid is None or ask is None or bid <= 0 or ask <= 0:
+            if policy.fallback_to_market:
+                return OrderSpec(OrderType.MARKET, None, None, outside_rth)
+            return OrderSpec(OrderType.LIMIT, None, None, outside_rth)
+        price = limit_at_mid(side, bid, ask, policy.limit_offset_bps + reprice_bps)
+        return OrderSpec(OrderType.LIMIT, price, None, outside_rth)
+    if policy.order_type == OrderStyle.MIDPRICE:
+        return OrderSpec(OrderType.MIDPRICE, None, None, outside_rth)
+    return OrderSpec(
+        OrderType.ADAPTIVE, None, AdaptivePriority(policy.adaptive_priority), outside_rth
+    )
+
+
+ALGO_TYPES = frozenset({OrderType.MIDPRICE, OrderType.ADAPTIVE})
+"""Order types that IB may refuse for entitlement or venue reasons (fallback applies)."""

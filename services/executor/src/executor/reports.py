@@ -1,0 +1,197 @@
+"""CSV reports per run, as users of the reference ETF rebalancer expect them.
+
+A run is every plan of one trigger (same ``correlation_id``). Under ``reports_dir``::
+
+    rebalance_pre_<account>_<run>.csv    state and intended trades (every plan, dry run too)
+    rebalance_post_<account>_<run>.csv   executions per leg (omitted on dry run)
+    run_summary_<run>.csv                one row per account of the run
+
+``<run>`` is the run's UTC timestamp plus the first characters of its correlation id, so two
+runs in the same second never overwrite each other. Files are written to a temporary name
+and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from shared.contracts.base import Side
+from shared.contracts.plans import LegResult, PlanProposed
+from shared.render.plan import drift_csv_rows
+
+SUMMARY_COLUMNS = (
+    "timestamp_run",
+    "account_id",
+    "planned_orders",
+    "submitted",
+    "filled",
+    "rejected",
+    "buy_usd",
+    "sell_usd",
+    "pre_leverage",
+    "post_leverage",
+    "status",
+    "error",
+)
+POST_COLUMNS = (
+    "account_id",
+    "plan_id",
+    "leg",
+    "client_order_id",
+    "symbol",
+    "side",
+    "ordered_quantity",
+    "filled_quantity",
+    "average_price",
+    "value",
+    "commission",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One account's line of the run summary."""
+
+    account_id: str
+    planned_orders: int
+    submitted: int
+    filled: int
+    rejected: int
+    buy_usd: Decimal
+    sell_usd: Decimal
+    pre_leverage: Decimal
+    post_leverage: Decimal
+    status: str
+    error: str = ""
+
+
+def run_label(proposal: PlanProposed) -> str:
+    """The ``<run>`` part of the file names of the plan's run."""
+    run = proposal.correlation_id or proposal.plan_id
+    safe = "".join(c for c in run if c.isalnum())[:8]
+    return f"{proposal.ts_event.strftime('%Y%m%d_%H%M%S')}_{safe}"
+
+
+def _write(path: Path, columns: tuple[str, ...] | list[str], rows: list[dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_pre_trade(reports_dir: Path, proposal: PlanProposed) -> Path:
+    """Write the account's state and intended trades (drift rows plus the plan's legs)."""
+    legs = {leg.symbol: leg for leg in proposal.legs}
+    rows = []
+    for row in drift_csv_rows(proposal):
+        leg = legs.get(row["Symbol"])
+        rows.append(
+            {
+                "plan_id": proposal.plan_id,
+                "execution": proposal.execution.value,
+                **row,
+                "leg": "" if leg is None else str(leg.leg),
+                "reference_price": "" if leg is None else str(leg.reference_price),
+            }
+        )
+    columns = ["plan_id", "execution", *(rows[0].keys() if rows else [])]
+    columns = list(dict.fromkeys(columns))
+    path = reports_dir / f"rebalance_pre_{proposal.account_id}_{run_label(proposal)}.csv"
+    return _write(path, columns, rows)
+
+
+def write_post_trade(reports_dir: Path, proposal: PlanProposed, legs: list[LegResult]) -> Path:
+    """Write one row per executed leg: ordered, filled, average price, commission, status."""
+    rows = [
+        {
+            "account_id": proposal.account_id,
+            "plan_id": proposal.plan_id,
+            "leg": str(leg.leg),
+            "client_order_id": leg.client_order_id,
+            "symbol": leg.symbol,
+            "side": leg.side.value,
+            "ordered_quantity": str(leg.ordered_quantity),
+            "filled_quantity": str(leg.filled_quantity),
+            "average_price": "" if leg.average_price is None else f"{leg.average_price:.4f}",
+            "value": f"{leg.filled_quantity * (leg.average_price or Decimal(0)):.2f}",
+            "commission": f"{leg.commission:.2f}",
+            "status": leg.status,
+        }
+        for leg in legs
+    ]
+    path = reports_dir / f"rebalance_post_{proposal.account_id}_{run_label(proposal)}.csv"
+    return _write(path, POST_COLUMNS, rows)
+
+
+def summary_row(
+    proposal: PlanProposed, status: str, legs: list[LegResult] | None, error: str = ""
+) -> SummaryRow:
+    """Build an account's summary line: planned values on dry run, executed ones otherwise."""
+    s = proposal.summary
+    if legs is None:
+        buy = sum(
+            (leg.estimated_value for leg in proposal.legs if leg.side == Side.BUY), Decimal(0)
+        )
+        sell = sum(
+            (leg.estimated_value for leg in proposal.legs if leg.side == Side.SELL), Decimal(0)
+        )
+        submitted = filled = rejected = 0
+    else:
+
+        def value(leg: LegResult) -> Decimal:
+            return leg.filled_quantity * (leg.average_price or Decimal(0))
+
+        buy = sum((value(leg) for leg in legs if leg.side == Side.BUY), Decimal(0))
+        sell = sum((value(leg) for leg in legs if leg.side == Side.SELL), Decimal(0))
+        submitted = sum(1 for leg in legs if leg.status != "skipped")
+        filled = sum(1 for leg in legs if leg.status == "filled")
+        rejected = sum(1 for leg in legs if leg.status == "rejected")
+    post = s.post_leverage
+    if legs is not None and s.net_liquidation > 0:
+        post = (s.pre_gross_exposure + buy - sell) / s.net_liquidation
+    return SummaryRow(
+        account_id=proposal.account_id,
+        planned_orders=len(proposal.legs),
+        submitted=submitted,
+        filled=filled,
+        rejected=rejected,
+        buy_usd=buy,
+        sell_usd=sell,
+        pre_leverage=s.pre_leverage,
+        post_leverage=post,
+        status=status,
+        error=error,
+    )
+
+
+def write_summary(reports_dir: Path, label: str, timestamp: str, rows: list[SummaryRow]) -> Path:
+    """(Re)write the run summary with one line per account."""
+    lines = [
+        {
+            "timestamp_run": timestamp,
+            "account_id": r.account_id,
+            "planned_orders": str(r.planned_orders),
+            "submitted": str(r.submitted),
+            "filled": str(r.filled),
+            "rejected": str(r.rejected),
+            "buy_usd": f"{r.buy_usd:.2f}",
+            "sell_usd": f"{r.sell_usd:.2f}",
+            "pre_leverage": f"{r.pre_leverage:.4f}",
+            "post_leverage": f"{r.post_leverage:.4f}",
+            "status": r.status,
+            "error": r.error,
+        }
+        for r in sorted(rows, key=lambda r: r.account_id)
+    ]
+    return _write(reports_dir / f"run_summary_{label}.csv", SUMMARY_COLUMNS, lines)
