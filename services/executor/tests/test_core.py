@@ -13,7 +13,7 @@ from executor.core.orders import client_order_id, order_spec, parse_client_order
 from executor.core.risk import FreshQuote, RiskContext, RiskLeg, check_plan
 from executor.core.sizing import BuyIntent, cost, size_buys
 from executor.core.state import TRANSITIONS, IllegalTransition, PlanStatus, PlanTrigger, apply
-from executor.core.tracking import OrderTrack, apply_order_event, leg_status
+from executor.core.tracking import OrderTrack, apply_order_event, leg_status, needs_new_attempt
 from executor.core.window import in_window
 from shared.contracts.base import Side
 from shared.contracts.order_commands import OrderType
@@ -22,6 +22,7 @@ from shared.contracts.orders import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
+    OrderStatusUnknown,
 )
 from shared.policy import ExecutionPolicy, OrderStyle
 
@@ -290,3 +291,32 @@ def test_trading_windows_are_local_time() -> None:
     assert not in_window(NOW, "11:00-15:55", "America/New_York")
     assert in_window(NOW, None, "America/New_York")
     assert in_window(NOW, "22:00-11:00", "America/New_York")
+
+
+def unknown(*, not_found_at_ib: bool) -> OrderStatusUnknown:
+    return OrderStatusUnknown(
+        source="t", client_order_id="p.0.0", account_id="A", reason="?",
+        not_found_at_ib=not_found_at_ib,
+    )  # fmt: skip
+
+
+def test_an_order_ib_never_received_asks_for_a_new_attempt() -> None:
+    t = track()
+    assert apply_order_event(t, unknown(not_found_at_ib=True))
+    assert t.status == "unknown"
+    assert needs_new_attempt(t)
+
+
+def test_an_unclear_outcome_alone_never_asks_for_a_new_attempt() -> None:
+    t = track()
+    apply_order_event(t, unknown(not_found_at_ib=False))
+    assert t.status == "unknown"
+    assert not needs_new_attempt(t)
+
+
+def test_an_order_with_fills_is_never_sent_again_even_if_reported_unknown() -> None:
+    t = track()
+    apply_order_event(t, fill("e1", "4"))
+    t.status = "sent"  # as after a restart that lost the acceptance
+    apply_order_event(t, unknown(not_found_at_ib=True))
+    assert not needs_new_attempt(t)

@@ -22,7 +22,7 @@ from executor.core.orders import ALGO_TYPES, client_order_id, order_spec
 from executor.core.risk import FreshQuote
 from executor.core.sizing import BuyIntent, size_buys
 from executor.core.state import PlanStatus, PlanTrigger
-from executor.core.tracking import OrderTrack, leg_status
+from executor.core.tracking import OrderTrack, leg_status, needs_new_attempt
 from executor.engine import Engine, quotes_of
 from shared.contracts.base import Reason, Side
 from shared.contracts.order_commands import CancelAllOrders, OrderType, SubmitOrder
@@ -284,11 +284,21 @@ class Runner:
     async def _retry_refused(
         self, record: PlanRecord, legs: list[PlanLeg], policy: ExecutionPolicy
     ) -> None:
-        """New attempt for an algo IB refused (plain market) or an order that expired unread."""
+        """New attempt for an algo IB refused (plain market), an order that expired unread, or
+        an order IB confirmed it never received (not found after the bridge reconciled)."""
         if record.abort:
             return
         for leg in legs:
             track = self._last(record, leg)
+            if track is not None and needs_new_attempt(track):
+                log.warning(
+                    "%s was never received by IB (%s); sending attempt %d",
+                    track.client_order_id,
+                    track.reason,
+                    track.attempt + 1,
+                )
+                await self._send(record, leg, track.quantity, track.attempt + 1, policy, None)
+                continue
             if track is None or track.status != "rejected":
                 continue
             left = track.quantity

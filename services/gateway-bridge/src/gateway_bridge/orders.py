@@ -261,6 +261,7 @@ class OrderDesk:
                     "not found at IB by orderRef after reconnecting (open orders, completed "
                     "orders, executions); it was probably never sent, and it will not be sent "
                     "again: submit a new attempt if the plan is still valid",
+                    not_found_at_ib=True,
                 )
         self._outbox.poke()
         return adopted, recovered
@@ -360,9 +361,14 @@ class OrderDesk:
             perm_id=perm_id or None,
         )
 
-    def _mark_unknown(self, entry: JournalEntry, reason: str) -> None:
+    def _mark_unknown(
+        self, entry: JournalEntry, reason: str, *, not_found_at_ib: bool = False
+    ) -> None:
         event = OrderStatusUnknown(
-            source=self._source, **_ids(self._refs(entry, None)), reason=reason
+            source=self._source,
+            **_ids(self._refs(entry, None)),
+            reason=reason,
+            not_found_at_ib=not_found_at_ib,
         )
         if self._journal.transition(entry.client_order_id, OrderState.UNKNOWN, (event,)):
             self._metrics.orders.labels(entry.account_id, "unknown").inc()

@@ -76,6 +76,14 @@ class OrderStatusUnknown(OrderEvent):
 
     type: Literal["OrderStatusUnknown"] = "OrderStatusUnknown"
     reason: str
+    not_found_at_ib: bool = Field(
+        default=False,
+        description=(
+            "True when the bridge reconciled with IB (open orders, completed orders, "
+            "executions) and IB does not know the orderRef: it was never received, so a new "
+            "attempt (a new client_order_id) is safe for a still-valid plan."
+        ),
+    )
 
 
 OrderEventMessage = Annotated[

@@ -43,6 +43,7 @@ class OrderTrack:
     code: int | None = None
     field: str | None = None
     cancel_requested: bool = False
+    not_found_at_ib: bool = False
 
     @property
     def filled(self) -> Decimal:
@@ -103,7 +104,15 @@ def apply_order_event(track: OrderTrack, event: Message) -> bool:
     elif isinstance(event, OrderStatusUnknown) and track.status in ("sent", "accepted"):
         track.status = "unknown"
         track.reason = event.reason
+        # IB was asked after a reconnect and has no trace of it (never received): the runner
+        # may send a new attempt; an unknown outcome without this stays unknown (never resent).
+        track.not_found_at_ib = event.not_found_at_ib and not track.fills
     return before != (track.status, len(track.fills), len(track.commissions))
+
+
+def needs_new_attempt(track: OrderTrack) -> bool:
+    """Whether IB confirmed it never received this order, so a new attempt may be sent."""
+    return track.status == "unknown" and track.not_found_at_ib and not track.fills
 
 
 def leg_status(planned: Decimal, tracks: list[OrderTrack]) -> LegStatus:
