@@ -2,14 +2,193 @@
 
 from __future__ import annotations
 
-from gateway_bridge.settings import GatewayBridgeSettings
+import asyncio
+import contextlib
+import logging
+
+from ib_async import IB
+from shared.contracts import catalogue
+from shared.contracts.base import Message
+from shared.contracts.catalogue import spec_of, stream_of
 from shared.kit.service import Service
+
+from gateway_bridge.connection import GatewayConnection
+from gateway_bridge.instruments import Instruments
+from gateway_bridge.journal import SqliteOrderJournal
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.orders import Gate, OrderDesk
+from gateway_bridge.outbox import Outbox
+from gateway_bridge.portfolio import PortfolioResponder
+from gateway_bridge.reconcile import reconcile
+from gateway_bridge.settings import GatewayBridgeSettings
+from gateway_bridge.state import StateFeed
+
+log = logging.getLogger(__name__)
+
+
+class Bridge:
+    """The parts of a running bridge (kept for tests and the benchmark to inspect)."""
+
+    def __init__(self, service: Service, settings: GatewayBridgeSettings) -> None:
+        self.service = service
+        self.settings = settings
+        source = service.name
+        self.ib = IB()
+        # Failed requests raise instead of returning empty results silently.
+        self.ib.RaiseRequestErrors = True
+        self.metrics = BridgeMetrics(service.metrics.registry)
+        self.journal = SqliteOrderJournal(settings.journal_path)
+        self.outbox = Outbox(self.journal, service.publish)
+        self.gate = Gate()
+        self.instruments = Instruments(self.ib, settings.request_timeout_s)
+        self.state = StateFeed(
+            self.ib,
+            service.publish,
+            self.publish_many,
+            self.instruments,
+            self.metrics,
+            accounts=self.accounts,
+            price_throttle_ms=settings.price_throttle_ms,
+            account_throttle_ms=settings.account_throttle_ms,
+            source=source,
+        )
+        self.desk = OrderDesk(
+            self.ib,
+            self.journal,
+            self.outbox,
+            service.publish,
+            self.instruments,
+            self.gate,
+            self.metrics,
+            accounts=self.accounts,
+            read_only=settings.read_only,
+            command_wait_s=settings.command_wait_s,
+            ack_timeout_s=settings.ack_timeout_s,
+            source=source,
+        )
+        self.desk.on_symbol_requested = self.state.want
+        self.portfolio = PortfolioResponder(
+            self.ib,
+            service.redis,
+            self.state,
+            self.instruments,
+            self.gate,
+            accounts=self.accounts,
+            quote_timeout_s=settings.quote_timeout_s,
+            source=source,
+        )
+        self.connection = GatewayConnection(
+            self.ib,
+            settings,
+            service.publish,
+            self.metrics,
+            self.gate,
+            reconcile=self._reconcile,
+            on_lost=self._on_lost,
+            on_data_lost=self.state.resubscribe,
+            source=source,
+        )
+        self.ib.orderStatusEvent += self.desk.on_order_status
+        self.ib.execDetailsEvent += self.desk.on_exec_details
+        self.ib.commissionReportEvent += self.desk.on_commission_report
+        self._pacing: asyncio.Task[None] | None = None
+        self._boot: asyncio.Task[None] | None = None
+
+    def accounts(self) -> frozenset[str]:
+        """Accounts served: the configured ones IB manages, or all managed ones."""
+        managed = frozenset(self.ib.managedAccounts()) if self.ib.isConnected() else frozenset()
+        if self.settings.accounts:
+            return frozenset(self.settings.accounts) & managed if managed else frozenset()
+        return managed
+
+    async def publish_many(self, messages: list[Message]) -> None:
+        """Publish many messages in one Redis round trip (prices)."""
+        broker = self.service.broker
+        async with self.service.redis.pipeline(transaction=False) as pipe:
+            for message in messages:
+                name = stream_of(message)
+                await broker.publish(
+                    message.model_dump(mode="json"),
+                    stream=name,
+                    maxlen=spec_of(name).maxlen,
+                    correlation_id=message.message_id,
+                    pipeline=pipe,
+                )
+            await pipe.execute()
+
+    async def start(self) -> None:
+        """Start in the background: publish what a crash left queued, then connect."""
+        self._boot = asyncio.create_task(self._start_when_broker_is_up(), name="bridge-boot")
+        self._pacing = asyncio.create_task(self._sample_pacing(), name="pacing")
+
+    async def _start_when_broker_is_up(self) -> None:
+        # Startup hooks run before the kit starts the broker; we publish from the first
+        # moment, so wait until publishing works (the queued events go out first).
+        while True:
+            try:
+                await self.outbox.flush()
+                break
+            except Exception as error:
+                log.debug("waiting for the broker before connecting to IB: %r", error)
+                await asyncio.sleep(0.05)
+        self.outbox.start()
+        self.state.start()
+        self.connection.start()
+
+    async def stop(self) -> None:
+        """Disconnect and close the journal."""
+        for task in (self._boot, self._pacing):
+            if task:
+                task.cancel()
+        self.desk.stop()
+        await self.connection.stop()
+        await self.state.stop()
+        with contextlib.suppress(Exception):
+            await self.outbox.flush()
+        await self.outbox.stop()
+        self.journal.close()
+
+    async def _reconcile(self):  # type: ignore[no-untyped-def]
+        return await reconcile(
+            self.ib,
+            self.desk,
+            self.state,
+            self.accounts,
+            self.settings.request_timeout_s,
+            source=self.service.name,
+        )
+
+    def _on_lost(self) -> None:
+        self.desk.on_disconnected()
+        self.state.forget_subscriptions()
+
+    async def _sample_pacing(self) -> None:
+        """Messages written to IB per second (ib_async throttles to 45/s; IB allows 50)."""
+        conn = self.ib.client.conn
+        last = conn.numMsgSent
+        while True:
+            await asyncio.sleep(1.0)
+            now = conn.numMsgSent
+            sent = now - last if now >= last else now  # the counter restarts on reconnect
+            last = now
+            self.metrics.messages_sent.inc(sent)
+            self.metrics.messages_rate.set(sent)
+            if sent > self.metrics.messages_rate_max._value.get():
+                self.metrics.messages_rate_max.set(sent)
 
 
 def create_app(settings: GatewayBridgeSettings | None = None) -> Service:
     """Build the gateway-bridge service from its settings (read from the environment when None)."""
     settings = settings or GatewayBridgeSettings()
-    return Service(settings)
+    service = Service(settings)
+    bridge = Bridge(service, settings)
+    service.bridge = bridge  # type: ignore[attr-defined]
+    service.subscribe(catalogue.ORDER_COMMANDS, bridge.desk.on_command)
+    service.subscribe(catalogue.PORTFOLIO_RPC, bridge.portfolio.on_get_portfolio)
+    service.add_health_check("ib", bridge.connection.health)
+    service.on_startup(bridge.start)
+    service.on_shutdown(bridge.stop)
+    return service
 
 
 def run() -> None:

@@ -1,12 +1,17 @@
-"""Settings of the gateway-bridge service (environment variables prefixed `BRIDGE_`)."""
+"""Settings of the gateway-bridge service (environment variables prefixed `BRIDGE_`).
+
+Every default is the safe one: the paper port (4002), read-only on (every order refused),
+and a data folder under the working directory for the order journal.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import time
+from pathlib import Path
+from typing import Annotated, ClassVar
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 from shared.kit.settings import ServiceSettings
 
 
@@ -17,3 +22,68 @@ class GatewayBridgeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="BRIDGE_", extra="ignore")
 
     ops_port: int = Field(default=9101, ge=0, le=65535, description="/health and /metrics.")
+
+    ib_host: str = Field(default="127.0.0.1", description="IB Gateway (or emulator) host.")
+    ib_port: int = Field(default=4002, ge=1, le=65535, description="4002 paper, 4001 live.")
+    ib_client_id: int = Field(
+        default=17,
+        ge=0,
+        description="API client id. Orders are bound to it: keep it stable across restarts.",
+    )
+    accounts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Accounts this bridge serves (comma separated); empty = every managed account.",
+    )
+    read_only: bool = Field(
+        default=True, description="Refuse every order (with a reason). Set false to trade."
+    )
+    data_dir: Path = Field(
+        default=Path("data/gateway-bridge"), description="Holds the order journal (SQLite)."
+    )
+
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="API handshake and sync.")
+    request_timeout_s: float = Field(default=10.0, gt=0, description="Reconciliation requests.")
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=5.0, gt=0)
+    restart_window_start: time = Field(
+        default=time(23, 40), description="Start of the gateway's daily restart (local time)."
+    )
+    restart_window_end: time = Field(default=time(0, 10))
+    restart_window_tz: str = Field(default="America/New_York")
+    restart_window_retry_s: float = Field(
+        default=30.0, gt=0, description="Reconnect interval inside the restart window."
+    )
+
+    command_wait_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long an order command waits for reconciliation before it is left "
+        "pending (and retried after reclaim_idle_ms).",
+    )
+    ack_timeout_s: float = Field(
+        default=10.0, gt=0, description="No acknowledgement this long: OrderStatusUnknown."
+    )
+    quote_timeout_s: float = Field(
+        default=2.0, gt=0, description="GetPortfolio waits this long for missing quotes."
+    )
+    market_data_type: int = Field(
+        default=1, ge=1, le=4, description="1 live, 2 frozen, 3 delayed, 4 delayed frozen."
+    )
+    price_throttle_ms: int = Field(
+        default=250, ge=0, description="At most one PriceUpdated per symbol this often."
+    )
+    account_throttle_ms: int = Field(default=1000, ge=0)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _split_accounts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @property
+    def journal_path(self) -> Path:
+        """The SQLite order journal's file."""
+        return self.data_dir / "orders.sqlite3"

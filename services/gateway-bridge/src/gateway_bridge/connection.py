@@ -1,0 +1,304 @@
+"""The one IB connection: connect with backoff and jitter, reconcile, heartbeat, react to codes.
+
+Lifecycle: connect (``connectAsync``) -> ``GatewayConnected`` -> reconcile (the gate stays
+closed; ``ReconciliationCompleted`` opens it) -> heartbeat every ``heartbeat_interval_s``
+until the connection drops or the gateway stops answering -> ``GatewayDisconnected`` ->
+back off and connect again. Connectivity codes: 1100 closes the gate (IB itself is
+unreachable, orders would go nowhere); 1102 reconciles again; 1101 also re-subscribes market
+data. 326 (client id in use) backs off like any failure and never takes another client id:
+a second bridge on the same login could place orders twice. Inside the daily restart window
+a reconnect waits at least ``restart_window_retry_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ib_async import IB
+from shared.contracts.base import Message, utc_now
+from shared.contracts.gateway import (
+    GatewayConnected,
+    GatewayDisconnected,
+    GatewayError,
+    ReconciliationCompleted,
+)
+
+from gateway_bridge.backoff import Backoff, in_restart_window
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.orders import Gate
+from gateway_bridge.parsing.orders import is_warning
+from gateway_bridge.settings import GatewayBridgeSettings
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Message], Awaitable[None]]
+Reconcile = Callable[[], Awaitable[ReconciliationCompleted]]
+
+INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 1102})
+CLIENT_ID_IN_USE = 326
+COMPETING_SESSION = 10197
+STABLE_AFTER_S = 60.0
+
+
+class GatewayConnection:
+    """Keep one ib_async connection up, reconciled and watched."""
+
+    def __init__(
+        self,
+        ib: IB,
+        settings: GatewayBridgeSettings,
+        publish: Publish,
+        metrics: BridgeMetrics,
+        gate: Gate,
+        *,
+        reconcile: Reconcile,
+        on_lost: Callable[[], None],
+        on_data_lost: Callable[[], Awaitable[None]],
+        source: str = "gateway-bridge",
+    ) -> None:
+        self._ib = ib
+        self._s = settings
+        self._publish = publish
+        self._metrics = metrics
+        self._gate = gate
+        self._reconcile = reconcile
+        self._on_lost = on_lost
+        self._on_data_lost = on_data_lost
+        self._source = source
+        self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._down = asyncio.Event()
+        self._down.set()
+        self._announced_down = False
+        self._reconciling: asyncio.Task[None] | None = None
+        self.last_heartbeat = 0.0
+        self.last_error: tuple[int, str] | None = None
+        self.reconciled_once = asyncio.Event()
+        ib.disconnectedEvent += self._on_disconnected
+        ib.errorEvent += self._on_error
+        metrics.heartbeat_age.set_function(self.heartbeat_age)
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def connected(self) -> bool:
+        """Whether the API connection is up."""
+        return self._ib.isConnected()
+
+    def heartbeat_age(self) -> float:
+        """Seconds since IB last answered (0 before the first answer)."""
+        return time.monotonic() - self.last_heartbeat if self.last_heartbeat else 0.0
+
+    async def health(self) -> bool | str:
+        """Health check 'ib': connected and reconciled, or a sentence saying what is wrong."""
+        if not self.connected:
+            detail = (
+                f" (last error {self.last_error[0]}: {self.last_error[1]})"
+                if self.last_error
+                else ""
+            )
+            return f"not connected to IB at {self._s.ib_host}:{self._s.ib_port}{detail}"
+        if not self._gate.is_open:
+            return "connected to IB but not reconciled yet; order commands wait"
+        return True
+
+    def start(self) -> None:
+        """Run the connect/supervise loop in the background."""
+        self._runner = asyncio.create_task(self._run(), name="ib-connection")
+
+    async def stop(self) -> None:
+        """Stop the loop and disconnect."""
+        if self._runner:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        for task in list(self._tasks):
+            task.cancel()
+        self._ib.disconnectedEvent -= self._on_disconnected
+        self._ib.disconnect()
+
+    def reconcile_soon(self) -> None:
+        """Reconcile again (single flight), closing the gate meanwhile."""
+        if self._reconciling and not self._reconciling.done():
+            return
+        self._reconciling = self._spawn(self._reconcile_now())
+
+    # ------------------------------------------------------------------ loop
+
+    async def _run(self) -> None:
+        while True:
+            if not await self._connect_once():
+                await asyncio.sleep(self._next_delay())
+                continue
+            started = time.monotonic()
+            await self._reconcile_now()
+            if self.connected:
+                await self._supervise()
+            # Only a connection that lived a while resets the backoff: a gateway that drops
+            # us right after each handshake must not be hammered (no restart storm).
+            if time.monotonic() - started > STABLE_AFTER_S:
+                self._backoff.reset()
+            await asyncio.sleep(self._next_delay())
+
+    def _next_delay(self) -> float:
+        delay = self._backoff.next_delay()
+        if self.last_error and self.last_error[0] == CLIENT_ID_IN_USE:
+            delay = max(delay, self._s.backoff_max_s / 2)
+        if in_restart_window(
+            utc_now(),
+            self._s.restart_window_start,
+            self._s.restart_window_end,
+            self._s.restart_window_tz,
+        ):
+            delay = max(delay, self._s.restart_window_retry_s)
+        return delay
+
+    async def _connect_once(self) -> bool:
+        s = self._s
+        try:
+            await self._ib.connectAsync(
+                s.ib_host, s.ib_port, clientId=s.ib_client_id, timeout=s.connect_timeout_s
+            )
+        except Exception as error:
+            self._metrics.connect_attempts.labels("failed").inc()
+            reason = f"cannot connect to IB at {s.ib_host}:{s.ib_port} as client {s.ib_client_id}: {error!r}"
+            if self.last_error and self.last_error[0] == CLIENT_ID_IN_USE:
+                reason = (
+                    f"client id {s.ib_client_id} is in use at {s.ib_host}:{s.ib_port} (326): is "
+                    "another bridge running? stop it, or give this one another BRIDGE_IB_CLIENT_ID"
+                )
+            log.warning("%s", reason)
+            if not self._announced_down:
+                self._announced_down = True
+                await self._safe_publish(GatewayDisconnected(source=self._source, reason=reason))
+            return False
+        self._metrics.connect_attempts.labels("ok").inc()
+        self._metrics.connected.set(1)
+        self.last_error = None
+        self._down.clear()
+        self._announced_down = False
+        self.last_heartbeat = time.monotonic()
+        self._ib.reqMarketDataType(s.market_data_type)
+        await self._safe_publish(
+            GatewayConnected(
+                source=self._source,
+                host=s.ib_host,
+                port=s.ib_port,
+                client_id=s.ib_client_id,
+                server_version=self._ib.client.serverVersion(),
+                accounts=tuple(self._ib.managedAccounts()),
+            )
+        )
+        log.info("connected to IB at %s:%s as client %s", s.ib_host, s.ib_port, s.ib_client_id)
+        return True
+
+    async def _reconcile_now(self) -> None:
+        self._gate.close()
+        self._metrics.reconciliation_state.set(1)
+        try:
+            done = await self._reconcile()
+        except Exception as error:
+            log.exception("reconciliation failed; reconnecting")
+            self.last_error = (0, f"reconciliation failed: {error!r}")
+            self._metrics.reconciliation_state.set(0)
+            self._ib.disconnect()
+            return
+        if not self.connected:
+            return
+        self._metrics.reconciliation_state.set(2)
+        self._gate.open()
+        self.reconciled_once.set()
+        await self._safe_publish(done)
+
+    async def _supervise(self) -> None:
+        """Heartbeat until the connection drops; a silent gateway is disconnected."""
+        while self.connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._down.wait(), self._s.heartbeat_interval_s)
+            if not self.connected:
+                break
+            try:
+                await asyncio.wait_for(self._ib.reqCurrentTimeAsync(), self._s.heartbeat_timeout_s)
+                self.last_heartbeat = time.monotonic()
+            except (TimeoutError, ConnectionError) as error:
+                log.error("IB did not answer the heartbeat (%r); reconnecting", error)
+                self.last_error = (0, "heartbeat not answered")
+                self._ib.disconnect()
+                break
+        await self._down.wait()
+
+    # ------------------------------------------------------------------ ib_async events
+
+    def _on_disconnected(self) -> None:
+        if self._down.is_set():
+            return
+        self._down.set()
+        self._gate.close()
+        self._metrics.connected.set(0)
+        self._metrics.reconciliation_state.set(0)
+        window = in_restart_window(
+            utc_now(),
+            self._s.restart_window_start,
+            self._s.restart_window_end,
+            self._s.restart_window_tz,
+        )
+        reason = "IB connection closed" + (" (daily restart window)" if window else "")
+        if self.last_error:
+            reason += f"; last error {self.last_error[0]}: {self.last_error[1]}"
+        log.warning("%s", reason)
+        self._on_lost()
+        self._announced_down = True
+        self._spawn(self._safe_publish(GatewayDisconnected(source=self._source, reason=reason)))
+
+    def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
+        self._metrics.errors.labels(str(code)).inc()
+        severity = "info" if code in INFO_CODES else "warning" if is_warning(code) else "error"
+        if code in (1100, COMPETING_SESSION):
+            severity = "warning"
+        if severity == "error":
+            self.last_error = (code, message)
+        trade = self._ib.wrapper.trades.get((self._ib.wrapper.clientId, req_id))
+        client_order_id = trade.order.orderRef if trade and trade.order.orderRef else None
+        self._spawn(
+            self._safe_publish(
+                GatewayError(
+                    source=self._source,
+                    code=code,
+                    message=message,
+                    request_id=req_id if req_id >= 0 else None,
+                    client_order_id=client_order_id,
+                    severity=severity,
+                )
+            )
+        )
+        if code == CLIENT_ID_IN_USE:
+            self.last_error = (code, message)
+        elif code == 1100:
+            # IB Gateway lost IB: nothing sent now would arrive. Hold commands.
+            self._gate.close()
+            self._metrics.reconciliation_state.set(0)
+        elif code == 1101:
+            self._spawn(self._on_data_lost())
+            self.reconcile_soon()
+        elif code == 1102:
+            self.reconcile_soon()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _safe_publish(self, message: Message) -> None:
+        try:
+            await self._publish(message)
+        except Exception:
+            log.exception("could not publish %s", type(message).__name__)

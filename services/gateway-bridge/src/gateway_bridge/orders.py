@@ -1,0 +1,443 @@
+"""Order commands in, IB orders out, every order event journaled before it is published.
+
+``on_command`` is the handler of ``commands.orders.v1``. A SubmitOrder goes:
+duplicate check (journal) -> expiry / read-only / shape checks -> wait for the reconciled
+gate -> account and instrument checks -> reserve the IB order id -> journal INTENT ->
+``placeOrder`` -> journal SENT. Nothing is sent for a ``client_order_id`` already in the
+journal, whatever its state: a repeated SubmitOrder gets its last known event again.
+
+Waiting for the gate: the handler waits up to ``command_wait_s`` for reconciliation and
+then raises, which leaves the entry pending in the consumer group; the kit's reclaimer
+delivers it again after ``reclaim_idle_ms`` (and dead-letters it after ``max_deliveries``).
+A command that expires meanwhile is refused, never executed late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from ib_async import IB, Fill, Trade
+from shared.contracts import catalogue
+from shared.contracts.base import Message, Reason, utc_now
+from shared.contracts.order_commands import CancelAllOrders, CancelOrder, SubmitOrder
+from shared.contracts.orders import OrderAccepted, OrderRejected, OrderStatusUnknown
+
+from gateway_bridge.instruments import Instruments
+from gateway_bridge.journal import AlreadyJournaled, JournalEntry, NewOrder, OrderJournal
+from gateway_bridge.lifecycle import TERMINAL, UNRESOLVED, OrderState
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.outbox import Outbox, Publish
+from gateway_bridge.parsing import orders as parse
+from gateway_bridge.parsing.outbound import order_for
+from gateway_bridge.validation import check_account, check_command, check_instrument
+
+log = logging.getLogger(__name__)
+
+
+class NotReconciled(RuntimeError):
+    """The gateway is not connected and reconciled: the command stays pending for later."""
+
+
+class Gate:
+    """Open once reconciliation completed; closed while disconnected or reconciling."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether order commands may flow."""
+        return self._open.is_set()
+
+    def open(self) -> None:
+        """Let commands through."""
+        self._open.set()
+
+    def close(self) -> None:
+        """Hold commands."""
+        self._open.clear()
+
+    async def wait(self, timeout_s: float) -> None:
+        """Wait until open, or raise NotReconciled after ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._open.wait(), timeout_s)
+        except TimeoutError:
+            raise NotReconciled(
+                f"IB gateway not connected and reconciled within {timeout_s:g} s; "
+                "the command stays pending and is retried"
+            ) from None
+
+
+class OrderDesk:
+    """Places, cancels and reports orders; the only code that calls ``placeOrder``."""
+
+    def __init__(
+        self,
+        ib: IB,
+        journal: OrderJournal,
+        outbox: Outbox,
+        publish: Publish,
+        instruments: Instruments,
+        gate: Gate,
+        metrics: BridgeMetrics,
+        *,
+        accounts: Callable[[], frozenset[str]],
+        read_only: bool,
+        command_wait_s: float,
+        ack_timeout_s: float,
+        source: str = "gateway-bridge",
+    ) -> None:
+        self._ib = ib
+        self._journal = journal
+        self._outbox = outbox
+        self._publish = publish
+        self._instruments = instruments
+        self._gate = gate
+        self._metrics = metrics
+        self._accounts = accounts
+        self._read_only = read_only
+        self._command_wait_s = command_wait_s
+        self._ack_timeout_s = ack_timeout_s
+        self._source = source
+        self._lock = asyncio.Lock()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.on_symbol_requested: Callable[[str], None] = lambda _symbol: None
+
+    # ------------------------------------------------------------------ commands
+
+    async def on_command(self, command: Message) -> None:
+        """Handle one message of ``commands.orders.v1`` (idempotent)."""
+        if isinstance(command, SubmitOrder):
+            await self.on_submit_order(command)
+        elif isinstance(command, CancelOrder):
+            await self.on_cancel_order(command)
+        elif isinstance(command, CancelAllOrders):
+            await self.on_cancel_all_orders(command)
+
+    async def on_submit_order(self, command: SubmitOrder) -> None:
+        """Place the order once; a repeat gets the order's current state back."""
+        received = time.perf_counter()
+        if await self._answer_duplicate(command.client_order_id, command.account_id):
+            return
+        reason = check_command(command, utc_now(), read_only=self._read_only)
+        if reason is not None:
+            await self._refuse(command, reason)
+            return
+        await self._gate.wait(self._command_wait_s)
+        reason = check_account(command, self._accounts())
+        if reason is None:
+            found = await self._instruments.lookup(
+                command.symbol, command.currency, command.exchange
+            )
+            reason = check_instrument(command, found[1] if found else None)
+        if reason is not None or found is None:
+            assert reason is not None
+            await self._refuse(command, reason)
+            return
+        contract, _rules = found
+        async with self._lock:
+            # The reconnect may have happened while we looked the symbol up.
+            if not self._gate.is_open or not self._ib.isConnected():
+                raise NotReconciled("the connection dropped before the order was sent")
+            if await self._answer_duplicate(command.client_order_id, command.account_id):
+                return
+            ib_order_id = self._ib.client.getReqId()
+            try:
+                self._journal.record_intent(_new_order(command), ib_order_id)
+            except AlreadyJournaled:
+                await self._answer_duplicate(command.client_order_id, command.account_id)
+                return
+            self._ib.placeOrder(contract, order_for(command, ib_order_id))
+            self._journal.transition(command.client_order_id, OrderState.SENT)
+        self._metrics.submit_seconds.observe(time.perf_counter() - received)
+        self._metrics.orders.labels(command.account_id, "sent").inc()
+        self.on_symbol_requested(command.symbol)
+        loop = asyncio.get_running_loop()
+        self._timers = {h for h in self._timers if not h.cancelled() and h.when() > loop.time()}
+        handle = loop.call_later(self._ack_timeout_s, self._ack_overdue, command.client_order_id)
+        self._timers.add(handle)
+
+    async def on_cancel_order(self, command: CancelOrder) -> None:
+        """Ask IB to cancel the order of ``client_order_id`` (its fate comes as an event)."""
+        entry = self._journal.get(command.client_order_id)
+        if entry is None:
+            log.warning("CancelOrder for %s, which this bridge never sent", command.client_order_id)
+            self._metrics.orders.labels(command.account_id or "", "cancel_unknown").inc()
+            return
+        if entry.state in TERMINAL:
+            await self._republish(entry)
+            return
+        if command.is_expired(utc_now()):
+            log.warning("CancelOrder for %s expired; not executed", command.client_order_id)
+            return
+        await self._gate.wait(self._command_wait_s)
+        trade = self._trade_of(entry.client_order_id)
+        if trade is not None:
+            self._ib.cancelOrder(trade.order)
+        elif entry.ib_order_id is not None:
+            # Not bound to this session (e.g. IB never confirmed it): cancel by id anyway.
+            self._ib.client.cancelOrder(entry.ib_order_id, "")
+        self._metrics.orders.labels(entry.account_id, "cancel_requested").inc()
+
+    async def on_cancel_all_orders(self, command: CancelAllOrders) -> None:
+        """Cancel every open order of the accounts named (all of them when none is named)."""
+        if command.is_expired(utc_now()):
+            log.warning("CancelAllOrders expired; not executed")
+            return
+        await self._gate.wait(self._command_wait_s)
+        if not command.account_ids:
+            self._ib.reqGlobalCancel()
+            return
+        wanted = set(command.account_ids)
+        for trade in self._ib.openTrades():
+            if trade.order.account in wanted:
+                self._ib.cancelOrder(trade.order)
+
+    # ------------------------------------------------------------------ IB events
+
+    def on_order_status(self, trade: Trade) -> None:
+        """ib_async ``orderStatusEvent`` (also used for trades found by reconciliation)."""
+        entry = self._journal.get(trade.order.orderRef) if trade.order.orderRef else None
+        if entry is None:
+            return
+        self._apply_trade(entry, trade)
+
+    def on_exec_details(self, trade: Trade, fill: Fill) -> None:
+        """ib_async ``execDetailsEvent``: one execution, published once per exec_id."""
+        self._apply_fill(fill, trade)
+
+    def on_commission_report(self, trade: Trade, fill: Fill, _report: object) -> None:
+        """ib_async ``commissionReportEvent``."""
+        ref = fill.execution.orderRef or trade.order.orderRef
+        entry = self._journal.get(ref) if ref else None
+        if entry is None:
+            return
+        event = parse.commission(fill, self._refs(entry, trade), self._source)
+        if event is not None and self._journal.record_commission(event.exec_id, event):
+            self._outbox.poke()
+
+    def on_disconnected(self) -> None:
+        """Orders sent but not acknowledged have an unknown outcome until reconciliation."""
+        for entry in self._journal.entries(frozenset({OrderState.SENT})):
+            self._mark_unknown(entry, "the connection to IB dropped before IB acknowledged it")
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def reconcile(self, trades: Iterable[Trade], fills: Iterable[Fill]) -> tuple[int, int]:
+        """Adopt orders of earlier runs (by orderRef) and publish missed fills.
+
+        Returns (adopted orders, recovered fills). Orders whose outcome was unclear and
+        that IB does not know are marked UNKNOWN and never sent again: only a new attempt
+        (a new client_order_id from the executor) may send.
+        """
+        unresolved = {e.client_order_id: e for e in self._journal.entries(UNRESOLVED)}
+        seen: set[str] = set()
+        adopted = 0
+        for trade in trades:
+            ref = trade.order.orderRef
+            entry = self._journal.get(ref) if ref else None
+            if entry is None:
+                continue
+            seen.add(ref)
+            if self._apply_trade(entry, trade) and ref in unresolved:
+                adopted += 1
+        recovered = 0
+        for fill in sorted(fills, key=lambda f: f.time):
+            ref = fill.execution.orderRef
+            if ref:
+                seen.add(ref)
+            if self._apply_fill(fill, None):
+                recovered += 1
+        for ref in unresolved:
+            if ref in seen:
+                continue
+            current = self._journal.get(ref)
+            if current is not None and current.state in (OrderState.INTENT, OrderState.SENT):
+                self._mark_unknown(
+                    current,
+                    "not found at IB by orderRef after reconnecting (open orders, completed "
+                    "orders, executions); it was probably never sent, and it will not be sent "
+                    "again: submit a new attempt if the plan is still valid",
+                )
+        self._outbox.poke()
+        return adopted, recovered
+
+    # ------------------------------------------------------------------ internals
+
+    def _apply_trade(self, entry: JournalEntry, trade: Trade) -> bool:
+        """Move the journal to what IB says about a trade; True if the state changed."""
+        kind = parse.classify(trade.orderStatus.status)
+        if kind in (parse.IbStatus.PENDING, parse.IbStatus.WARNING):
+            return False
+        refs = self._refs(entry, trade)
+        perm_id = refs.perm_id
+        changed = False
+        if entry.state in UNRESOLVED and kind in (parse.IbStatus.WORKING, parse.IbStatus.FILLED):
+            changed = self._journal.transition(
+                entry.client_order_id,
+                OrderState.ACKED,
+                (parse.accepted(trade, refs, self._source),),
+                perm_id=perm_id,
+            )
+            if changed:
+                self._metrics.orders.labels(entry.account_id, "accepted").inc()
+        end = parse.ends_as(trade)
+        if end == "filled":
+            changed |= self._journal.transition(
+                entry.client_order_id, OrderState.FILLED, perm_id=perm_id
+            )
+            if changed:
+                self._metrics.orders.labels(entry.account_id, "filled").inc()
+        elif end == "cancelled" and entry.state != OrderState.CANCELLED:
+            changed |= self._journal.transition(
+                entry.client_order_id,
+                OrderState.CANCELLED,
+                (parse.cancelled(trade, refs, self._source),),
+                perm_id=perm_id,
+            )
+            self._metrics.orders.labels(entry.account_id, "cancelled").inc()
+        elif end == "rejected" and entry.state != OrderState.REJECTED:
+            changed |= self._journal.transition(
+                entry.client_order_id,
+                OrderState.REJECTED,
+                (parse.rejected(trade, refs, self._source),),
+                perm_id=perm_id,
+            )
+            self._metrics.orders.labels(entry.account_id, "rejected").inc()
+        if changed:
+            self._outbox.poke()
+        return changed
+
+    def _apply_fill(self, fill: Fill, trade: Trade | None) -> bool:
+        """Journal and queue one execution (and its commission); True if it was new."""
+        ref = fill.execution.orderRef or (trade.order.orderRef if trade else "")
+        entry = self._journal.get(ref) if ref else None
+        if entry is None or self._journal.has_execution(fill.execution.execId):
+            return False
+        refs = self._refs(entry, trade)
+        if entry.state in UNRESOLVED:
+            # Acceptance always precedes a fill on the stream, even when IB's first word
+            # about the order is the execution itself.
+            self._journal.transition(
+                entry.client_order_id,
+                OrderState.ACKED,
+                (
+                    OrderAccepted(
+                        source=self._source,
+                        **_ids(refs),
+                        side=parse.side_of(fill.execution.side),
+                        quantity=entry.quantity,
+                        status="Submitted",
+                    ),
+                ),
+                perm_id=refs.perm_id,
+            )
+        event = parse.filled(fill, refs, entry.quantity, self._source)
+        new = self._journal.record_fill(fill.execution.execId, entry.client_order_id, (event,))
+        if new:
+            self._metrics.fills.labels(entry.account_id).inc()
+            commission = parse.commission(fill, refs, self._source)
+            if commission is not None:
+                self._journal.record_commission(commission.exec_id, commission)
+            self._outbox.poke()
+        return new
+
+    def _refs(self, entry: JournalEntry, trade: Trade | None) -> parse.OrderRefs:
+        ib_order_id = entry.ib_order_id
+        perm_id = entry.perm_id
+        if trade is not None:
+            ib_order_id = trade.order.orderId or ib_order_id
+            perm_id = trade.order.permId or trade.orderStatus.permId or perm_id
+        return parse.OrderRefs(
+            client_order_id=entry.client_order_id,
+            plan_id=entry.plan_id,
+            account_id=entry.account_id,
+            symbol=entry.symbol,
+            ib_order_id=ib_order_id,
+            perm_id=perm_id or None,
+        )
+
+    def _mark_unknown(self, entry: JournalEntry, reason: str) -> None:
+        event = OrderStatusUnknown(
+            source=self._source, **_ids(self._refs(entry, None)), reason=reason
+        )
+        if self._journal.transition(entry.client_order_id, OrderState.UNKNOWN, (event,)):
+            self._metrics.orders.labels(entry.account_id, "unknown").inc()
+            self._outbox.poke()
+
+    def _ack_overdue(self, client_order_id: str) -> None:
+        entry = self._journal.get(client_order_id)
+        if entry is not None and entry.state == OrderState.SENT:
+            self._mark_unknown(
+                entry, f"IB did not acknowledge the order within {self._ack_timeout_s:g} s"
+            )
+
+    def _trade_of(self, client_order_id: str) -> Trade | None:
+        for trade in self._ib.trades():
+            if trade.order.orderRef == client_order_id:
+                return trade
+        return None
+
+    async def _answer_duplicate(self, client_order_id: str, account_id: str) -> bool:
+        entry = self._journal.get(client_order_id)
+        if entry is None:
+            return False
+        self._metrics.orders.labels(account_id, "duplicate").inc()
+        await self._republish(entry)
+        return True
+
+    async def _republish(self, entry: JournalEntry) -> None:
+        # The same message (same message_id) again: consumers that saw it can tell.
+        if entry.last_event is not None:
+            await self._publish(catalogue.ORDERS.decode(entry.last_event))
+
+    async def _refuse(self, command: SubmitOrder, reason: Reason) -> None:
+        event = OrderRejected(
+            source=self._source,
+            correlation_id=command.correlation_id,
+            client_order_id=command.client_order_id,
+            plan_id=command.plan_id or parse.plan_id_of(command.client_order_id),
+            account_id=command.account_id,
+            symbol=command.symbol,
+            reason=f"{reason.code}: {reason.message}",
+            field=reason.field,
+        )
+        try:
+            self._journal.record_refusal(_new_order(command), event)
+        except AlreadyJournaled:
+            await self._answer_duplicate(command.client_order_id, command.account_id)
+            return
+        self._metrics.orders.labels(command.account_id, f"refused_{reason.code}"[:40]).inc()
+        await self._outbox.flush()
+
+    def stop(self) -> None:
+        """Cancel pending acknowledgement timers."""
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+
+def _new_order(command: SubmitOrder) -> NewOrder:
+    return NewOrder(
+        client_order_id=command.client_order_id,
+        plan_id=command.plan_id or parse.plan_id_of(command.client_order_id),
+        account_id=command.account_id,
+        symbol=command.symbol,
+        side=command.side.value,
+        quantity=command.quantity,
+        command=command.model_dump_json(),
+    )
+
+
+def _ids(refs: parse.OrderRefs) -> dict[str, object]:
+    return {
+        "client_order_id": refs.client_order_id,
+        "plan_id": refs.plan_id,
+        "account_id": refs.account_id,
+        "symbol": refs.symbol,
+        "ib_order_id": refs.ib_order_id,
+        "perm_id": refs.perm_id,
+    }

@@ -1,0 +1,154 @@
+"""IB positions, account values and tickers -> positions, account and price messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from ib_async import AccountValue, PortfolioItem, Ticker
+from ib_async import Position as IbPosition
+from shared.contracts.account import AccountSnapshot
+from shared.contracts.portfolio import Quote
+from shared.contracts.positions import Position
+from shared.contracts.prices import MarketDataType, PriceUpdated
+
+from gateway_bridge.parsing.numbers import decimal_or_none, price_or_none, quantity
+
+MARKET_DATA_TYPE: dict[int, MarketDataType] = {
+    1: MarketDataType.LIVE,
+    2: MarketDataType.FROZEN,
+    3: MarketDataType.DELAYED,
+    4: MarketDataType.DELAYED_FROZEN,
+}
+
+ACCOUNT_TAGS: dict[str, str] = {
+    "NetLiquidation": "net_liquidation",
+    "TotalCashValue": "total_cash",
+    "BuyingPower": "buying_power",
+    "ExcessLiquidity": "excess_liquidity",
+    "GrossPositionValue": "gross_position_value",
+    "RealizedPnL": "realized_pnl",
+    "UnrealizedPnL": "unrealized_pnl",
+}
+"""IB account tags (in the account's base currency) -> AccountSnapshot fields."""
+
+CASH_TAG = "CashBalance"
+"""Per-currency cash; IB also sends a 'BASE' line, the total in the base currency."""
+
+
+def position_of(item: IbPosition | PortfolioItem) -> Position:
+    """Return our Position for an IB position (or a richer portfolio item)."""
+    if isinstance(item, PortfolioItem):
+        return Position(
+            symbol=item.contract.symbol,
+            con_id=item.contract.conId or None,
+            currency=item.contract.currency or "USD",
+            quantity=quantity(item.position),
+            average_cost=decimal_or_none(item.averageCost) or Decimal(0),
+            market_price=price_or_none(item.marketPrice),
+            market_value=decimal_or_none(item.marketValue),
+            unrealized_pnl=decimal_or_none(item.unrealizedPNL),
+            realized_pnl=decimal_or_none(item.realizedPNL),
+        )
+    return Position(
+        symbol=item.contract.symbol,
+        con_id=item.contract.conId or None,
+        currency=item.contract.currency or "USD",
+        quantity=quantity(item.position),
+        average_cost=decimal_or_none(item.avgCost) or Decimal(0),
+    )
+
+
+def account_fields(
+    values: Iterable[AccountValue],
+) -> tuple[str, dict[str, Decimal], dict[str, Decimal]]:
+    """Return (base currency, snapshot fields, cash by currency) from IB account values."""
+    fields: dict[str, Decimal] = {}
+    cash: dict[str, Decimal] = {}
+    base = "USD"
+    for value in values:
+        if value.modelCode:
+            continue
+        if value.tag == CASH_TAG and value.currency and value.currency != "BASE":
+            amount = decimal_or_none(value.value)
+            if amount is not None:
+                cash[value.currency] = amount
+            continue
+        name = ACCOUNT_TAGS.get(value.tag)
+        if name is None or value.currency == "BASE":
+            continue
+        amount = decimal_or_none(value.value)
+        if amount is not None:
+            fields[name] = amount
+            if value.tag == "NetLiquidation" and value.currency:
+                base = value.currency
+    return base, fields, cash
+
+
+def account_snapshot(
+    account: str,
+    values: Iterable[AccountValue],
+    source: str,
+    daily_pnl: Decimal | None = None,
+) -> AccountSnapshot | None:
+    """Return an AccountSnapshot, or None until IB sent net liquidation and total cash."""
+    base, fields, cash = account_fields(values)
+    if "net_liquidation" not in fields or "total_cash" not in fields:
+        return None
+    return AccountSnapshot(
+        source=source,
+        account_id=account,
+        currency=base,
+        cash_by_currency=cash or {base: fields["total_cash"]},
+        daily_pnl=daily_pnl,
+        **fields,
+    )
+
+
+def has_price(ticker: Ticker) -> bool:
+    """Return whether a ticker holds any usable price (bid, ask, last or close)."""
+    return any(
+        price_or_none(v) is not None for v in (ticker.bid, ticker.ask, ticker.last, ticker.close)
+    )
+
+
+def price_updated(ticker: Ticker, source: str, now: datetime) -> PriceUpdated | None:
+    """Return PriceUpdated for a ticker, or None when it holds no usable price."""
+    if ticker.contract is None or not has_price(ticker):
+        return None
+    return PriceUpdated(
+        source=source,
+        ts_event=ticker.time or now,
+        ts_init=now,
+        symbol=ticker.contract.symbol,
+        con_id=ticker.contract.conId or None,
+        bid=price_or_none(ticker.bid),
+        ask=price_or_none(ticker.ask),
+        last=price_or_none(ticker.last),
+        close=price_or_none(ticker.close),
+        market_data_type=MARKET_DATA_TYPE.get(ticker.marketDataType, MarketDataType.LIVE),
+    )
+
+
+def quote_of(symbol: str, ticker: Ticker | None, min_increment: Decimal | None = None) -> Quote:
+    """Return a Quote; a ticker without a usable price is a 'missing' quote, never a zero."""
+    if ticker is None or not has_price(ticker):
+        return Quote(
+            symbol=symbol,
+            con_id=(ticker.contract.conId or None) if ticker and ticker.contract else None,
+            status="missing",
+            min_quantity_increment=min_increment,
+        )
+    return Quote(
+        symbol=symbol,
+        con_id=ticker.contract.conId or None if ticker.contract else None,
+        status="ok",
+        bid=price_or_none(ticker.bid),
+        ask=price_or_none(ticker.ask),
+        last=price_or_none(ticker.last),
+        close=price_or_none(ticker.close),
+        market_data_type=MARKET_DATA_TYPE.get(ticker.marketDataType, MarketDataType.LIVE),
+        as_of=ticker.time,
+        min_quantity_increment=min_increment,
+    )

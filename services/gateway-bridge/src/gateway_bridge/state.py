@@ -1,0 +1,240 @@
+"""State out: positions, account values and prices, published as IB reports them.
+
+Positions: a ``PositionsSnapshot`` per account after every reconciliation, a
+``PositionChanged`` for each position update. Accounts: an ``AccountSnapshot`` per account
+after reconciliation and then at most once per ``account_throttle_ms`` while values change.
+Prices: a streaming subscription per held or requested symbol; ``PriceUpdated`` at most once
+per symbol per ``price_throttle_ms``; NaN, zero and negative prices count as missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from ib_async import IB, AccountValue, Ticker
+from ib_async import Position as IbPosition
+from shared.contracts.base import Message, utc_now
+from shared.contracts.positions import PositionChanged, PositionsSnapshot
+
+from gateway_bridge.instruments import Instruments
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.parsing.state import account_snapshot, position_of, price_updated
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Message], Awaitable[None]]
+PublishMany = Callable[[list[Message]], Awaitable[None]]
+
+
+class StateFeed:
+    """Publishes positions, account values and prices of the accounts this bridge serves."""
+
+    def __init__(
+        self,
+        ib: IB,
+        publish: Publish,
+        publish_many: PublishMany,
+        instruments: Instruments,
+        metrics: BridgeMetrics,
+        *,
+        accounts: Callable[[], frozenset[str]],
+        price_throttle_ms: int,
+        account_throttle_ms: int,
+        source: str = "gateway-bridge",
+    ) -> None:
+        self._ib = ib
+        self._publish = publish
+        self._publish_many = publish_many
+        self._instruments = instruments
+        self._metrics = metrics
+        self._accounts = accounts
+        self._price_every = price_throttle_ms / 1000
+        self._account_every = account_throttle_ms / 1000
+        self._source = source
+        self._wanted: set[str] = set()
+        self._tickers: dict[str, Ticker] = {}
+        self._last_price: dict[str, float] = {}
+        self._dirty_accounts: set[str] = set()
+        self._prices: list[Message] = []
+        self._price_wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._subscribing: dict[str, asyncio.Task[Ticker | None]] = {}
+        ib.positionEvent += self._on_position
+        ib.accountValueEvent += self._on_account_value
+        ib.pendingTickersEvent += self._on_tickers
+
+    def start(self) -> None:
+        """Run the account and price publishers."""
+        self._loops = [
+            asyncio.create_task(self._account_loop(), name="accounts"),
+            asyncio.create_task(self._price_loop(), name="prices"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop publishing."""
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ------------------------------------------------------------------ after reconciliation
+
+    async def publish_snapshots(self) -> None:
+        """Publish every served account's positions and account values; subscribe held symbols."""
+        now = utc_now()
+        for account in sorted(self._accounts()):
+            positions = self.positions(account)
+            await self._publish(
+                PositionsSnapshot(
+                    source=self._source, ts_event=now, account_id=account, positions=positions
+                )
+            )
+            snapshot = account_snapshot(account, self._ib.accountValues(account), self._source)
+            if snapshot is not None:
+                await self._publish(snapshot)
+            for position in positions:
+                self.want(position.symbol)
+
+    def positions(self, account: str) -> tuple[Any, ...]:
+        """Return our Positions of an account (portfolio items when IB sent them)."""
+        items = {p.contract.conId: p for p in self._ib.portfolio(account)}
+        result = []
+        for position in self._ib.positions(account):
+            richer = items.get(position.contract.conId)
+            parsed = position_of(richer if richer is not None else position)
+            if parsed.quantity != 0:
+                result.append(parsed)
+        return tuple(result)
+
+    def forget_subscriptions(self) -> None:
+        """The connection dropped: ib_async dropped every ticker with it."""
+        self._tickers.clear()
+        for task in self._subscribing.values():
+            task.cancel()
+        self._subscribing.clear()
+
+    async def resubscribe(self) -> None:
+        """Subscribe every wanted symbol again (after a reconnect, or 1101: data lost)."""
+        for symbol, ticker in list(self._tickers.items()):
+            with contextlib.suppress(Exception):
+                self._ib.cancelMktData(ticker.contract)
+            del self._tickers[symbol]
+        await asyncio.gather(*(self.subscribe(s) for s in sorted(self._wanted)))
+
+    # ------------------------------------------------------------------ prices
+
+    def want(self, symbol: str) -> None:
+        """Stream prices of ``symbol`` from now on (held or requested)."""
+        if symbol not in self._wanted:
+            self._wanted.add(symbol)
+        if symbol not in self._tickers and symbol not in self._subscribing:
+            self._spawn(self.subscribe(symbol))
+
+    def ticker(self, symbol: str) -> Ticker | None:
+        """Return the live ticker of a subscribed symbol."""
+        return self._tickers.get(symbol)
+
+    async def subscribe(self, symbol: str) -> Ticker | None:
+        """Start streaming ``symbol`` (single flight); None if IB does not know it."""
+        self._wanted.add(symbol)
+        if symbol in self._tickers:
+            return self._tickers[symbol]
+        pending = self._subscribing.get(symbol)
+        if pending is None:
+            pending = asyncio.ensure_future(self._subscribe(symbol))
+            self._subscribing[symbol] = pending
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._subscribing.pop(symbol, None)
+
+    async def _subscribe(self, symbol: str) -> Ticker | None:
+        if not self._ib.isConnected():
+            return None
+        try:
+            found = await self._instruments.lookup(symbol)
+        except Exception:
+            log.exception("could not look %s up", symbol)
+            return None
+        if found is None:
+            self._wanted.discard(symbol)
+            return None
+        ticker = self._ib.reqMktData(found[0], "", False, False)
+        self._tickers[symbol] = ticker
+        return ticker
+
+    def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
+        now = time.monotonic()
+        wall = utc_now()
+        for ticker in tickers:
+            if ticker.contract is None:
+                continue
+            symbol = ticker.contract.symbol
+            if now - self._last_price.get(symbol, 0.0) < self._price_every:
+                continue
+            message = price_updated(ticker, self._source, wall)
+            if message is None:
+                continue
+            self._last_price[symbol] = now
+            self._prices.append(message)
+        if self._prices:
+            self._price_wake.set()
+
+    async def _price_loop(self) -> None:
+        while True:
+            await self._price_wake.wait()
+            self._price_wake.clear()
+            batch, self._prices = self._prices, []
+            if not batch:
+                continue
+            try:
+                await self._publish_many(batch)
+                self._metrics.prices.inc(len(batch))
+            except Exception:
+                log.exception("could not publish %d price updates (dropped)", len(batch))
+
+    # ------------------------------------------------------------------ positions, accounts
+
+    def _on_position(self, position: IbPosition) -> None:
+        if position.account not in self._accounts():
+            return
+        self.want(position.contract.symbol)
+        self._spawn(
+            self._publish(
+                PositionChanged(
+                    source=self._source,
+                    account_id=position.account,
+                    position=position_of(position),
+                )
+            )
+        )
+
+    def _on_account_value(self, value: AccountValue) -> None:
+        if value.account in self._accounts():
+            self._dirty_accounts.add(value.account)
+
+    async def _account_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self._account_every, 0.05))
+            dirty, self._dirty_accounts = self._dirty_accounts, set()
+            for account in sorted(dirty):
+                snapshot = account_snapshot(account, self._ib.accountValues(account), self._source)
+                if snapshot is None:
+                    continue
+                try:
+                    await self._publish(snapshot)
+                except Exception:
+                    log.exception("could not publish the account snapshot of %s", account)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,102 @@
+"""Checks on a SubmitOrder before anything reaches IB (pure): each 'no' names the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from shared.contracts.base import Reason
+from shared.contracts.order_commands import OrderType, SubmitOrder
+
+
+@dataclass(frozen=True)
+class InstrumentRules:
+    """What IB says about a qualified instrument that matters for an order's size."""
+
+    symbol: str
+    con_id: int
+    min_size: Decimal
+    size_increment: Decimal
+
+
+def check_command(command: SubmitOrder, now: datetime, *, read_only: bool) -> Reason | None:
+    """Return why a command must be refused without asking IB, or None."""
+    if command.is_expired(now):
+        return Reason(
+            code="expired",
+            field="valid_until",
+            message=f"the command expired at {command.valid_until.isoformat()} and was not "
+            "executed late; send a new attempt if the plan is still valid",
+        )
+    if read_only:
+        return Reason(
+            code="read_only",
+            message="the gateway-bridge is read-only (BRIDGE_READ_ONLY=true) and places no "
+            "orders; set BRIDGE_READ_ONLY=false to trade",
+        )
+    if command.quantity <= 0:
+        return Reason(
+            code="invalid_quantity",
+            field="quantity",
+            symbol=command.symbol,
+            message=f"quantity must be positive, got {command.quantity}",
+        )
+    if command.order_type == OrderType.LIMIT and command.limit_price is None:
+        return Reason(
+            code="missing_limit_price",
+            field="limit_price",
+            symbol=command.symbol,
+            message="a limit order needs limit_price",
+        )
+    if command.limit_price is not None and command.limit_price <= 0:
+        return Reason(
+            code="invalid_limit_price",
+            field="limit_price",
+            symbol=command.symbol,
+            message=f"limit_price must be positive, got {command.limit_price}",
+        )
+    if not command.symbol.strip():
+        return Reason(code="unknown_symbol", field="symbol", message="symbol is empty")
+    return None
+
+
+def check_account(command: SubmitOrder, accounts: frozenset[str]) -> Reason | None:
+    """Return why the account cannot be traded by this bridge, or None."""
+    if command.account_id in accounts:
+        return None
+    return Reason(
+        code="unknown_account",
+        field="account_id",
+        message=f"account {command.account_id!r} is not one this bridge serves "
+        f"({', '.join(sorted(accounts)) or 'none'}); check the accounts file and BRIDGE_ACCOUNTS",
+    )
+
+
+def check_instrument(command: SubmitOrder, rules: InstrumentRules | None) -> Reason | None:
+    """Return why the instrument or the size is not tradable, or None."""
+    if rules is None:
+        return Reason(
+            code="unknown_symbol",
+            field="symbol",
+            symbol=command.symbol,
+            message=f"IB does not know {command.symbol!r} ({command.currency} on "
+            f"{command.exchange}); check the symbol",
+        )
+    if rules.min_size > 0 and command.quantity < rules.min_size:
+        return Reason(
+            code="below_minimum_quantity",
+            field="quantity",
+            symbol=command.symbol,
+            message=f"quantity {command.quantity} is below {command.symbol}'s minimum of "
+            f"{rules.min_size}",
+        )
+    if rules.size_increment > 0 and command.quantity % rules.size_increment != 0:
+        return Reason(
+            code="invalid_quantity_increment",
+            field="quantity",
+            symbol=command.symbol,
+            message=f"quantity {command.quantity} is not a multiple of {command.symbol}'s "
+            f"size increment {rules.size_increment}",
+        )
+    return None

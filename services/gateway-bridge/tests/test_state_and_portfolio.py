@@ -1,0 +1,122 @@
+"""State out (positions, account, prices, gateway events) and GetPortfolio, against the emulator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bridge_helpers import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    emulator_positions,
+    eventually,
+    get_portfolio,
+    read_stream,
+    types_of,
+)
+from shared.contracts import catalogue
+
+
+async def reconciled(start_bridge, **overrides):
+    service = await start_bridge(**overrides)
+    await eventually(lambda: service.bridge.gate.is_open, message="reconciled")
+    return service
+
+
+async def test_start_publishes_connected_then_reconciled_then_snapshots_per_account(
+    emulator, start_bridge, redis_url
+):
+    await reconciled(start_bridge)
+    lifecycle = [
+        t for t in types_of(read_stream(redis_url, catalogue.GATEWAY)) if t != "GatewayError"
+    ]
+    assert lifecycle[:2] == [
+        "GatewayConnected",
+        "ReconciliationCompleted",
+    ]
+    snapshots = await eventually(
+        lambda: (
+            {
+                m.account_id: m
+                for m in read_stream(redis_url, catalogue.POSITIONS)
+                if m.type == "PositionsSnapshot"
+            }.keys()
+            >= {ACCOUNT, OTHER_ACCOUNT}
+            and read_stream(redis_url, catalogue.POSITIONS)
+        )
+    )
+    for account in (ACCOUNT, OTHER_ACCOUNT):
+        snapshot = next(
+            m for m in snapshots if m.type == "PositionsSnapshot" and m.account_id == account
+        )
+        assert {p.symbol: p.quantity for p in snapshot.positions} == emulator_positions(
+            emulator, account
+        )
+    accounts = await eventually(
+        lambda: (
+            {m.account_id: m for m in read_stream(redis_url, catalogue.ACCOUNT)}
+            if {m.account_id for m in read_stream(redis_url, catalogue.ACCOUNT)}
+            >= {ACCOUNT, OTHER_ACCOUNT}
+            else None
+        ),
+        message="account snapshots",
+    )
+    snapshot = accounts[ACCOUNT]
+    assert snapshot.net_liquidation > 0
+    assert snapshot.cash_by_currency["USD"] == snapshot.total_cash
+
+
+async def test_held_symbols_stream_prices_and_nan_prices_are_never_published(
+    emulator, start_bridge, redis_url
+):
+    await reconciled(start_bridge)
+    emulator.set_price("SPY", last=561, bid="560.9", ask="561.1")
+    prices = await eventually(
+        lambda: [m for m in read_stream(redis_url, catalogue.PRICES) if m.symbol == "SPY"],
+        message="SPY price",
+    )
+    assert prices[-1].bid is not None
+    assert prices[-1].bid > 0
+    assert all(p.bid is None or p.bid > 0 for p in read_stream(redis_url, catalogue.PRICES))
+
+
+async def test_get_portfolio_answers_positions_cash_and_a_quote_per_symbol(
+    emulator, start_bridge, redis_url
+):
+    await reconciled(start_bridge)
+    view = await get_portfolio(redis_url, ACCOUNT, ("MSFT", "NOSUCH"))
+    assert view.type == "PortfolioView"
+    assert {p.symbol: p.quantity for p in view.positions} == emulator_positions(emulator, ACCOUNT)
+    assert view.total_cash == Decimal("25000.00")
+    quotes = {q.symbol: q for q in view.quotes}
+    assert set(quotes) == {*emulator_positions(emulator, ACCOUNT), "MSFT", "NOSUCH"}
+    assert quotes["MSFT"].status == "ok"
+    assert quotes["MSFT"].as_of is not None
+    assert quotes["NOSUCH"].status == "unqualified"
+    assert view.unqualified == ("NOSUCH",)
+
+
+async def test_get_portfolio_marks_quotes_missing_when_prices_never_arrive(
+    emulator, start_bridge, redis_url
+):
+    emulator.faults.nan_prices(True)
+    await reconciled(start_bridge, quote_timeout_s=0.5)
+    view = await get_portfolio(redis_url, ACCOUNT, ("IWM",))
+    quotes = {q.symbol: q for q in view.quotes}
+    assert quotes["IWM"].status == "missing"
+    assert quotes["IWM"].last is None
+
+
+async def test_get_portfolio_for_an_unknown_account_is_unavailable_with_a_reason(
+    emulator, start_bridge, redis_url
+):
+    await reconciled(start_bridge)
+    reply = await get_portfolio(redis_url, "U404")
+    assert reply.type == "PortfolioUnavailable"
+    assert reply.code == "unknown_account"
+
+
+async def test_health_reports_ib_connected_and_reconciled(emulator, start_bridge):
+    service = await reconciled(start_bridge)
+    assert await service.bridge.connection.health() is True
+    assert service.bridge.metrics.connected._value.get() == 1
+    assert service.bridge.metrics.reconciliation_state._value.get() == 2
