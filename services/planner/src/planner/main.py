@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
-from planner.settings import PlannerSettings
+from shared.accounts import Accounts, accounts_from_env
+from shared.contracts import catalogue
+from shared.contracts.base import utc_now
 from shared.kit.service import Service
 
+from planner.adapters import PortfolioSource, RpcPortfolioSource
+from planner.handlers import Clock, Planner
+from planner.metrics import PlannerMetrics
+from planner.policies import AccountPolicies
+from planner.settings import PlannerSettings
 
-def create_app(settings: PlannerSettings | None = None) -> Service:
-    """Build the planner service from its settings (read from the environment when None)."""
+
+def create_app(
+    settings: PlannerSettings | None = None,
+    *,
+    accounts: Accounts | None = None,
+    portfolio: PortfolioSource | None = None,
+    clock: Clock = utc_now,
+) -> Service:
+    """Build the planner service (settings from the environment, accounts from
+    ``REBALANCER_ACCOUNTS_FILE``, the bridge over Redis, unless given)."""
     settings = settings or PlannerSettings()
-    return Service(settings)
+    service = Service(settings)
+    accounts = accounts if accounts is not None else accounts_from_env()
+    source = portfolio or RpcPortfolioSource(
+        service.redis, service.publisher, settings.portfolio_timeout_s
+    )
+    planner = Planner(
+        source,
+        AccountPolicies(accounts, settings.default_planning),
+        service.publish,
+        PlannerMetrics(service.metrics.registry),
+        clock,
+    )
+    service.subscribe(catalogue.ALLOCATIONS, planner.on_target_allocation_set)
+    return service
 
 
 def run() -> None:

@@ -13,6 +13,7 @@ import redis
 import typer
 from rich.console import Console
 
+from shared.cli.plan import plan_command
 from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
 from shared.cli.stackconfig import StackSettings, StackState
 from shared.cli.status import render_status, service_health, stream_rows
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+app.command(name="plan")(plan_command)
 
 HomeOption = Annotated[
     Path | None,

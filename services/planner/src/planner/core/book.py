@@ -1,0 +1,162 @@
+"""Read a portfolio view into what the plan needs: holdings, prices and the managed value.
+
+Every symbol the plan may trade (a target with a weight, or a holding in the target or to
+be sold because it is not) needs a fresh, usable quote; anything else is a reason to
+reject. Holdings the plan leaves alone (excluded symbols, and positions not in the target
+when ``sell_unlisted`` is off) are valued with their quote or the bridge's mark and kept out
+of the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from shared.contracts.base import Reason
+from shared.contracts.portfolio import PortfolioView, Quote
+from shared.contracts.positions import Position
+from shared.policy import PlanningPolicy
+
+from planner.core.format import fmt
+from planner.core.quotes import Prices, check_quote, fallback_value_price
+from planner.core.targets import normalise_symbol
+from planner.core.types import Rejection, ResolvedTargets, Skip
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Book:
+    """The account as the plan sees it."""
+
+    net_liquidation: Decimal
+    cash: Decimal
+    quantities: dict[str, Decimal]
+    managed: list[str]
+    prices: dict[str, Prices]
+    unmanaged: dict[str, tuple[Decimal, Skip]]
+    """Holdings left alone: symbol -> (market value, why)."""
+    steps: dict[str, Decimal]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def unmanaged_value(self) -> Decimal:
+        """Value of the holdings the weights do not apply to."""
+        return sum((value for value, _ in self.unmanaged.values()), ZERO)
+
+
+def read_book(
+    portfolio: PortfolioView, targets: ResolvedTargets, policy: PlanningPolicy, now: datetime
+) -> Book | Rejection:
+    """Check freshness and quotes, and return the book or every reason it cannot be planned."""
+    reasons = _freshness(portfolio, policy, now)
+    if portfolio.net_liquidation <= 0:
+        reasons.append(
+            Reason(
+                code="no_net_liquidation",
+                message=f"The account's net liquidation is {fmt(portfolio.net_liquidation)}; "
+                "there is nothing to rebalance. Fund the account or check the bridge.",
+                field="net_liquidation",
+            )
+        )
+    warnings: list[str] = []
+    positions: dict[str, Position] = {}
+    quantities: dict[str, Decimal] = {}
+    for position in portfolio.positions:
+        symbol = normalise_symbol(position.symbol)
+        if position.currency != portfolio.currency:
+            warnings.append(
+                f"{symbol} is held in {position.currency}, not the account's "
+                f"{portfolio.currency}; its value is taken as reported."
+            )
+        quantities[symbol] = quantities.get(symbol, ZERO) + position.quantity
+        positions[symbol] = position
+    held = {s: q for s, q in quantities.items() if q != 0}
+    excluded = {normalise_symbol(s) for s in policy.excluded_symbols}
+    managed = list(targets.weights)
+    unmanaged_skip: dict[str, Skip] = {}
+    for symbol in sorted(held):
+        if symbol in targets.weights:
+            continue
+        if symbol in excluded:
+            unmanaged_skip[symbol] = Skip.EXCLUDED
+        elif not policy.sell_unlisted:
+            unmanaged_skip[symbol] = Skip.LEFT_UNLISTED
+        else:
+            managed.append(symbol)
+
+    quotes: dict[str, Quote] = {normalise_symbol(q.symbol): q for q in portfolio.quotes}
+    unqualified = frozenset(normalise_symbol(s) for s in portfolio.unqualified)
+    prices: dict[str, Prices] = {}
+    steps: dict[str, Decimal] = {}
+    for symbol in managed:
+        if targets.weights.get(symbol, ZERO) == 0 and symbol not in held:
+            continue  # nothing to buy and nothing to sell: no price needed
+        found, problems, notes = check_quote(symbol, quotes.get(symbol), unqualified, policy, now)
+        reasons.extend(problems)
+        warnings.extend(notes)
+        if found is not None:
+            prices[symbol] = found
+            steps[symbol] = _step(symbol, quotes.get(symbol), policy, warnings)
+
+    unmanaged: dict[str, tuple[Decimal, Skip]] = {}
+    for symbol, skip in unmanaged_skip.items():
+        price = fallback_value_price(positions[symbol], quotes.get(symbol))
+        if price is None:
+            reasons.append(
+                Reason(
+                    code="missing_quote",
+                    message=f"{symbol} is held but left alone ({skip.value}), and it has no "
+                    "usable quote or market price to value it with, so the weights of the "
+                    "other holdings cannot be computed; retry when market data is available.",
+                    symbol=symbol,
+                    field="quotes",
+                )
+            )
+            continue
+        unmanaged[symbol] = (held[symbol] * price, skip)
+    if reasons:
+        return Rejection(tuple(reasons))
+    return Book(
+        net_liquidation=portfolio.net_liquidation,
+        cash=portfolio.total_cash,
+        quantities=held,
+        managed=managed,
+        prices=prices,
+        unmanaged=unmanaged,
+        steps=steps,
+        warnings=warnings,
+    )
+
+
+def _freshness(portfolio: PortfolioView, policy: PlanningPolicy, now: datetime) -> list[Reason]:
+    reasons: list[Reason] = []
+    limit = policy.max_positions_age_s
+    for label, as_of, code in (
+        ("positions", portfolio.positions_as_of, "stale_positions"),
+        ("account values", portfolio.account_as_of, "stale_account"),
+    ):
+        age = (now - as_of).total_seconds()
+        if age > limit:
+            reasons.append(
+                Reason(
+                    code=code,
+                    message=f"The account's {label} are {age:.0f} s old (limit {limit} s); the "
+                    "bridge may be disconnected or not reconciled. Retry once it is in sync.",
+                    field="positions_as_of" if code == "stale_positions" else "account_as_of",
+                )
+            )
+    return reasons
+
+
+def _step(symbol: str, quote: Quote | None, policy: PlanningPolicy, warnings: list[str]) -> Decimal:
+    """Quantity step of a symbol: 1 unless fractional, and never finer than IB allows."""
+    if not policy.fractional:
+        return Decimal(1)
+    step = policy.quantity_increment
+    smallest = quote.min_quantity_increment if quote is not None else None
+    if smallest is not None and smallest.is_finite() and smallest > step:
+        warnings.append(f"{symbol} trades in steps of {smallest}, not {step}; sized in {smallest}.")
+        return smallest
+    return step

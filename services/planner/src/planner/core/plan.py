@@ -1,0 +1,361 @@
+"""``plan_rebalance``: from a portfolio view, targets and a policy to a plan or a rejection.
+
+Percentages in the drift table are of the *managed value*: net liquidation less the
+holdings the plan leaves alone (excluded symbols, and positions outside the target when
+``sell_unlisted`` is off). A target's value is ``weight * (1 - target_cash_weight) *
+managed value``. Quantities are rounded to the nearest step (half to even), a sell never
+exceeds the shares held (no short is ever planned), and buys are sized from the cash
+after sells, less the buffer and commissions (see :mod:`planner.core.sizing`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from shared.contracts.base import Reason, Side, TargetWeight
+from shared.contracts.plans import BatchSummary, DriftRow, PlanLeg
+from shared.contracts.portfolio import PortfolioView
+from shared.policy import PlanningPolicy, TradeMode
+
+from planner.core.book import Book, read_book
+from planner.core.format import fmt, money, ratio
+from planner.core.quotes import Prices
+from planner.core.sizing import (
+    BuyDemand,
+    allocate_buys,
+    commission,
+    floor_to_step,
+    round_to_step,
+)
+from planner.core.targets import normalise_symbol, resolve_targets
+from planner.core.types import Plan, Rejection, ResolvedTargets, Skip
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+@dataclass(slots=True)
+class _Line:
+    """One managed symbol on its way to a drift row."""
+
+    symbol: str
+    weight: Decimal
+    quantity: Decimal
+    prices: Prices | None
+    value: Decimal
+    target_value: Decimal
+    side: Side | None = None
+    wanted: Decimal = ZERO
+    planned: Decimal = ZERO
+    skip: str | None = None
+
+
+def plan_rebalance(
+    portfolio: PortfolioView,
+    targets: Sequence[TargetWeight] | ResolvedTargets,
+    policy: PlanningPolicy,
+    now: datetime,
+) -> Plan | Rejection:
+    """Plan the trades that bring ``portfolio`` to ``targets`` under ``policy`` at ``now``."""
+    resolved = targets if isinstance(targets, ResolvedTargets) else resolve_targets(targets, policy)
+    if isinstance(resolved, Rejection):
+        return resolved
+    book = read_book(portfolio, resolved, policy, now)
+    if isinstance(book, Rejection):
+        return book
+    warnings = [*resolved.warnings, *book.warnings]
+    managed_value = book.net_liquidation - book.unmanaged_value
+    if managed_value <= 0:
+        return Rejection(
+            (
+                _reason(
+                    "no_managed_value",
+                    f"Net liquidation {fmt(book.net_liquidation)} is all held in excluded or "
+                    "left-alone positions; nothing is left for the target weights.",
+                ),
+            )
+        )
+    if book.unmanaged:
+        warnings.append(
+            f"Weights apply to {fmt(managed_value)}: net liquidation {fmt(book.net_liquidation)} "
+            f"less {fmt(book.unmanaged_value)} held in positions left alone "
+            f"({', '.join(sorted(book.unmanaged))})."
+        )
+
+    invested = Decimal(1) - policy.target_cash_weight
+    lines = [_line(s, resolved, book, invested * managed_value) for s in book.managed]
+    drift = _portfolio_drift(lines, managed_value, invested, resolved)
+    for line in lines:
+        _want(line, book, policy, managed_value)
+    band = policy.portfolio_drift_band_pct
+    if band > 0 and drift <= band:
+        for line in lines:
+            if line.wanted > 0:
+                line.skip = f"{Skip.INSIDE_PORTFOLIO_BAND.value} (portfolio drift {fmt(drift)}%)"
+                line.wanted = ZERO
+        warnings.append(
+            f"Portfolio drift {fmt(drift)}% is within the portfolio band {band}%: nothing to trade."
+        )
+    sells = [line for line in lines if line.side is Side.SELL and line.wanted > 0]
+    for line in sells:
+        line.planned = line.wanted
+    buys = [line for line in lines if line.side is Side.BUY and line.wanted > 0]
+    _size_buys(buys, sells, book, policy, warnings)
+
+    legs = _legs(sells, buys)
+    summary = _summary(book, lines, legs, policy)
+    rows = [_row(line, managed_value) for line in lines]
+    rows.extend(
+        _unmanaged_row(s, v, k, book.net_liquidation) for s, (v, k) in book.unmanaged.items()
+    )
+    return Plan(
+        legs=legs,
+        drift=tuple(rows),
+        summary=summary,
+        warnings=tuple(warnings),
+        portfolio_drift_pct=ratio(drift),
+        managed_value=money(managed_value),
+    )
+
+
+def _line(symbol: str, targets: ResolvedTargets, book: Book, invested_value: Decimal) -> _Line:
+    weight = targets.weights.get(symbol, ZERO)
+    quantity = book.quantities.get(symbol, ZERO)
+    prices = book.prices.get(symbol)
+    value = quantity * prices.value if prices is not None else ZERO
+    return _Line(symbol, weight, quantity, prices, value, weight * invested_value)
+
+
+def _portfolio_drift(
+    lines: list[_Line], managed_value: Decimal, invested: Decimal, targets: ResolvedTargets
+) -> Decimal:
+    """Half the sum of absolute drifts, cash included, in % points of the managed value."""
+    total = sum((abs(line.value - line.target_value) for line in lines), ZERO)
+    cash = managed_value - sum((line.value for line in lines), ZERO)
+    target_cash = managed_value * (Decimal(1) - invested * sum(targets.weights.values(), ZERO))
+    total += abs(cash - target_cash)
+    return total / 2 / managed_value * HUNDRED
+
+
+def _want(line: _Line, book: Book, policy: PlanningPolicy, managed_value: Decimal) -> None:
+    """Decide the trade a line needs, or why it is skipped (before cash is considered)."""
+    prices = line.prices
+    if prices is None:
+        return  # a zero target that is not held: nothing to do
+    step = book.steps[line.symbol]
+    raw = line.target_value / prices.value - line.quantity
+    delta = round_to_step(raw, step)
+    if delta == 0:
+        if raw != 0 and line.target_value != line.value:
+            line.skip = f"{Skip.ROUNDS_TO_ZERO.value} ({fmt(raw, 4)} shares, step {step})"
+        return
+    side = Side.BUY if delta > 0 else Side.SELL
+    wanted = (
+        delta if side is Side.BUY else min(-delta, floor_to_step(max(line.quantity, ZERO), step))
+    )
+    price = prices.buy if side is Side.BUY else prices.sell
+    line.side = side
+    if line.weight > 0 and _inside_band(line, managed_value, policy):
+        line.skip = Skip.INSIDE_BAND.value
+        return
+    blocked = _blocked(line.symbol, side, policy)
+    if blocked is not None:
+        line.skip = f"{blocked.value} ({side.value} {fmt(wanted, 4)} not allowed)"
+        return
+    if wanted <= 0:
+        line.skip = Skip.NOTHING_HELD.value
+        return
+    if wanted < policy.min_share_diff:
+        line.skip = (
+            f"{Skip.BELOW_MIN_SHARES.value} ({side.value} {fmt(wanted, 4)} < "
+            f"{policy.min_share_diff})"
+        )
+        return
+    if wanted * price < policy.min_order_value:
+        line.skip = (
+            f"{Skip.BELOW_MIN_VALUE.value} ({side.value} {fmt(wanted, 4)} x {fmt(price)} = "
+            f"{fmt(wanted * price)} < {fmt(policy.min_order_value)})"
+        )
+        return
+    line.wanted = wanted
+
+
+def _inside_band(line: _Line, managed_value: Decimal, policy: PlanningPolicy) -> bool:
+    """Whether the drift is within every configured band (none configured: never)."""
+    drift_points = abs(line.value - line.target_value) / managed_value * HUNDRED
+    target_pct = line.target_value / managed_value * HUNDRED
+    checks: list[bool] = []
+    if policy.drift_band_abs_pct > 0:
+        checks.append(drift_points <= policy.drift_band_abs_pct)
+    if policy.drift_band_rel_pct > 0:
+        checks.append(drift_points <= policy.drift_band_rel_pct / HUNDRED * target_pct)
+    return bool(checks) and all(checks)
+
+
+def _blocked(symbol: str, side: Side, policy: PlanningPolicy) -> Skip | None:
+    """The mode (account, then symbol) that forbids ``side``, if any: both must allow it."""
+    symbol_modes = {normalise_symbol(k): v for k, v in policy.symbol_modes.items()}
+    for mode in (policy.mode, symbol_modes.get(symbol)):
+        if mode is TradeMode.BUY_ONLY and side is Side.SELL:
+            return Skip.BUY_ONLY
+        if mode is TradeMode.SELL_ONLY and side is Side.BUY:
+            return Skip.SELL_ONLY
+    return None
+
+
+def _size_buys(
+    buys: list[_Line], sells: list[_Line], book: Book, policy: PlanningPolicy, warnings: list[str]
+) -> None:
+    """Fit the buys into the cash after sells, buffer, commissions (and allowed leverage)."""
+    if not buys:
+        return
+    proceeds = sum((line.planned * _prices(line).sell for line in sells), ZERO)
+    sell_costs = sum((commission(line.planned, policy) for line in sells), ZERO)
+    nlv = book.net_liquidation
+    leverage = policy.max_leverage if policy.allow_leverage else Decimal(1)
+    buffer = policy.cash_buffer_pct / HUNDRED * nlv
+    cash_budget = book.cash + proceeds - sell_costs - buffer + (leverage - 1) * nlv
+    exposure_after_sells = _gross(book, {line.symbol: -line.planned for line in sells})
+    exposure_budget = leverage * nlv - exposure_after_sells - sell_costs
+    budget = max(ZERO, min(cash_budget, exposure_budget))
+    demands = [
+        BuyDemand(
+            line.symbol,
+            line.wanted,
+            max(_prices(line).buy, _prices(line).value),
+            book.steps[line.symbol],
+        )
+        for line in buys
+    ]
+    chosen = allocate_buys(demands, budget, policy)
+    short = False
+    for line in buys:
+        line.planned = chosen[line.symbol]
+        if line.planned < line.wanted:
+            short = True
+            line.skip = (
+                f"{Skip.NO_CASH.value} (wanted {fmt(line.wanted, 4)}, "
+                f"planned {fmt(line.planned, 4)})"
+            )
+    if short:
+        warnings.append(
+            f"Buys were reduced to fit {fmt(budget)} available: cash {fmt(book.cash)} plus sells "
+            f"{fmt(proceeds)}, less the {policy.cash_buffer_pct}% cash buffer {fmt(buffer)} and "
+            "estimated commissions."
+        )
+
+
+def _prices(line: _Line) -> Prices:
+    assert line.prices is not None, "a line with a trade always has prices"
+    return line.prices
+
+
+def _gross(book: Book, change: dict[str, Decimal]) -> Decimal:
+    """Gross exposure (sum of absolute position values) after ``change`` in quantities."""
+    total = sum((abs(value) for value, _ in book.unmanaged.values()), ZERO)
+    for symbol, quantity in book.quantities.items():
+        prices = book.prices.get(symbol)
+        if prices is not None:
+            total += abs((quantity + change.get(symbol, ZERO)) * prices.value)
+    for symbol, quantity in change.items():
+        prices = book.prices.get(symbol)
+        if symbol not in book.quantities and prices is not None:
+            total += abs(quantity * prices.value)
+    return total
+
+
+def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
+    legs: list[PlanLeg] = []
+    for side, lines in ((Side.SELL, sells), (Side.BUY, buys)):
+        for line in lines:
+            if line.planned <= 0:
+                continue
+            prices = _prices(line)
+            price = prices.sell if side is Side.SELL else prices.buy
+            legs.append(
+                PlanLeg(
+                    leg=len(legs),
+                    symbol=line.symbol,
+                    side=side,
+                    quantity=line.planned,
+                    reference_price=price,
+                    estimated_value=money(line.planned * price),
+                )
+            )
+    return tuple(legs)
+
+
+def _summary(
+    book: Book, lines: list[_Line], legs: tuple[PlanLeg, ...], policy: PlanningPolicy
+) -> BatchSummary:
+    buy = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.BUY), ZERO)
+    sell = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.SELL), ZERO)
+    fees = sum((commission(leg.quantity, policy) for leg in legs), ZERO)
+    change = {leg.symbol: leg.quantity if leg.side is Side.BUY else -leg.quantity for leg in legs}
+    nlv = book.net_liquidation
+    pre = _gross(book, {})
+    post = _gross(book, change)
+    return BatchSummary(
+        net_liquidation=money(nlv),
+        cash_before=money(book.cash),
+        cash_after=money(book.cash + sell - buy - fees),
+        gross_buy=money(buy),
+        gross_sell=money(sell),
+        pre_gross_exposure=money(pre),
+        post_gross_exposure=money(post),
+        pre_leverage=ratio(pre / nlv),
+        post_leverage=ratio(post / nlv),
+        turnover_pct=ratio((buy + sell) / nlv * HUNDRED),
+        estimated_commissions=money(fees),
+    )
+
+
+def _row(line: _Line, managed_value: Decimal) -> DriftRow:
+    current = line.value / managed_value * HUNDRED
+    target = line.target_value / managed_value * HUNDRED
+    prices = line.prices
+    planned = line.planned
+    action = line.side.value if line.side is not None and planned > 0 else "HOLD"
+    price = ZERO
+    if prices is not None and line.side is not None:
+        price = prices.buy if line.side is Side.BUY else prices.sell
+    return DriftRow(
+        symbol=line.symbol,
+        target_pct=ratio(target),
+        current_pct=ratio(current),
+        drift_pct=ratio(current - target),
+        drift_value=money(line.value - line.target_value),
+        action=action,
+        quantity=planned,
+        estimated_value=money(planned * price),
+        current_quantity=line.quantity,
+        price=prices.value if prices is not None else None,
+        skip_reason=line.skip,
+    )
+
+
+def _unmanaged_row(symbol: str, value: Decimal, skip: Skip, nlv: Decimal) -> DriftRow:
+    pct = ratio(value / nlv * HUNDRED)
+    detail = (
+        "never traded, left out of the weights"
+        if skip is Skip.EXCLUDED
+        else "sell_unlisted is off, left out of the weights"
+    )
+    return DriftRow(
+        symbol=symbol,
+        target_pct=pct,
+        current_pct=pct,
+        drift_pct=ZERO,
+        drift_value=ZERO,
+        action="HOLD",
+        quantity=ZERO,
+        estimated_value=ZERO,
+        skip_reason=f"{skip.value} ({detail}; % of net liquidation)",
+    )
+
+
+def _reason(code: str, message: str) -> Reason:
+    return Reason(code=code, message=message)

@@ -1,0 +1,238 @@
+"""The planner service over a real Redis, with a bridge peer answering rpc.portfolio.v1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from fake_bridge import FakeBridge
+from faststream.redis.parser.binary import BinaryMessageFormatV1
+from planner.main import create_app
+from planner.policies import AccountPolicies
+from planner.settings import PlannerSettings
+from planner.translate import plan_id_for
+from planner_testkit import ACCOUNTS, account_view, view
+from shared.contracts import catalogue
+from shared.contracts.allocations import TargetAllocationSet
+from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
+from shared.contracts.plans import PlanProposed, PlanRejected
+from shared.kit.service import Service
+from shared.policy import TradeMode
+
+
+async def plans_on_stream(client: aioredis.Redis) -> list[Message]:
+    entries = await client.xrange(catalogue.PLANS.name)
+    messages = []
+    for _, fields in entries:
+        body, _ = BinaryMessageFormatV1.parse(fields[b"__data__"])
+        messages.append(catalogue.PLANS.decode(body))
+    return messages
+
+
+async def wait_for_plans(
+    client: aioredis.Redis, count: int, timeout_s: float = 10
+) -> list[Message]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = await plans_on_stream(client)
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} plan messages, got {await plans_on_stream(client)}")
+
+
+def allocation(**overrides: Any) -> TargetAllocationSet:
+    values: dict[str, Any] = {
+        "source": "test",
+        "allocation_id": "al-1",
+        "correlation_id": "trigger-7",
+        "account_ids": ("DU111111",),
+        "targets": (
+            TargetWeight(symbol="SPY", weight=Decimal("0.6")),
+            TargetWeight(symbol="AGG", weight=Decimal("0.4")),
+        ),
+        "execution": ExecutionMode.DRY_RUN,
+    }
+    return TargetAllocationSet(**(values | overrides))
+
+
+class Stack:
+    def __init__(self, planner: Service, bridge: FakeBridge, client: aioredis.Redis) -> None:
+        self.planner, self.bridge, self.redis = planner, bridge, client
+
+    async def send(self, event: TargetAllocationSet) -> None:
+        await self.bridge.service.publish(event)
+
+
+@pytest.fixture
+async def stack(redis_url: str) -> AsyncIterator[Stack]:
+    bridge = FakeBridge(redis_url)
+    bridge.views = {a: account_view(a) for a in ("DU111111", "DU222222")}
+    planner = create_app(
+        PlannerSettings(
+            redis_url=redis_url,
+            consumer_name="planner-test",
+            portfolio_timeout_s=0.5,
+        ),
+        accounts=ACCOUNTS,
+    )
+    await bridge.start()
+    await planner.start()
+    client = aioredis.Redis.from_url(redis_url)
+    yield Stack(planner, bridge, client)
+    await planner.stop()
+    await bridge.stop()
+    await client.aclose()
+
+
+async def test_allocation_for_a_bridge_account_becomes_an_explained_plan(stack: Stack) -> None:
+    await stack.send(allocation())
+    (plan,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(plan, PlanProposed)
+    assert plan.plan_id == plan_id_for("al-1", "DU111111")
+    assert "." not in plan.plan_id
+    assert plan.correlation_id == "trigger-7"
+    assert plan.execution is ExecutionMode.DRY_RUN
+    assert [(leg.side.value, leg.symbol, leg.quantity) for leg in plan.legs] == [
+        ("SELL", "AGG", 5),
+        ("BUY", "SPY", 5),
+    ]
+    assert [row.symbol for row in plan.drift] == ["SPY", "AGG"]
+    assert plan.summary.turnover_pct == 10
+    assert plan.valid_until > plan.ts_event
+    assert plan.policy["min_order_value"] == "0"
+    (request,) = stack.bridge.requests
+    assert request.symbols == ("SPY", "AGG")
+    assert request.correlation_id == "trigger-7"
+
+
+async def test_group_allocation_gives_one_plan_per_account_with_its_own_policy(
+    stack: Stack,
+) -> None:
+    await stack.send(allocation(account_ids=(), group="family"))
+    found = await wait_for_plans(stack.redis, 2)
+    by_account = {p.account_id: p for p in found}
+    assert set(by_account) == {"DU111111", "DU222222"}
+    assert all(isinstance(p, PlanProposed) for p in found)
+    buy_only = by_account["DU222222"]
+    assert isinstance(buy_only, PlanProposed)
+    assert all(leg.side.value == "BUY" for leg in buy_only.legs)
+    assert buy_only.plan_id != by_account["DU111111"].plan_id
+
+
+async def test_unknown_account_is_rejected_with_a_sentence(stack: Stack) -> None:
+    await stack.send(allocation(account_ids=("DU999999",)))
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert rejection.account_id == "DU999999"
+    (reason,) = rejection.reasons
+    assert reason.code == "unknown_account"
+    assert "does not know account DU999999" in reason.message
+
+
+async def test_bridge_that_does_not_answer_gives_a_rejection_not_a_plan(stack: Stack) -> None:
+    stack.bridge.silent.add("DU111111")
+    await stack.send(allocation())
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert [r.code for r in rejection.reasons] == ["portfolio_unavailable"]
+    assert "did not answer" in rejection.reasons[0].message
+    assert rejection.correlation_id == "trigger-7"
+
+
+async def test_invalid_targets_are_rejected_without_asking_the_bridge(stack: Stack) -> None:
+    bad = (
+        TargetWeight(symbol="SPY", weight=Decimal("0.7")),
+        TargetWeight(symbol="AGG", weight=Decimal("0.4")),
+    )
+    await stack.send(allocation(targets=bad))
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert [r.code for r in rejection.reasons] == ["weights_sum"]
+    assert stack.bridge.requests == []
+
+
+async def test_stale_quotes_from_the_bridge_are_rejected(stack: Stack) -> None:
+    stack.bridge.views["DU111111"] = lambda request: view(
+        0, {"SPY": (55, 100), "AGG": (45, 100)}, now=utc_now().replace(year=2024)
+    )
+    await stack.send(allocation())
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert {"stale_quote", "stale_positions"} <= {r.code for r in rejection.reasons}
+
+
+async def test_redelivered_allocation_gets_the_same_plan_id(stack: Stack) -> None:
+    await stack.send(allocation())
+    await stack.send(allocation())
+    first, second = await wait_for_plans(stack.redis, 2)
+    assert first.plan_id == second.plan_id  # type: ignore[attr-defined]
+
+
+async def test_allocation_without_accounts_or_known_group_is_rejected(stack: Stack) -> None:
+    await stack.send(allocation(account_ids=(), group="nobody"))
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert rejection.reasons[0].code == "no_accounts"
+
+
+async def test_metrics_count_plans_by_account_and_outcome(stack: Stack) -> None:
+    await stack.send(allocation())
+    await stack.send(allocation(allocation_id="al-2", account_ids=("DU999999",)))
+    await wait_for_plans(stack.redis, 2)
+    registry = stack.planner.metrics.registry
+    labels = {"account": "DU111111", "outcome": "proposed"}
+    assert registry.get_sample_value("rebalancer_plans_total", labels) == 1
+    labels = {"account": "DU999999", "outcome": "rejected"}
+    assert registry.get_sample_value("rebalancer_plans_total", labels) == 1
+    assert (
+        registry.get_sample_value("rebalancer_portfolio_drift_ratio", {"account": "DU111111"})
+        == 0.05
+    )
+
+
+async def test_two_replicas_in_one_group_plan_each_allocation_once(
+    stack: Stack, redis_url: str
+) -> None:
+    second = create_app(
+        PlannerSettings(
+            redis_url=redis_url, consumer_name="planner-test-2", portfolio_timeout_s=0.5
+        ),
+        accounts=ACCOUNTS,
+    )
+    await second.start()
+    try:
+        for n in range(6):
+            await stack.send(allocation(allocation_id=f"al-{n}"))
+        found = await wait_for_plans(stack.redis, 6)
+        await asyncio.sleep(0.3)  # a duplicate would show up within the polling interval
+        found = await plans_on_stream(stack.redis)
+        assert sorted(p.plan_id for p in found) == sorted(  # type: ignore[attr-defined]
+            plan_id_for(f"al-{n}", "DU111111") for n in range(6)
+        )
+    finally:
+        await second.stop()
+
+
+async def test_unreadable_bridge_reply_is_rejected_not_planned(stack: Stack) -> None:
+    good = account_view("DU111111")(None)  # type: ignore[arg-type]
+    stack.bridge.raw_replies["DU111111"] = good.model_dump_json().replace(
+        '"bid":"100"', '"bid":"NaN"', 1
+    )
+    await stack.send(allocation())
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert [r.code for r in rejection.reasons] == ["portfolio_invalid"]
+
+
+def test_unlisted_accounts_get_the_service_default_under_the_file_defaults() -> None:
+    policies = AccountPolicies(ACCOUNTS, {"mode": "sell_only", "min_order_value": "25"})
+    unlisted = policies.policy("DU333333")
+    assert unlisted.mode is TradeMode.SELL_ONLY
+    assert unlisted.min_order_value == 0  # the file's defaults.planning wins over the service's
+    assert policies.policy("DU222222").mode is TradeMode.BUY_ONLY

@@ -1,0 +1,1 @@
+"""Human views of contract messages (rich tables, CSV rows), shared by the CLI and reports."""
