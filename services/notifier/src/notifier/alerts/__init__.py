@@ -1,0 +1,1 @@
+"""Alerts out: destinations, per-destination workers, and the consumers feeding them."""

@@ -1,0 +1,1 @@
+"""Pure decisions of the notifier: parsing, validation, signing, folding. No I/O here."""

@@ -1,0 +1,126 @@
+"""Parse an allocation API's answer (the event-driven reference's format) and a portfolio CSV.
+
+API answer::
+
+    {"status": "success",
+     "data": {"allocations": [{"symbol": "EDC", "allocation": 0.2141}, ...],
+              "name": "etf-blend-301-20", "strategy_long_name": "ETF Blend 301-20",
+              "last_rebalance_on": "2025-06-24", "as_of": "2025-06-24"}}
+
+CSV: a header with a ``symbol`` column and a ``weight`` (or ``allocation``) column, one row
+per symbol; a blank weight cell means 0 (sell it). Extra columns are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from shared.contracts.base import TargetWeight
+
+from notifier.core.errors import Refusal
+from notifier.core.targets import parse_target_rows, to_decimal
+
+
+@dataclass(frozen=True)
+class SourcedTargets:
+    """Targets with what the source said about them."""
+
+    targets: tuple[TargetWeight, ...]
+    strategy_name: str | None = None
+    as_of: datetime | None = None
+
+
+def parse_as_of(value: Any) -> datetime | None:
+    """Read ``as_of`` as an aware UTC datetime: a date means its midnight UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Refusal("invalid_response", f"data.as_of must be a date string, got {value!r}")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Refusal(
+            "invalid_response", f"data.as_of {text!r} is not an ISO date or date-time"
+        ) from None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def parse_allocation_response(
+    body: Any, *, url: str, now: datetime, max_age: timedelta
+) -> SourcedTargets:
+    """Validate an allocation API answer; raise Refusal saying what is wrong with it."""
+    where = f"allocation API {url}"
+    if not isinstance(body, dict):
+        raise Refusal("invalid_response", f"{where} did not answer a JSON object")
+    status = body.get("status")
+    if status != "success":
+        detail = body.get("message") or body.get("error")
+        raise Refusal(
+            "source_status",
+            f"{where} answered status {status!r} (expected 'success')"
+            + (f": {detail}" if detail else ""),
+        )
+    data = body.get("data")
+    if not isinstance(data, dict) or "allocations" not in data:
+        raise Refusal("invalid_response", f"{where}: the answer has no data.allocations")
+    targets = tuple(parse_target_rows(data["allocations"], f"{where}: data.allocations"))
+    as_of = parse_as_of(data.get("as_of"))
+    if as_of is not None:
+        # A date-only as_of covers the whole day: measure its age from the day's end.
+        age = now - as_of
+        if age > max_age + timedelta(days=1 if _date_only(data.get("as_of")) else 0):
+            raise Refusal(
+                "stale_allocation",
+                f"{where}: allocations are as of {data.get('as_of')}, older than "
+                f"{max_age.total_seconds() / 3600:g} h; refusing stale targets "
+                "(raise allocation.max_age_hours if this is expected)",
+            )
+        if as_of - now > timedelta(days=1):
+            raise Refusal(
+                "invalid_response", f"{where}: as_of {data.get('as_of')} is in the future"
+            )
+    name = data.get("strategy_long_name") or data.get("name")
+    return SourcedTargets(targets=targets, strategy_name=str(name) if name else None, as_of=as_of)
+
+
+def _date_only(value: Any) -> bool:
+    return isinstance(value, str) and len(value.strip()) == 10
+
+
+WEIGHT_COLUMNS = ("weight", "allocation", "target", "target_weight")
+
+
+def parse_portfolio_csv(text: str, where: str) -> tuple[TargetWeight, ...]:
+    """Parse a portfolio CSV (symbol + weight columns; blank weight = 0)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if not reader.fieldnames:
+        raise Refusal("invalid_csv", f"{where}: the file is empty; expected a header row")
+    columns = {name.strip().lower(): name for name in reader.fieldnames if name}
+    symbol_col = columns.get("symbol")
+    weight_col = next((columns[c] for c in WEIGHT_COLUMNS if c in columns), None)
+    if symbol_col is None or weight_col is None:
+        raise Refusal(
+            "invalid_csv",
+            f"{where}: needs a 'symbol' and a 'weight' column; found {', '.join(columns)}",
+        )
+    targets: list[TargetWeight] = []
+    for line, row in enumerate(reader, start=2):
+        symbol = (row.get(symbol_col) or "").strip()
+        raw = (row.get(weight_col) or "").strip()
+        if not symbol:
+            if raw:
+                raise Refusal("invalid_csv", f"{where} line {line}: weight without a symbol")
+            continue  # a blank line
+        if raw.endswith("%"):
+            raise Refusal("invalid_csv", f"{where} line {line}: write 0.25, not 25%")
+        weight = to_decimal(raw or "0", f"{where} line {line} ({symbol})")
+        targets.append(TargetWeight(symbol=symbol, weight=weight))
+    return tuple(targets)

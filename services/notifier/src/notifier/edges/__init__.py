@@ -1,0 +1,1 @@
+"""The edges where triggers come in: Redis channel, HTTP API, Ably, schedules."""

@@ -1,0 +1,159 @@
+"""Turn a validated trigger from any edge into a RequestRebalance on commands.triggers.v1."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from shared.accounts import Account, Accounts
+from shared.contracts.alerts import SendAlert
+from shared.contracts.base import new_id, utc_now
+from shared.contracts.triggers import RequestRebalance, TriggerSource
+from shared.kit.service import Service
+
+from notifier.core.errors import Refusal
+from notifier.core.targets import validate_targets
+from notifier.core.trigger_payload import TriggerInput
+from notifier.metrics import NotifierMetrics
+
+log = logging.getLogger(__name__)
+
+AUTH_CODES = frozenset(
+    {"unsigned", "bad_timestamp", "stale_signature", "bad_signature", "replayed", "wrong_channel"}
+)
+
+
+def max_weight_sum(account: Account):  # type: ignore[no-untyped-def]
+    """Return the largest weight sum the account's planning policy allows."""
+    policy = account.planning
+    return policy.max_leverage if policy.allow_leverage else 1
+
+
+def _accepts(account: Account, source: TriggerSource) -> bool:
+    triggers = account.config.triggers
+    if source == "redis":
+        return triggers.redis
+    if source == "http":
+        return triggers.http
+    return True
+
+
+class TriggerIntake:
+    """Check a trigger against the accounts file and publish it; count what is refused."""
+
+    def __init__(
+        self, service: Service, accounts: Accounts, metrics: NotifierMetrics, ttl_s: int
+    ) -> None:
+        self._service = service
+        self._accounts = accounts
+        self._metrics = metrics
+        self._ttl = timedelta(seconds=ttl_s)
+
+    def accounts_of(self, trigger: TriggerInput, source: TriggerSource) -> list[Account]:
+        """Return the accounts a trigger names, or raise Refusal (unknown, not allowed)."""
+        if trigger.group is not None:
+            members = self._accounts.group(trigger.group)
+            if not members:
+                known = ", ".join(sorted(self._accounts.groups())) or "none"
+                raise Refusal(
+                    "unknown_group",
+                    f"group {trigger.group!r} is not in the accounts file; known groups: {known}",
+                    status=404,
+                )
+            allowed = [a for a in members if _accepts(a, source)]
+            if not allowed:
+                raise Refusal(
+                    "channel_not_allowed",
+                    f"no account of group {trigger.group!r} accepts {source} triggers",
+                    status=403,
+                )
+            return allowed
+        found: list[Account] = []
+        for account_id in trigger.account_ids:
+            account = self._accounts.get(account_id)
+            if account is None:
+                raise Refusal(
+                    "unknown_account",
+                    f"account {account_id!r} is not in the accounts file "
+                    f"({len(self._accounts)} account(s) configured)",
+                    status=404,
+                )
+            if not _accepts(account, source):
+                raise Refusal(
+                    "channel_not_allowed",
+                    f"account {account_id} does not accept {source} triggers "
+                    f"(triggers.{source}: false in the accounts file)",
+                    status=403,
+                )
+            found.append(account)
+        return found
+
+    async def submit(
+        self,
+        trigger: TriggerInput,
+        source: TriggerSource,
+        *,
+        requested_by: str | None = None,
+    ) -> RequestRebalance:
+        """Validate ``trigger`` and publish its RequestRebalance; raise Refusal if refused.
+
+        The edge counts a refusal with :meth:`refused`.
+        """
+        accounts = self.accounts_of(trigger, source)
+        targets = trigger.targets
+        if targets is not None:
+            for account in accounts:
+                targets = validate_targets(
+                    targets,
+                    where=f"targets for {account.id}",
+                    tolerance=account.planning.weight_tolerance,
+                    max_sum=max_weight_sum(account),
+                )
+        now = utc_now()
+        message_id = new_id()
+        request = RequestRebalance(
+            message_id=message_id,
+            source="notifier",
+            correlation_id=message_id,
+            valid_until=now + self._ttl,
+            account_ids=tuple(a.id for a in accounts),
+            group=trigger.group,
+            execution=trigger.execution,
+            targets=targets,
+            trigger_source=source,
+            trigger_id=trigger.trigger_id,
+            requested_by=requested_by,
+        )
+        await self._service.publish(request)
+        self._metrics.triggers.labels(source, "accepted").inc()
+        log.info(
+            "%s trigger accepted for %s (%s%s): request %s",
+            source,
+            ", ".join(request.account_ids),
+            request.execution.value,
+            ", inline targets" if targets else "",
+            request.message_id,
+            extra={"correlation_id": request.correlation_id},
+        )
+        return request
+
+    async def refused(self, source: TriggerSource, refusal: Refusal) -> None:
+        """Count and log a refused trigger; alert the humans when it failed authentication."""
+        self._metrics.triggers.labels(source, "refused").inc()
+        self._metrics.refusals.labels(source, refusal.code).inc()
+        log.warning("%s trigger refused (%s): %s", source, refusal.code, refusal.message)
+        if refusal.code not in AUTH_CODES:
+            return
+        try:
+            await self._service.publish(
+                SendAlert(
+                    source="notifier",
+                    valid_until=utc_now() + timedelta(hours=1),
+                    severity="warning",
+                    title=f"Refused a {source} trigger: {refusal.code}",
+                    text=f"A {source} trigger failed authentication: {refusal.message}",
+                    dedupe_key=f"trigger_refused:{source}:{refusal.code}",
+                )
+            )
+        except Exception:
+            log.exception("could not publish the alert about a refused trigger")

@@ -1,0 +1,95 @@
+"""Fixtures of the notifier's tests: accounts, a running notifier, a local HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from notifier.main import Notifier, create_app
+from notifier.settings import NotifierSettings
+from shared.accounts import Accounts, parse_accounts
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))  # notifier_testing
+
+from notifier_testing import LocalHttpServer
+
+TOKEN = "test-token-123"
+
+
+def make_accounts(*accounts: dict[str, Any], **extra: Any) -> Accounts:
+    """Build Accounts from plain dicts (the YAML's shape)."""
+    return parse_accounts({"accounts": list(accounts), **extra})
+
+
+DEFAULT_ACCOUNTS = (
+    {"id": "DU111", "groups": ["family"], "approval": "auto"},
+    {"id": "DU222", "groups": ["family"]},
+    {"id": "DU333", "triggers": {"redis": False, "http": False}},
+)
+
+
+def closed_port() -> int:
+    """Return a loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    c = aioredis.Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalHttpServer]:
+    server = LocalHttpServer().start()
+    yield server
+    server.stop()
+
+
+NotifierFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_notifier(redis_url: str) -> AsyncIterator[NotifierFactory]:
+    """Return an async factory: ``await start_notifier(accounts, **settings)``."""
+    started: list[Notifier] = []
+
+    async def factory(
+        accounts: Accounts | None = None, ably: Any = None, **overrides: Any
+    ) -> Notifier:
+        values: dict[str, Any] = {
+            "redis_url": redis_url,
+            "api_port": 0,
+            "api_token": TOKEN,
+            "consumer_name": f"test-{len(started)}",
+            "reclaim_idle_ms": 1000,
+            "allocation_backoff_s": 0.01,
+            "alert_batch_window_s": 0.05,
+            "alert_retry_backoff_s": 0.01,
+            **overrides,
+        }
+        notifier = create_app(
+            NotifierSettings(**values),
+            accounts if accounts is not None else make_accounts(*DEFAULT_ACCOUNTS),
+            ably,
+        )
+        await notifier.start()
+        started.append(notifier)
+        return notifier
+
+    yield factory
+    for notifier in reversed(started):
+        await notifier.stop()
+
+
+def metric(notifier: Notifier, name: str, **labels: str) -> float:
+    """Return a sample of the notifier's registry (0 when absent)."""
+    value = notifier.service.metrics.registry.get_sample_value(name, labels)
+    return value or 0.0
