@@ -275,6 +275,8 @@ def _ready(url: str) -> bool:
 
 
 def test_every_panel_query_returns_data_after_the_demo_rebalance(demo: Prom) -> None:
+    # The check can fail: a metric nobody exports returns nothing.
+    assert demo.query("sum by (account) (rebalancer_metric_nobody_exports_total)") == []
     empty = [f"{q.dashboard} / {q.panel}: {q.expr}" for q in EXPECTED if not demo.query(q.promql())]
     assert empty == [], "panels without data:\n" + "\n".join(empty)
 
