@@ -70,6 +70,7 @@ def bridge_settings(
         "quote_timeout_s": 1.0,
         "price_throttle_ms": 0,
         "account_throttle_ms": 100,
+        "subscriptions_per_s": 50.0,
         # No restart window in tests unless a test sets one.
         "restart_window_start": "03:00",
         "restart_window_end": "03:00",

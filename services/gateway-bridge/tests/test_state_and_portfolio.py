@@ -28,12 +28,12 @@ async def test_start_publishes_connected_then_reconciled_then_snapshots_per_acco
 ):
     await reconciled(start_bridge)
     lifecycle = [
-        t for t in types_of(read_stream(redis_url, catalogue.GATEWAY)) if t != "GatewayError"
+        t
+        for t in types_of(read_stream(redis_url, catalogue.GATEWAY))
+        if t in ("GatewayConnected", "ReconciliationCompleted")
     ]
-    assert lifecycle[:2] == [
-        "GatewayConnected",
-        "ReconciliationCompleted",
-    ]
+    # (A slow first handshake on a loaded machine may add a GatewayDisconnected before.)
+    assert lifecycle[:2] == ["GatewayConnected", "ReconciliationCompleted"]
     snapshots = await eventually(
         lambda: (
             {

@@ -25,6 +25,7 @@ from gateway_bridge.backoff import Backoff, in_restart_window
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.orders import Gate
 from gateway_bridge.parsing.orders import is_warning
+from gateway_bridge.serial import SerialPublisher
 from gateway_bridge.settings import GatewayBridgeSettings
 from shared.contracts.base import Message, utc_now
 from shared.contracts.gateway import (
@@ -80,6 +81,7 @@ class GatewayConnection:
         self.last_heartbeat = 0.0
         self.last_error: tuple[int, str] | None = None
         self.reconciled_once = asyncio.Event()
+        self._events = SerialPublisher(publish, "gateway")
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
         metrics.heartbeat_age.set_function(self.heartbeat_age)
@@ -110,6 +112,7 @@ class GatewayConnection:
 
     def start(self) -> None:
         """Run the connect/supervise loop in the background."""
+        self._events.start()
         self._runner = asyncio.create_task(self._run(), name="ib-connection")
 
     async def stop(self) -> None:
@@ -121,6 +124,7 @@ class GatewayConnection:
             await asyncio.wait(tasks, timeout=2.0)
         self._ib.disconnectedEvent -= self._on_disconnected
         self._ib.disconnect()
+        await self._events.stop()
 
     def reconcile_soon(self) -> None:
         """Reconcile again (single flight), closing the gate meanwhile."""
@@ -175,7 +179,7 @@ class GatewayConnection:
             log.warning("%s", reason)
             if not self._announced_down:
                 self._announced_down = True
-                await self._safe_publish(GatewayDisconnected(source=self._source, reason=reason))
+                self._events.put(GatewayDisconnected(source=self._source, reason=reason))
             return False
         self._metrics.connect_attempts.labels("ok").inc()
         self._metrics.connected.set(1)
@@ -184,7 +188,7 @@ class GatewayConnection:
         self._announced_down = False
         self.last_heartbeat = time.monotonic()
         self._ib.reqMarketDataType(s.market_data_type)
-        await self._safe_publish(
+        self._events.put(
             GatewayConnected(
                 source=self._source,
                 host=s.ib_host,
@@ -213,7 +217,7 @@ class GatewayConnection:
         self._metrics.reconciliation_state.set(2)
         self._gate.open()
         self.reconciled_once.set()
-        await self._safe_publish(done)
+        self._events.put(done)
 
     async def _supervise(self) -> None:
         """Heartbeat until the connection drops; a silent gateway is disconnected."""
@@ -253,7 +257,7 @@ class GatewayConnection:
         log.warning("%s", reason)
         self._on_lost()
         self._announced_down = True
-        self._spawn(self._safe_publish(GatewayDisconnected(source=self._source, reason=reason)))
+        self._events.put(GatewayDisconnected(source=self._source, reason=reason))
 
     def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
         self._metrics.errors.labels(str(code)).inc()
@@ -264,16 +268,14 @@ class GatewayConnection:
             self.last_error = (code, message)
         trade = self._ib.wrapper.trades.get((self._ib.wrapper.clientId, req_id))
         client_order_id = trade.order.orderRef if trade and trade.order.orderRef else None
-        self._spawn(
-            self._safe_publish(
-                GatewayError(
-                    source=self._source,
-                    code=code,
-                    message=message,
-                    request_id=req_id if req_id >= 0 else None,
-                    client_order_id=client_order_id,
-                    severity=severity,
-                )
+        self._events.put(
+            GatewayError(
+                source=self._source,
+                code=code,
+                message=message,
+                request_id=req_id if req_id >= 0 else None,
+                client_order_id=client_order_id,
+                severity=severity,
             )
         )
         if code == CLIENT_ID_IN_USE:
@@ -295,9 +297,3 @@ class GatewayConnection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def _safe_publish(self, message: Message) -> None:
-        try:
-            await self._publish(message)
-        except Exception:
-            log.exception("could not publish %s", type(message).__name__)

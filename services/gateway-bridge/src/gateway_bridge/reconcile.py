@@ -36,7 +36,7 @@ async def reconcile(
     adopted, recovered = desk.reconcile([*open_trades, *completed], fills)
     state.forget_subscriptions()
     await state.publish_snapshots()
-    await state.resubscribe()
+    state.resubscribe_soon()
     served = tuple(sorted(accounts()))
     log.info(
         "reconciled %s: %d open orders, %d adopted, %d fills recovered",

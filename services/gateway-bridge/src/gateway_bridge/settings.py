@@ -76,6 +76,13 @@ class GatewayBridgeSettings(ServiceSettings):
         default=250, ge=0, description="At most one PriceUpdated per symbol this often."
     )
     account_throttle_ms: int = Field(default=1000, ge=0)
+    subscriptions_per_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Market data subscriptions started per second (2 API messages each), so "
+        "that subscribing 200 symbols after a reconnect leaves room for orders within IB's "
+        "50 messages/s.",
+    )
 
     @field_validator("accounts", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from ib_async import Position as IbPosition
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.parsing.state import account_snapshot, position_of, price_updated
+from gateway_bridge.serial import SerialPublisher
 from shared.contracts.base import Message, utc_now
 from shared.contracts.positions import PositionChanged, PositionsSnapshot
 
@@ -45,6 +46,7 @@ class StateFeed:
         accounts: Callable[[], frozenset[str]],
         price_throttle_ms: int,
         account_throttle_ms: int,
+        subscriptions_per_s: float = 10.0,
         source: str = "gateway-bridge",
     ) -> None:
         self._ib = ib
@@ -65,12 +67,16 @@ class StateFeed:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._subscribing: dict[str, asyncio.Task[Ticker | None]] = {}
+        self._positions = SerialPublisher(publish, "positions")
+        self._subscribe_every = 1.0 / subscriptions_per_s
+        self._next_subscribe = 0.0
         ib.positionEvent += self._on_position
         ib.accountValueEvent += self._on_account_value
         ib.pendingTickersEvent += self._on_tickers
 
     def start(self) -> None:
         """Run the account and price publishers."""
+        self._positions.start()
         self._loops = [
             asyncio.create_task(self._account_loop(), name="accounts"),
             asyncio.create_task(self._price_loop(), name="prices"),
@@ -78,6 +84,7 @@ class StateFeed:
 
     async def stop(self) -> None:
         """Stop publishing (bounded: a publish stuck on a stopped broker is abandoned)."""
+        await self._positions.stop()
         tasks = [*self._loops, *self._tasks, *self._subscribing.values()]
         for task in tasks:
             task.cancel()
@@ -116,9 +123,14 @@ class StateFeed:
     def forget_subscriptions(self) -> None:
         """The connection dropped: ib_async dropped every ticker with it."""
         self._tickers.clear()
+        self._next_subscribe = 0.0
         for task in self._subscribing.values():
             task.cancel()
         self._subscribing.clear()
+
+    def resubscribe_soon(self) -> None:
+        """Resubscribe in the background (paced), so reconciliation need not wait for it."""
+        self._spawn(self.resubscribe())
 
     async def resubscribe(self) -> None:
         """Subscribe every wanted symbol again (after a reconnect, or 1101: data lost)."""
@@ -157,6 +169,13 @@ class StateFeed:
                 self._subscribing.pop(symbol, None)
 
     async def _subscribe(self, symbol: str) -> Ticker | None:
+        # Pace subscriptions: ib_async's throttle is one FIFO queue for every request, so a
+        # burst of 400 market-data messages would delay an order by ~9 s behind them.
+        now = time.monotonic()
+        slot = max(now, self._next_subscribe)
+        self._next_subscribe = slot + self._subscribe_every
+        if slot > now:
+            await asyncio.sleep(slot - now)
         if not self._ib.isConnected():
             return None
         try:
@@ -207,13 +226,11 @@ class StateFeed:
         if position.account not in self._accounts():
             return
         self.want(position.contract.symbol)
-        self._spawn(
-            self._publish(
-                PositionChanged(
-                    source=self._source,
-                    account_id=position.account,
-                    position=position_of(position),
-                )
+        self._positions.put(
+            PositionChanged(
+                source=self._source,
+                account_id=position.account,
+                position=position_of(position),
             )
         )
 
