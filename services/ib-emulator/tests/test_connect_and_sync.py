@@ -49,10 +49,12 @@ async def test_second_connection_with_a_client_id_in_use_gets_326(
     other.disconnect()
 
 
-async def test_client_id_is_free_again_after_disconnect(connect: Connect) -> None:
+async def test_client_id_is_free_again_after_disconnect(
+    emulator: Emulator, connect: Connect
+) -> None:
     first = await connect(client_id=6)
     first.disconnect()
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: not emulator.sessions, message="the emulator saw the disconnect")
     second = await connect(client_id=6)
     assert second.isConnected()
 
@@ -77,6 +79,6 @@ async def test_next_valid_id_is_above_every_id_the_client_used(
     await wait_for(trade.isDone, message="fill")
     used = trade.order.orderId
     ib.disconnect()
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: not emulator.sessions, message="the emulator saw the disconnect")
     again = await connect(client_id=21)
     assert again.client.getReqId() > used
