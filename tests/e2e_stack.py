@@ -37,7 +37,14 @@ T = TypeVar("T")
 PYTHON = sys.executable
 EMULATOR = str(Path(PYTHON).parent / "ib-emulator")
 MODULES = {"gateway-bridge": "gateway_bridge", "planner": "planner", "executor": "executor"}
-PREFIX = {"gateway-bridge": "BRIDGE_", "planner": "PLANNER_", "executor": "EXECUTOR_"}
+PREFIX = {
+    "gateway-bridge": "BRIDGE_",
+    "planner": "PLANNER_",
+    "executor": "EXECUTOR_",
+    "notifier": "NOTIFIER_",
+}
+# Started only with ``E2EStack(..., notifier=True)``: the executor's tests do not need it.
+OPTIONAL_MODULES = {"notifier": "notifier"}
 ENDINGS = (PlanCompleted, PlanFailed, PlanRejected, PlanExpired)
 
 
@@ -72,6 +79,8 @@ class E2EStack:
         executor_env: dict[str, str] | None = None,
         bridge_env: dict[str, str] | None = None,
         scenario: dict[str, Any] | None = None,
+        notifier: bool = False,
+        notifier_env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -83,8 +92,16 @@ class E2EStack:
         self.redis = RedisServer(root / "redis")
         self.ib_port = free_port()
         self.admin_port = free_port()
-        self.ops = {name: free_port() for name in MODULES}
-        self.extra = {"executor": executor_env or {}, "gateway-bridge": bridge_env or {}}
+        # The notifier (triggers, HTTP API, alerts) joins the default services when asked.
+        self.modules = {**MODULES, **(OPTIONAL_MODULES if notifier else {})}
+        self.ops = {name: free_port() for name in self.modules}
+        self.api_port = free_port()
+        self.api_token = "e2e-token"
+        self.extra = {
+            "executor": executor_env or {},
+            "gateway-bridge": bridge_env or {},
+            "notifier": notifier_env or {},
+        }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.client: aioredis.Redis | None = None
         self.broker: RedisBroker | None = None
@@ -100,9 +117,9 @@ class E2EStack:
         await self.broker.connect()
         self.start_emulator()
         await poll(self._emulator_up, 20, "the emulator")
-        for name in names or tuple(MODULES):
+        for name in names or tuple(self.modules):
             self.spawn(name)
-        for name in names or tuple(MODULES):
+        for name in names or tuple(self.modules):
             await self.wait_healthy(name)
         return self
 
@@ -137,11 +154,22 @@ class E2EStack:
                 "EXECUTOR_REPORTS_DIR": str(self.reports_dir),
                 "EXECUTOR_GATEWAY_WAIT_S": "1",
             }
+        if name == "notifier":
+            env |= {
+                "NOTIFIER_API_PORT": str(self.api_port),
+                "NOTIFIER_API_TOKEN": self.api_token,
+                "NOTIFIER_SCHEDULES_ENABLED": "false",
+                # Alerts out quickly: a test waits for them, not for a 2 s burst window.
+                "NOTIFIER_ALERT_BATCH_WINDOW_S": "0.05",
+                "NOTIFIER_ALERT_RETRY_BACKOFF_S": "0.05",
+                "NOTIFIER_ALERT_TIMEOUT_S": "2",
+                "NOTIFIER_ALLOCATION_BACKOFF_S": "0.05",
+            }
         return env | self.extra.get(name, {})
 
     def spawn(self, name: str) -> None:
         """Start one service process (again)."""
-        self._popen(name, [PYTHON, "-m", MODULES[name]], self.env_of(name))
+        self._popen(name, [PYTHON, "-m", self.modules[name]], self.env_of(name))
 
     def _popen(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (owned by the process)
@@ -294,6 +322,49 @@ class E2EStack:
         assert self.client is not None
         raw = await self.client.hget("executor:plans", plan_id)
         return json.loads(raw) if raw else None
+
+    # ------------------------------------------------------------------ the notifier
+
+    async def publish_trigger(self, trigger: dict[str, Any], channel: str = "rebalance") -> int:
+        """PUBLISH a JSON trigger on the notifier's Redis channel, as a user would.
+
+        Returns the number of subscribers that received it (the notifier: 1).
+        """
+        import json
+
+        assert self.client is not None
+        return int(await self.client.publish(channel, json.dumps(trigger)))
+
+    async def api(
+        self, method: str, path: str, *, body: Any = None, timeout_s: float = 15
+    ) -> httpx.Response:
+        """Call the notifier's HTTP API over a real socket with the bearer token."""
+        async with httpx.AsyncClient(timeout=timeout_s) as http:
+            return await http.request(
+                method,
+                f"http://127.0.0.1:{self.api_port}{path}",
+                json=body,
+                headers={"Authorization": f"Bearer {self.api_token}"},
+            )
+
+    async def metrics_text(self, name: str) -> str:
+        """The Prometheus text of one service's ops port."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.get(f"http://127.0.0.1:{self.ops[name]}/metrics")
+            response.raise_for_status()
+            return response.text
+
+    async def correlated(self, correlation_id: str) -> list[tuple[str, Message]]:
+        """Every decodable message of every stream carrying ``correlation_id``, as
+        ``(stream, message)`` in stream order (streams in catalogue order)."""
+        out: list[tuple[str, Message]] = []
+        for spec in catalogue.CATALOGUE.values():
+            out += [
+                (spec.name, m)
+                for m in await self.messages(spec)
+                if m.correlation_id == correlation_id
+            ]
+        return out
 
     async def wait_status(self, plan_id: str, status: str, timeout_s: float = 30) -> dict[str, Any]:
         async def found() -> dict[str, Any] | None:
