@@ -236,12 +236,7 @@ async def test_redis_trigger_for_an_auto_account_trades_and_every_hop_keeps_the_
     ]
     assert {OrderAccepted, OrderFilled} <= {type(m) for m in order_events}
     dropped = sorted({type(m).__name__ for m in order_events if m.correlation_id != correlation})
-    if dropped:
-        # Known gap (reported to the lead): the bridge builds order events from its journal
-        # entry (gateway_bridge.parsing.orders.OrderRefs), which does not carry the
-        # SubmitOrder's correlation_id. Everything above is asserted; this part xfails until
-        # the bridge propagates it, then passes with no change here.
-        pytest.xfail(f"the gateway-bridge drops correlation_id on {', '.join(dropped)}")
+    assert dropped == [], f"order events without the trigger's correlation_id: {dropped}"
 
 
 async def test_dry_runs_from_redis_and_http_make_plans_and_send_no_order(

@@ -80,6 +80,15 @@ class JournalEntry:
     last_event: str | None
     created_at: datetime
 
+    @property
+    def correlation_id(self) -> str | None:
+        """The trigger's id that the SubmitOrder carried, so order events trace back to it."""
+        try:
+            value = json.loads(self.command).get("correlation_id")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+
 
 @dataclass(frozen=True)
 class NewOrder:

@@ -328,7 +328,7 @@ class OrderDesk:
                 (
                     OrderAccepted(
                         source=self._source,
-                        **_ids(refs),
+                        **parse.event_ids(refs),
                         side=parse.side_of(fill.execution.side),
                         quantity=entry.quantity,
                         status="Submitted",
@@ -359,6 +359,7 @@ class OrderDesk:
             symbol=entry.symbol,
             ib_order_id=ib_order_id,
             perm_id=perm_id or None,
+            correlation_id=entry.correlation_id,
         )
 
     def _mark_unknown(
@@ -366,7 +367,7 @@ class OrderDesk:
     ) -> None:
         event = OrderStatusUnknown(
             source=self._source,
-            **_ids(self._refs(entry, None)),
+            **parse.event_ids(self._refs(entry, None)),
             reason=reason,
             not_found_at_ib=not_found_at_ib,
         )
@@ -436,14 +437,3 @@ def _new_order(command: SubmitOrder) -> NewOrder:
         quantity=command.quantity,
         command=command.model_dump_json(),
     )
-
-
-def _ids(refs: parse.OrderRefs) -> dict[str, object]:
-    return {
-        "client_order_id": refs.client_order_id,
-        "plan_id": refs.plan_id,
-        "account_id": refs.account_id,
-        "symbol": refs.symbol,
-        "ib_order_id": refs.ib_order_id,
-        "perm_id": refs.perm_id,
-    }

@@ -73,6 +73,7 @@ class OrderRefs:
     symbol: str | None
     ib_order_id: int | None
     perm_id: int | None
+    correlation_id: str | None = None
 
 
 def plan_id_of(client_order_id: str) -> str | None:
@@ -94,7 +95,8 @@ def refs_of(trade: Trade, *, source_account: str | None = None) -> OrderRefs:
     )
 
 
-def _ids(refs: OrderRefs) -> dict[str, object]:
+def event_ids(refs: OrderRefs) -> dict[str, object]:
+    """The identity fields every order event of one order carries."""
     return {
         "client_order_id": refs.client_order_id,
         "plan_id": refs.plan_id,
@@ -102,6 +104,7 @@ def _ids(refs: OrderRefs) -> dict[str, object]:
         "symbol": refs.symbol,
         "ib_order_id": refs.ib_order_id,
         "perm_id": refs.perm_id,
+        "correlation_id": refs.correlation_id,
     }
 
 
@@ -123,7 +126,7 @@ def accepted(trade: Trade, refs: OrderRefs, source: str) -> OrderAccepted:
     status = trade.orderStatus.status
     return OrderAccepted(
         source=source,
-        **_ids(refs),
+        **event_ids(refs),
         side=side_of(trade.order.action),
         quantity=quantity(trade.order.totalQuantity),
         status=status if classify(status) == IbStatus.WORKING else "Submitted",
@@ -135,7 +138,7 @@ def cancelled(trade: Trade, refs: OrderRefs, source: str) -> OrderCancelled:
     error = last_error(trade)
     return OrderCancelled(
         source=source,
-        **_ids(refs),
+        **event_ids(refs),
         filled_quantity=filled_quantity(trade),
         reason=f"{error[0]}: {error[1]}" if error else trade.orderStatus.status,
     )
@@ -145,10 +148,10 @@ def rejected(trade: Trade, refs: OrderRefs, source: str) -> OrderRejected:
     """Return OrderRejected with IB's code and text."""
     error = last_error(trade)
     if error:
-        return OrderRejected(source=source, **_ids(refs), code=error[0], reason=error[1])
+        return OrderRejected(source=source, **event_ids(refs), code=error[0], reason=error[1])
     return OrderRejected(
         source=source,
-        **_ids(refs),
+        **event_ids(refs),
         reason=f"IB set the order {trade.orderStatus.status}",
     )
 
@@ -180,7 +183,7 @@ def filled(fill: Fill, refs: OrderRefs, total: Decimal | None, source: str) -> O
     return OrderFilled(
         source=source,
         ts_event=fill.time,
-        **{**_ids(refs), "account_id": execution.acctNumber or refs.account_id},
+        **{**event_ids(refs), "account_id": execution.acctNumber or refs.account_id},
         exec_id=execution.execId,
         side=side_of(execution.side),
         last_quantity=quantity(execution.shares),
@@ -199,7 +202,7 @@ def commission(fill: Fill, refs: OrderRefs, source: str) -> CommissionReported |
         return None
     return CommissionReported(
         source=source,
-        **{**_ids(refs), "account_id": fill.execution.acctNumber or refs.account_id},
+        **{**event_ids(refs), "account_id": fill.execution.acctNumber or refs.account_id},
         exec_id=report.execId,
         commission=amount,
         currency=report.currency or "USD",
