@@ -270,6 +270,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--core", action="store_true", help="core only")
     args = parser.parse_args()
+    # Shared machines: say how busy this one was, the figures depend on it.
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     bench_core()
     if not args.core:
         asyncio.run(bench_service())
