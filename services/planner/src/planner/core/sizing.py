@@ -74,9 +74,9 @@ def _max_affordable(available: Decimal, demand: BuyDemand, policy: PlanningPolic
 def _fill(demands: list[BuyDemand], budget: Decimal, policy: PlanningPolicy) -> dict[str, Decimal]:
     """Scale ``demands`` into ``budget`` and top up with what is left (no minimums here)."""
     minimum, per_share = policy.commission_minimum, policy.commission_per_share
-    # commission() inlined (quantities here are never negative): this runs per buy.
+    # commission() inlined: this runs per buy.
     fixed = sum(
-        (max(minimum, per_share * d.quantity) if d.quantity != 0 else ZERO for d in demands),
+        (max(minimum, per_share * abs(d.quantity)) if d.quantity != 0 else ZERO for d in demands),
         ZERO,
     )
     variable = sum((d.quantity * d.unit_cost for d in demands), ZERO)
