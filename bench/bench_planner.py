@@ -5,33 +5,63 @@
 
 Core: one account with 50 holdings and 50 targets (40 shared, 10 to sell, 10 to buy),
 median and p99 of plan_rebalance; then 1,000 distinct such accounts in a row.
-Service: an embedded Redis, the planner service and a bridge stand-in answering
-rpc.portfolio.v1 through the service kit (the real bridge with the IB emulator replaces the
-stand-in once it exists), 20-symbol allocations sent one at a time, latency from publish to
-the PlanProposed read back from events.plans.v1.
+Service: an embedded Redis, the IB emulator (built-in scenario) and the real gateway-bridge,
+each its own process as deployed, and the planner service in this process; 20-symbol
+allocations for DU1000001 sent one at a time (after 10 unmeasured ones that subscribe the
+quotes), latency from publish to the PlanProposed read back from events.plans.v1: it
+includes the planner asking the bridge over rpc.portfolio.v1 and the bridge reading IB.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+
+import httpx
 
 from planner.core import Plan, plan_rebalance
-from shared.contracts.base import TargetWeight, utc_now
-from shared.contracts.portfolio import GetPortfolio, PortfolioView, Quote
+from shared.contracts.base import TargetWeight
+from shared.contracts.portfolio import PortfolioView, Quote
 from shared.contracts.positions import Position
 from shared.contracts.prices import MarketDataType
+from shared.embedded_redis import free_port
 from shared.policy import PlanningPolicy
 
 NOW = datetime(2025, 6, 24, 15, 0, tzinfo=UTC)
+ACCOUNT = "DU1000001"  # of the emulator's built-in scenario
+EMULATOR_SYMBOLS = [
+    "SPY",
+    "QQQ",
+    "VTI",
+    "VXUS",
+    "BND",
+    "AGG",
+    "TLT",
+    "IEF",
+    "GLD",
+    "IWM",
+    "EFA",
+    "EEM",
+    "VNQ",
+    "SGOV",
+    "VIXY",
+    "TQQQ",
+    "QLD",
+    "SPXL",
+    "EDC",
+    "BTAL",
+]
 
 
 def portfolio(
@@ -110,7 +140,72 @@ def bench_core(runs: int = 2000, accounts: int = 1000) -> None:
     )
 
 
-async def bench_service(count: int = 300, symbols: int = 20) -> None:
+class Processes:
+    """The IB emulator and the gateway-bridge as their own processes (as deployed)."""
+
+    def __init__(self, folder: Path, redis_url: str) -> None:
+        self.folder = folder
+        self.redis_url = redis_url
+        self.ib_port = free_port()
+        self.ops_port = free_port()
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 (owned by the process)
+        self.running.append(
+            subprocess.Popen(
+                argv,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    async def start(self) -> None:
+        emulator = str(Path(sys.executable).parent / "ib-emulator")
+        self.spawn(
+            "ib-emulator",
+            [emulator, "--port", str(self.ib_port), "--admin-port", "-1", "--log-level", "WARNING"],
+            {},
+        )
+        self.spawn(
+            "gateway-bridge",
+            [sys.executable, "-m", "gateway_bridge"],
+            {
+                "BRIDGE_REDIS_URL": self.redis_url,
+                "BRIDGE_IB_PORT": str(self.ib_port),
+                "BRIDGE_DATA_DIR": str(self.folder / "bridge"),
+                "BRIDGE_OPS_PORT": str(self.ops_port),
+                "BRIDGE_BACKOFF_INITIAL_S": "0.2",
+                "BRIDGE_LOG_LEVEL": "WARNING",
+            },
+        )
+        # /health answers 200 once the bridge is connected to the emulator and reconciled.
+        url = f"http://127.0.0.1:{self.ops_port}/health"
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(timeout=1) as http:
+            while True:
+                for proc in self.running:
+                    if proc.poll() is not None:
+                        raise SystemExit(f"{proc.args[0]} exited; see the logs in {self.folder}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the bridge was not healthy within 60 s; see {self.folder}")
+                await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        for proc in reversed(self.running):
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+async def bench_service(count: int = 300, symbols: int = 20, warmup: int = 10) -> None:
     import redis.asyncio as aioredis
     from faststream.redis.parser.binary import BinaryMessageFormatV1
 
@@ -119,69 +214,55 @@ async def bench_service(count: int = 300, symbols: int = 20) -> None:
     from shared.accounts import Accounts
     from shared.contracts import catalogue
     from shared.contracts.allocations import TargetAllocationSet
+    from shared.contracts.plans import PlanProposed
     from shared.embedded_redis import RedisServer
-    from shared.kit.rpc import send_reply
-    from shared.kit.service import Service
-    from shared.kit.settings import ServiceSettings
 
-    class BridgeStandIn(ServiceSettings):
-        SERVICE: ClassVar[str] = "bench-bridge"
-
-    rng = random.Random(11)
-    names = [f"S{n:03d}" for n in range(symbols)]
+    names = list(EMULATOR_SYMBOLS[:symbols])
     with tempfile.TemporaryDirectory() as folder:
         server = RedisServer(Path(folder) / "redis").start()
+        stack = Processes(Path(folder), server.url)
         try:
-            bridge = Service(BridgeStandIn(redis_url=server.url, consumer_name="bench-bridge"))
-
-            async def answer(request: GetPortfolio) -> None:
-                await send_reply(bridge.redis, request, portfolio(rng, names, names, utc_now()))
-
-            bridge.subscribe(catalogue.PORTFOLIO_RPC, answer, polling_interval_ms=5)
+            await stack.start()
             planner = create_app(
                 PlannerSettings(redis_url=server.url, consumer_name="bench-planner"),
                 accounts=Accounts([]),
             )
-            # The kit polls every 100 ms by default; the bench shows both the default and the
-            # service's own time (handler histogram) so the polling share is visible.
-            await bridge.start()
             await planner.start()
             client = aioredis.Redis.from_url(server.url)
             goal = weights(names)
             samples = []
             cursor = "0-0"
-            for n in range(count):
+            for n in range(warmup + count):
                 event = TargetAllocationSet(
-                    source="bench", allocation_id=f"al-{n}", account_ids=("DU111111",), targets=goal
+                    source="bench", allocation_id=f"al-{n}", account_ids=(ACCOUNT,), targets=goal
                 )
                 started = time.perf_counter()
-                await bridge.publish(event)
-                done = False
-                while not done:
-                    found = await client.xread({catalogue.PLANS.name: cursor}, block=2000)
-                    for _, entries in found or []:
+                await planner.publish(event)
+                answer = None
+                while answer is None:
+                    found = await client.xread({catalogue.PLANS.name: cursor}, block=10_000)
+                    if not found:
+                        raise SystemExit(f"no plan within 10 s; see the logs in {folder}")
+                    for _, entries in found:
                         for entry_id, fields in entries:
                             cursor = entry_id
                             body, _ = BinaryMessageFormatV1.parse(fields[b"__data__"])
                             message = catalogue.PLANS.decode(body)
-                            done = (
-                                done
-                                or getattr(message, "allocation_id", None) == event.allocation_id
-                            )
-                samples.append((time.perf_counter() - started) * 1000)
-            handler = (
-                planner.metrics.registry.get_sample_value("rebalancer_plan_latency_seconds_sum")
-                or 0.0
-            )
+                            if getattr(message, "allocation_id", None) == event.allocation_id:
+                                answer = message
+                if not isinstance(answer, PlanProposed):
+                    raise SystemExit(f"expected a PlanProposed, got {answer!r}")
+                if n >= warmup:  # the first requests subscribe to the quotes
+                    samples.append((time.perf_counter() - started) * 1000)
             print(
-                f"service, {symbols} symbols: p50 {statistics.median(samples):.1f} ms, "
-                f"p99 {pct(samples, 0.99):.1f} ms over {count} allocations "
-                f"(handler incl. bridge RPC: mean {handler / count * 1000:.1f} ms)"
+                f"service (real bridge + emulator, own processes), {symbols} symbols, "
+                f"{len(answer.legs)} legs: p50 {statistics.median(samples):.1f} ms, "
+                f"p99 {pct(samples, 0.99):.1f} ms over {count} allocations"
             )
             await client.aclose()
             await planner.stop()
-            await bridge.stop()
         finally:
+            stack.stop()
             server.stop()
 
 
@@ -189,6 +270,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--core", action="store_true", help="core only")
     args = parser.parse_args()
+    # Shared machines: say how busy this one was, the figures depend on it.
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     bench_core()
     if not args.core:
         asyncio.run(bench_service())

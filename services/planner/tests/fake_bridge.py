@@ -4,8 +4,11 @@ It consumes ``rpc.portfolio.v1`` in its own consumer group through the service k
 bridge will) and answers with ``send_reply``. Its state is plain: ``views`` (what to answer
 per account, built at request time so quotes are fresh), ``unavailable`` (accounts answered
 with PortfolioUnavailable), ``silent`` (accounts never answered) and ``requests`` (every
-GetPortfolio received). Switching the service tests to the real bridge and the IB emulator
-replaces this fixture and nothing else.
+GetPortfolio received).
+
+``test_service_with_bridge.py`` runs the planner against the real gateway-bridge and the IB
+emulator; this stand-in stays for the fast service tests and for answers the real bridge
+cannot be made to give on demand (silence, an unreadable reply, stale views).
 """
 
 from __future__ import annotations

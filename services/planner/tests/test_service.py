@@ -1,4 +1,7 @@
-"""The planner service over a real Redis, with a bridge peer answering rpc.portfolio.v1."""
+"""The planner service over a real Redis, with a bridge stand-in answering rpc.portfolio.v1.
+
+Fast service tests; the real bridge and IB emulator are in ``test_service_with_bridge.py``.
+"""
 
 from __future__ import annotations
 

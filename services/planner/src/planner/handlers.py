@@ -128,6 +128,9 @@ class Planner:
             self._metrics.plans.labels(account_id, "proposed").inc()
             self._metrics.legs.observe(len(message.legs))
             self._metrics.drift.labels(account_id).set(float(result.portfolio_drift_pct) / 100)
+            self._metrics.set_target_weights(
+                account_id, {row.symbol: float(row.target_pct) / 100 for row in message.drift}
+            )
             self._metrics.latency.observe(time.perf_counter() - started)
             log.info(
                 "proposed plan %s for %s: %d legs, buy %s, sell %s",

@@ -39,3 +39,20 @@ class PlannerMetrics:
             ["account"],
             registry=registry,
         )
+        # For the Grafana portfolio view: symbols are bounded by the account's portfolio.
+        self.target_weight = Gauge(
+            "rebalancer_target_weight_ratio",
+            "Target weight of each symbol (0.25 is 25 %) in the last plan proposed for the "
+            "account; symbols no longer in it are removed.",
+            ["account", "symbol"],
+            registry=registry,
+        )
+        self._targeted: dict[str, set[str]] = {}
+
+    def set_target_weights(self, account: str, weights: dict[str, float]) -> None:
+        """Record the target weights of the account's last plan (dropping older symbols)."""
+        for gone in self._targeted.get(account, set()) - weights.keys():
+            self.target_weight.remove(account, gone)
+        for symbol, weight in weights.items():
+            self.target_weight.labels(account, symbol).set(weight)
+        self._targeted[account] = set(weights)

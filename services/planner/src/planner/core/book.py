@@ -23,6 +23,7 @@ from shared.contracts.positions import Position
 from shared.policy import PlanningPolicy
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -89,6 +90,7 @@ def read_book(
     unqualified = frozenset(normalise_symbol(s) for s in portfolio.unqualified)
     prices: dict[str, Prices] = {}
     steps: dict[str, Decimal] = {}
+    fractional = policy.fractional
     for symbol in managed:
         if targets.weights.get(symbol, ZERO) == 0 and symbol not in held:
             continue  # nothing to buy and nothing to sell: no price needed
@@ -97,7 +99,9 @@ def read_book(
         warnings.extend(notes)
         if found is not None:
             prices[symbol] = found
-            steps[symbol] = _step(symbol, quotes.get(symbol), policy, warnings)
+            steps[symbol] = (
+                _step(symbol, quotes.get(symbol), policy, warnings) if fractional else ONE
+            )
 
     unmanaged: dict[str, tuple[Decimal, Skip]] = {}
     for symbol, skip in unmanaged_skip.items():
@@ -152,7 +156,7 @@ def _freshness(portfolio: PortfolioView, policy: PlanningPolicy, now: datetime) 
 def _step(symbol: str, quote: Quote | None, policy: PlanningPolicy, warnings: list[str]) -> Decimal:
     """Quantity step of a symbol: 1 unless fractional, and never finer than IB allows."""
     if not policy.fractional:
-        return Decimal(1)
+        return ONE
     step = policy.quantity_increment
     smallest = quote.min_quantity_increment if quote is not None else None
     if smallest is not None and smallest.is_finite() and smallest > step:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from planner.core.book import Book, read_book
-from planner.core.format import fmt, money, ratio
+from planner.core.format import CENT, TEN_THOUSANDTH, fmt, money, ratio
 from planner.core.quotes import Prices
 from planner.core.sizing import (
     BuyDemand,
@@ -33,7 +33,9 @@ from shared.contracts.portfolio import PortfolioView
 from shared.policy import PlanningPolicy, TradeMode
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 HUNDRED = Decimal(100)
+_ACTIONS = {Side.BUY: "BUY", Side.SELL: "SELL"}  # Side.X.value is a slow enum property
 
 
 @dataclass(slots=True)
@@ -46,10 +48,12 @@ class _Line:
     prices: Prices | None
     value: Decimal
     target_value: Decimal
+    step: Decimal
     side: Side | None = None
     wanted: Decimal = ZERO
     planned: Decimal = ZERO
     skip: str | None = None
+    estimated_value: Decimal | None = None
 
 
 def plan_rebalance(
@@ -85,10 +89,11 @@ def plan_rebalance(
         )
 
     invested = Decimal(1) - policy.target_cash_weight
-    lines = [_line(s, resolved, book, invested * managed_value) for s in book.managed]
+    lines = _lines(book, resolved, invested * managed_value)
     drift = _portfolio_drift(lines, managed_value, invested, resolved)
+    rules = _Rules(policy, managed_value)
     for line in lines:
-        _want(line, book, policy, managed_value)
+        _want(line, rules)
     band = policy.portfolio_drift_band_pct
     if band > 0 and drift <= band:
         for line in lines:
@@ -102,10 +107,11 @@ def plan_rebalance(
     for line in sells:
         line.planned = line.wanted
     buys = [line for line in lines if line.side is Side.BUY and line.wanted > 0]
-    _size_buys(buys, sells, book, policy, warnings)
+    exposure = _Exposure(book)
+    _size_buys(buys, sells, book, exposure, policy, warnings)
 
     legs = _legs(sells, buys)
-    summary = _summary(book, lines, legs, policy)
+    summary = _summary(book, exposure, legs, policy)
     rows = [_row(line, managed_value) for line in lines]
     rows.extend(
         _unmanaged_row(s, v, k, book.net_liquidation) for s, (v, k) in book.unmanaged.items()
@@ -120,12 +126,32 @@ def plan_rebalance(
     )
 
 
-def _line(symbol: str, targets: ResolvedTargets, book: Book, invested_value: Decimal) -> _Line:
-    weight = targets.weights.get(symbol, ZERO)
-    quantity = book.quantities.get(symbol, ZERO)
-    prices = book.prices.get(symbol)
-    value = quantity * prices.value if prices is not None else ZERO
-    return _Line(symbol, weight, quantity, prices, value, weight * invested_value)
+def _lines(book: Book, targets: ResolvedTargets, invested_value: Decimal) -> list[_Line]:
+    """One line per managed symbol, in the book's order (targets first, then unlisted)."""
+    weights, quantities, prices_of, steps = (
+        targets.weights,
+        book.quantities,
+        book.prices,
+        book.steps,
+    )
+    lines = []
+    for symbol in book.managed:
+        weight = weights.get(symbol, ZERO)
+        quantity = quantities.get(symbol, ZERO)
+        prices = prices_of.get(symbol)
+        value = quantity * prices.value if prices is not None else ZERO
+        lines.append(
+            _Line(
+                symbol,
+                weight,
+                quantity,
+                prices,
+                value,
+                weight * invested_value,
+                steps.get(symbol, ONE),
+            )
+        )
+    return lines
 
 
 def _portfolio_drift(
@@ -139,65 +165,92 @@ def _portfolio_drift(
     return total / 2 / managed_value * HUNDRED
 
 
-def _want(line: _Line, book: Book, policy: PlanningPolicy, managed_value: Decimal) -> None:
+class _Rules:
+    """What ``_want`` checks for every line, read from the policy once per plan."""
+
+    __slots__ = (
+        "band_abs",
+        "band_rel",
+        "bands",
+        "managed_value",
+        "min_order_value",
+        "min_share_diff",
+        "mode",
+        "modes",
+        "symbol_modes",
+    )
+
+    def __init__(self, policy: PlanningPolicy, managed_value: Decimal) -> None:
+        self.managed_value = managed_value
+        self.band_abs = policy.drift_band_abs_pct
+        self.band_rel = policy.drift_band_rel_pct
+        self.bands = self.band_abs > 0 or self.band_rel > 0
+        self.mode = policy.mode
+        self.symbol_modes = {normalise_symbol(k): v for k, v in policy.symbol_modes.items()}
+        self.modes = self.mode is not TradeMode.BOTH or bool(self.symbol_modes)
+        self.min_share_diff = policy.min_share_diff
+        self.min_order_value = policy.min_order_value
+
+
+def _want(line: _Line, rules: _Rules) -> None:
     """Decide the trade a line needs, or why it is skipped (before cash is considered)."""
     prices = line.prices
     if prices is None:
         return  # a zero target that is not held: nothing to do
-    step = book.steps[line.symbol]
+    step = line.step
     raw = line.target_value / prices.value - line.quantity
     delta = round_to_step(raw, step)
     if delta == 0:
         if raw != 0 and line.target_value != line.value:
             line.skip = f"{Skip.ROUNDS_TO_ZERO.value} ({fmt(raw, 4)} shares, step {step})"
         return
-    side = Side.BUY if delta > 0 else Side.SELL
-    wanted = (
-        delta if side is Side.BUY else min(-delta, floor_to_step(max(line.quantity, ZERO), step))
-    )
-    price = prices.buy if side is Side.BUY else prices.sell
+    if delta > 0:
+        side, wanted, price = Side.BUY, delta, prices.buy
+    else:
+        held = line.quantity if line.quantity >= ZERO else ZERO  # max(quantity, 0)
+        side, wanted, price = Side.SELL, min(-delta, floor_to_step(held, step)), prices.sell
     line.side = side
-    if line.weight > 0 and _inside_band(line, managed_value, policy):
+    if rules.bands and line.weight > 0 and _inside_band(line, rules):
         line.skip = Skip.INSIDE_BAND.value
         return
-    blocked = _blocked(line.symbol, side, policy)
+    blocked = _blocked(line.symbol, side, rules) if rules.modes else None
     if blocked is not None:
         line.skip = f"{blocked.value} ({side.value} {fmt(wanted, 4)} not allowed)"
         return
     if wanted <= 0:
         line.skip = Skip.NOTHING_HELD.value
         return
-    if wanted < policy.min_share_diff:
+    if wanted < rules.min_share_diff:
         line.skip = (
             f"{Skip.BELOW_MIN_SHARES.value} ({side.value} {fmt(wanted, 4)} < "
-            f"{policy.min_share_diff})"
+            f"{rules.min_share_diff})"
         )
         return
-    if wanted * price < policy.min_order_value:
+    if wanted * price < rules.min_order_value:
         line.skip = (
             f"{Skip.BELOW_MIN_VALUE.value} ({side.value} {fmt(wanted, 4)} x {fmt(price)} = "
-            f"{fmt(wanted * price)} < {fmt(policy.min_order_value)})"
+            f"{fmt(wanted * price)} < {fmt(rules.min_order_value)})"
         )
         return
     line.wanted = wanted
 
 
-def _inside_band(line: _Line, managed_value: Decimal, policy: PlanningPolicy) -> bool:
+def _inside_band(line: _Line, rules: _Rules) -> bool:
     """Whether the drift is within every configured band (none configured: never)."""
+    managed_value = rules.managed_value
     drift_points = abs(line.value - line.target_value) / managed_value * HUNDRED
     target_pct = line.target_value / managed_value * HUNDRED
     checks: list[bool] = []
-    if policy.drift_band_abs_pct > 0:
-        checks.append(drift_points <= policy.drift_band_abs_pct)
-    if policy.drift_band_rel_pct > 0:
-        checks.append(drift_points <= policy.drift_band_rel_pct / HUNDRED * target_pct)
+    if rules.band_abs > 0:
+        checks.append(drift_points <= rules.band_abs)
+    if rules.band_rel > 0:
+        checks.append(drift_points <= rules.band_rel / HUNDRED * target_pct)
     return bool(checks) and all(checks)
 
 
-def _blocked(symbol: str, side: Side, policy: PlanningPolicy) -> Skip | None:
+def _blocked(symbol: str, side: Side, rules: _Rules) -> Skip | None:
     """The mode (account, then symbol) that forbids ``side``, if any: both must allow it."""
-    symbol_modes = {normalise_symbol(k): v for k, v in policy.symbol_modes.items()}
-    for mode in (policy.mode, symbol_modes.get(symbol)):
+    for mode in (rules.mode, rules.symbol_modes.get(symbol)):
         if mode is TradeMode.BUY_ONLY and side is Side.SELL:
             return Skip.BUY_ONLY
         if mode is TradeMode.SELL_ONLY and side is Side.BUY:
@@ -206,7 +259,12 @@ def _blocked(symbol: str, side: Side, policy: PlanningPolicy) -> Skip | None:
 
 
 def _size_buys(
-    buys: list[_Line], sells: list[_Line], book: Book, policy: PlanningPolicy, warnings: list[str]
+    buys: list[_Line],
+    sells: list[_Line],
+    book: Book,
+    exposure: _Exposure,
+    policy: PlanningPolicy,
+    warnings: list[str],
 ) -> None:
     """Fit the buys into the cash after sells, buffer, commissions (and allowed leverage)."""
     if not buys:
@@ -217,16 +275,11 @@ def _size_buys(
     leverage = policy.max_leverage if policy.allow_leverage else Decimal(1)
     buffer = policy.cash_buffer_pct / HUNDRED * nlv
     cash_budget = book.cash + proceeds - sell_costs - buffer + (leverage - 1) * nlv
-    exposure_after_sells = _gross(book, {line.symbol: -line.planned for line in sells})
+    exposure_after_sells = exposure.gross({line.symbol: -line.planned for line in sells})
     exposure_budget = leverage * nlv - exposure_after_sells - sell_costs
     budget = max(ZERO, min(cash_budget, exposure_budget))
     demands = [
-        BuyDemand(
-            line.symbol,
-            line.wanted,
-            max(_prices(line).buy, _prices(line).value),
-            book.steps[line.symbol],
-        )
+        BuyDemand(line.symbol, line.wanted, max(_prices(line).buy, _prices(line).value), line.step)
         for line in buys
     ]
     chosen = allocate_buys(demands, budget, policy)
@@ -252,18 +305,33 @@ def _prices(line: _Line) -> Prices:
     return line.prices
 
 
-def _gross(book: Book, change: dict[str, Decimal]) -> Decimal:
-    """Gross exposure (sum of absolute position values) after ``change`` in quantities."""
-    total = sum((abs(value) for value, _ in book.unmanaged.values()), ZERO)
-    for symbol, quantity in book.quantities.items():
-        prices = book.prices.get(symbol)
-        if prices is not None:
-            total += abs((quantity + change.get(symbol, ZERO)) * prices.value)
-    for symbol, quantity in change.items():
-        prices = book.prices.get(symbol)
-        if symbol not in book.quantities and prices is not None:
-            total += abs(quantity * prices.value)
-    return total
+class _Exposure:
+    """Gross exposure (sum of absolute position values), each holding valued once per plan."""
+
+    __slots__ = ("_base", "_held", "_prices", "_quantities")
+
+    def __init__(self, book: Book) -> None:
+        self._base = sum((abs(value) for value, _ in book.unmanaged.values()), ZERO)
+        self._prices = book.prices
+        self._quantities = book.quantities
+        self._held: list[tuple[str, Decimal, Decimal, Decimal]] = []
+        for symbol, quantity in book.quantities.items():
+            prices = book.prices.get(symbol)
+            if prices is not None:
+                value = prices.value
+                self._held.append((symbol, quantity, value, abs(quantity * value)))
+
+    def gross(self, change: dict[str, Decimal]) -> Decimal:
+        """Gross exposure after ``change`` in quantities (same sums, same order, as before)."""
+        total = self._base
+        for symbol, quantity, price, value in self._held:
+            delta = change.get(symbol)
+            total += value if delta is None else abs((quantity + delta) * price)
+        for symbol, quantity in change.items():
+            prices = self._prices.get(symbol)
+            if symbol not in self._quantities and prices is not None:
+                total += abs(quantity * prices.value)
+        return total
 
 
 def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
@@ -274,6 +342,7 @@ def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
                 continue
             prices = _prices(line)
             price = prices.sell if side is Side.SELL else prices.buy
+            line.estimated_value = money(line.planned * price)
             legs.append(
                 PlanLeg(
                     leg=len(legs),
@@ -281,22 +350,22 @@ def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
                     side=side,
                     quantity=line.planned,
                     reference_price=price,
-                    estimated_value=money(line.planned * price),
+                    estimated_value=line.estimated_value,
                 )
             )
     return tuple(legs)
 
 
 def _summary(
-    book: Book, lines: list[_Line], legs: tuple[PlanLeg, ...], policy: PlanningPolicy
+    book: Book, exposure: _Exposure, legs: tuple[PlanLeg, ...], policy: PlanningPolicy
 ) -> BatchSummary:
     buy = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.BUY), ZERO)
     sell = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.SELL), ZERO)
     fees = sum((commission(leg.quantity, policy) for leg in legs), ZERO)
     change = {leg.symbol: leg.quantity if leg.side is Side.BUY else -leg.quantity for leg in legs}
     nlv = book.net_liquidation
-    pre = _gross(book, {})
-    post = _gross(book, change)
+    pre = exposure.gross({})
+    post = exposure.gross(change)
     return BatchSummary(
         net_liquidation=money(nlv),
         cash_before=money(book.cash),
@@ -313,23 +382,27 @@ def _summary(
 
 
 def _row(line: _Line, managed_value: Decimal) -> DriftRow:
+    # ratio() and money() inlined (same quantize): this runs for every symbol of a plan.
     current = line.value / managed_value * HUNDRED
     target = line.target_value / managed_value * HUNDRED
     prices = line.prices
     planned = line.planned
-    action = line.side.value if line.side is not None and planned > 0 else "HOLD"
-    price = ZERO
-    if prices is not None and line.side is not None:
-        price = prices.buy if line.side is Side.BUY else prices.sell
+    action = _ACTIONS[line.side] if line.side is not None and planned > 0 else "HOLD"
+    estimated = line.estimated_value  # the leg's, when the line became one
+    if estimated is None:
+        price = ZERO
+        if prices is not None and line.side is not None:
+            price = prices.buy if line.side is Side.BUY else prices.sell
+        estimated = (planned * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
     return DriftRow(
         symbol=line.symbol,
-        target_pct=ratio(target),
-        current_pct=ratio(current),
-        drift_pct=ratio(current - target),
-        drift_value=money(line.value - line.target_value),
+        target_pct=target.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
+        current_pct=current.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
+        drift_pct=(current - target).quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
+        drift_value=(line.value - line.target_value).quantize(CENT, rounding=ROUND_HALF_EVEN),
         action=action,
         quantity=planned,
-        estimated_value=money(planned * price),
+        estimated_value=estimated,
         current_quantity=line.quantity,
         price=prices.value if prices is not None else None,
         skip_reason=line.skip,

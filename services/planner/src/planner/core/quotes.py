@@ -9,9 +9,9 @@ back to the valuation price with a warning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from shared.contracts.base import Reason
 from shared.contracts.portfolio import Quote
@@ -23,9 +23,12 @@ LIVE_TYPES = frozenset({MarketDataType.LIVE, MarketDataType.FROZEN})
 TWO = Decimal(2)
 
 
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """The prices of one symbol: to value the holding, to size a buy, to size a sell."""
+class Prices(NamedTuple):
+    """The prices of one symbol: to value the holding, to size a buy, to size a sell.
+
+    A NamedTuple rather than a frozen dataclass: one is built per symbol and plan, and a
+    frozen dataclass's ``__init__`` costs several times a tuple's.
+    """
 
     value: Decimal
     buy: Decimal
@@ -41,8 +44,15 @@ def usable(price: Decimal | None) -> Decimal | None:
 
 def valuation_price(quote: Quote) -> tuple[Decimal | None, str | None]:
     """Return the price to value a holding with, and a warning when it is not the mid."""
-    bid, ask = usable(quote.bid), usable(quote.ask)
-    if bid is not None and ask is not None and ask >= bid:
+    bid, ask = quote.bid, quote.ask
+    if (
+        bid is not None
+        and ask is not None
+        and bid.is_finite()
+        and ask.is_finite()
+        and bid > 0
+        and ask >= bid
+    ):  # both usable (finite, above zero), inlined: this runs for every symbol of a plan
         return (bid + ask) / TWO, None
     last = usable(quote.last)
     if last is not None:
@@ -110,6 +120,8 @@ def check_quote(
         )
     if reasons or value is None:
         return None, reasons, []
+    if warning is None and policy.sizing_price == "mid":
+        return Prices(value, value, value), [], []  # the common case, without the branches
     warnings = [warning] if warning else []
     buy, sell = value, value
     if policy.sizing_price == "bid_ask":

@@ -10,8 +10,8 @@ of any buy, which is what makes planning again after execution an empty plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import NamedTuple
 
 from shared.policy import PlanningPolicy
 
@@ -35,8 +35,7 @@ def commission(quantity: Decimal, policy: PlanningPolicy) -> Decimal:
     return max(policy.commission_minimum, policy.commission_per_share * abs(quantity))
 
 
-@dataclass(frozen=True, slots=True)
-class BuyDemand:
+class BuyDemand(NamedTuple):
     """A buy the plan wants: ``quantity`` at ``unit_cost`` (price used against the budget)."""
 
     symbol: str
@@ -55,7 +54,11 @@ def passes_minimums(quantity: Decimal, price: Decimal, policy: PlanningPolicy) -
 
 
 def _cost(quantity: Decimal, demand: BuyDemand, policy: PlanningPolicy) -> Decimal:
-    return quantity * demand.unit_cost + commission(quantity, policy)
+    # commission() inlined: this runs several times per buy.
+    if quantity == 0:
+        return quantity * demand.unit_cost + ZERO
+    fee = max(policy.commission_minimum, policy.commission_per_share * abs(quantity))
+    return quantity * demand.unit_cost + fee
 
 
 def _max_affordable(available: Decimal, demand: BuyDemand, policy: PlanningPolicy) -> Decimal:
@@ -70,13 +73,21 @@ def _max_affordable(available: Decimal, demand: BuyDemand, policy: PlanningPolic
 
 def _fill(demands: list[BuyDemand], budget: Decimal, policy: PlanningPolicy) -> dict[str, Decimal]:
     """Scale ``demands`` into ``budget`` and top up with what is left (no minimums here)."""
-    fixed = sum((commission(d.quantity, policy) for d in demands), ZERO)
+    minimum, per_share = policy.commission_minimum, policy.commission_per_share
+    # commission() inlined: this runs per buy.
+    fixed = sum(
+        (max(minimum, per_share * abs(d.quantity)) if d.quantity != 0 else ZERO for d in demands),
+        ZERO,
+    )
     variable = sum((d.quantity * d.unit_cost for d in demands), ZERO)
     if fixed + variable <= budget:
         return {d.symbol: d.quantity for d in demands}
     # Commissions only shrink with the quantity, so paying the full ones leaves a safe factor.
     factor = max(ZERO, (budget - fixed) / variable) if variable > 0 else ZERO
-    chosen = {d.symbol: floor_to_step(d.quantity * factor, d.step) for d in demands}
+    chosen = {
+        d.symbol: (d.quantity * factor / d.step).to_integral_value(rounding=ROUND_FLOOR) * d.step
+        for d in demands
+    }
     left = budget - sum((_cost(chosen[d.symbol], d, policy) for d in demands), ZERO)
     by_shortfall = sorted(
         demands, key=lambda d: (-(d.quantity - chosen[d.symbol]) * d.unit_cost, d.symbol)
