@@ -8,7 +8,6 @@ their test is a strict xfail, so it fails (XPASS) the day the metric lands, to b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -18,8 +17,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -29,24 +26,14 @@ import yaml
 from shared.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "deploy" / "demo"
 BIN = Path(sys.executable).parent
 ACCOUNT = "DU1000001"
 TOKEN = "test-token-0123456789abcdef"
 
 # metric -> who exports it (see docs/observability.md, "Metrics the dashboards still need").
 AWAITED = {
-    "rebalancer_plan_outcomes_total": "executor",
-    "rebalancer_approvals_total": "executor",
-    "rebalancer_trigger_to_fill_seconds_bucket": "executor",
-    "rebalancer_account_net_liquidation_usd": "gateway-bridge",
-    "rebalancer_account_cash_usd": "gateway-bridge",
-    "rebalancer_account_daily_pnl_usd": "gateway-bridge",
-    "rebalancer_account_unrealized_pnl_usd": "gateway-bridge",
-    "rebalancer_position_value_usd": "gateway-bridge",
-    "rebalancer_position_weight_ratio": "gateway-bridge",
     "rebalancer_target_weight_ratio": "planner",
-    "process_resident_memory_bytes": "shared kit (ProcessCollector on the service registry)",
-    "process_cpu_seconds_total": "shared kit (ProcessCollector on the service registry)",
 }
 # Prometheus' own synthetic series: present only while an alert fires.
 SYNTHETIC = {"ALERTS"}
@@ -120,24 +107,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
-def _publish(redis_url: str, *messages: object) -> None:
-    from faststream.redis import RedisBroker
-
-    from shared.kit.broker import Publisher
-    from shared.kit.metrics import KitMetrics
-
-    async def run() -> None:
-        broker = RedisBroker(redis_url)
-        await broker.connect()
-        try:
-            for message in messages:
-                await Publisher(broker, KitMetrics()).publish(message)  # type: ignore[arg-type]
-        finally:
-            await broker.stop()
-
-    asyncio.run(run())
-
-
 class Prom:
     """A little client of Prometheus' HTTP API."""
 
@@ -152,10 +121,7 @@ class Prom:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -> Iterator[Prom]:
-    """The local stack after a demo rebalance, scraped by a real Prometheus."""
-    from shared.contracts.base import Side, utc_now
-    from shared.contracts.order_commands import SubmitOrder
-
+    """The local stack after a real auto rebalance of the demo account, scraped by Prometheus."""
     prometheus_bin, exporter_bin = tool("prometheus"), tool("prometheus-redis-exporter")
     tmp = tmp_path_factory.mktemp("demo")
     ports = {
@@ -163,36 +129,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
         for name in ("REDIS", "IB", "IB_ADMIN", "BRIDGE_OPS", "PLANNER_OPS", "EXECUTOR_OPS",
                      "NOTIFIER_OPS", "API")
     }  # fmt: skip
-    accounts = tmp / "accounts.yaml"
-    accounts.write_text(
-        yaml.safe_dump(
-            {
-                "accounts": [
-                    {
-                        "id": ACCOUNT,
-                        "allocation": {
-                            "targets": [
-                                {"symbol": "SPY", "weight": "0.6"},
-                                {"symbol": "BND", "weight": "0.3"},
-                                {"symbol": "GLD", "weight": "0.1"},
-                            ]
-                        },
-                    }
-                ]
-            }
-        )
-    )
     env = {
         **os.environ,
         **{f"REBALANCER_{k}_PORT": str(v) for k, v in ports.items()},
         "REBALANCER_HOME": str(tmp / "home"),
-        "REBALANCER_ACCOUNTS_FILE": str(accounts),
         "NOTIFIER_API_TOKEN": TOKEN,
         "BRIDGE_READ_ONLY": "false",
     }
     processes = []
     try:
-        up = _spawn([str(BIN / "rebalancer"), "up"], tmp / "up.log", env)
+        # The demo accounts file: auto approval, the demo model, the emulator's two accounts.
+        up = _spawn(
+            [str(BIN / "rebalancer"), "up", "--accounts-file", str(DEMO / "accounts.yaml")],
+            tmp / "up.log",
+            env,
+        )
         processes.append(up)
         _wait(lambda: "stack ready" in (tmp / "up.log").read_text() or up.poll() is not None,
               "rebalancer up", 120)  # fmt: skip
@@ -231,33 +182,35 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
         prom = Prom(f"http://127.0.0.1:{prom_port}")
         _wait(lambda: _ready(prom.url), "prometheus ready", 60)
 
-        # The demo: a trigger through the HTTP API, planned by the planner from the bridge's
-        # portfolio; then the orders the executor would send for its legs, filled by the emulator.
+        # The demo: a real auto rebalance through the HTTP API. The planner plans from the
+        # bridge's portfolio, the executor approves it (auto) and sends its orders, the
+        # emulator fills them; the test waits for PlanCompleted.
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{ports['API']}",
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=30,
         )
-        answer = api.post("/api/v1/rebalance?wait=true&timeout_s=20", json={"account_id": ACCOUNT})
-        assert answer.status_code in (200, 202), answer.text
+        answer = api.post(
+            "/api/v1/rebalance",
+            params={"account": ACCOUNT, "execute": "true", "wait": "true", "timeout_s": "30"},
+        )
+        assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "planned", answer.text
-        # The legs the executor would send for this plan: a sale first, then a purchase.
-        orders = [
-            SubmitOrder(
-                source="demo", valid_until=utc_now() + timedelta(minutes=5),
-                client_order_id=f"demo.{leg}.0", plan_id="demo", account_id=ACCOUNT,
-                symbol=symbol, side=side, quantity=Decimal(quantity), outside_rth=True,
-            )
-            for leg, (symbol, side, quantity) in enumerate(
-                [("SPY", Side.SELL, 5), ("GLD", Side.BUY, 10)]
-            )
-        ]  # fmt: skip
-        _publish(redis_url, *orders)
+        plan_id = answer.json()["plans"][0]["plan_id"]
+
+        def finished() -> str | None:
+            status = str(api.get(f"/api/v1/plans/{plan_id}").json().get("status"))
+            return status if status in ("completed", "failed", "rejected", "expired") else None
+
+        assert _wait(finished, f"plan {plan_id} to finish", 90) == "completed", api.get(
+            f"/api/v1/plans/{plan_id}"
+        ).text
         # A poison message: undecodable, so it is dead-lettered (the dead-letter panels).
         import redis as redis_sync
 
         redis_sync.Redis.from_url(redis_url).xadd("commands.orders.v1", {"data": "not json"})
-        _wait(lambda: prom.query("sum(rebalancer_fills_total)"), "fills scraped", 60)
+        _wait(lambda: prom.query("sum(rebalancer_trigger_to_fill_seconds_count)"),
+              "trigger to fill scraped", 60)  # fmt: skip
         _wait(lambda: prom.query("sum(rebalancer_dead_letters_total)"), "dead letter scraped", 60)
         _wait(lambda: prom.query("redis_stream_group_last_delivered_id > 0"), "redis streams", 30)
         time.sleep(3)  # a few more scrapes so rate() windows hold two samples of each series

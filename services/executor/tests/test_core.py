@@ -252,6 +252,14 @@ def test_a_redelivered_fill_counts_once() -> None:
     assert t.average_price == D("501.2")
 
 
+def test_the_last_fill_time_is_the_newest_execution_whatever_the_arrival_order() -> None:
+    t = track()
+    late, early = datetime(2025, 1, 2, 15, 0, 5, tzinfo=UTC), datetime(2025, 1, 2, 15, tzinfo=UTC)
+    apply_order_event(t, fill("e2", "6").model_copy(update={"ts_event": late}))
+    apply_order_event(t, fill("e1", "4").model_copy(update={"ts_event": early}))
+    assert t.last_fill_at == late
+
+
 def test_a_fill_after_a_cancel_still_counts() -> None:
     t = track()
     apply_order_event(t, OrderCancelled(source="t", client_order_id="p.0.0", account_id="A"))
@@ -320,3 +328,17 @@ def test_an_order_with_fills_is_never_sent_again_even_if_reported_unknown() -> N
     t.status = "sent"  # as after a restart that lost the acceptance
     apply_order_event(t, unknown(not_found_at_ib=True))
     assert not needs_new_attempt(t)
+
+
+def test_the_book_remembers_trigger_times_within_a_bound() -> None:
+    from executor.book import TRIGGERS_KEPT, Book
+
+    book, start = Book(), datetime(2025, 1, 2, tzinfo=UTC)
+    for n in range(TRIGGERS_KEPT + 5):
+        book.note_trigger(f"t{n}", start + timedelta(seconds=n))
+    assert len(book.triggers) == TRIGGERS_KEPT
+    assert book.triggered_at("t0") is None
+    assert book.triggered_at(f"t{TRIGGERS_KEPT + 4}") == start + timedelta(
+        seconds=TRIGGERS_KEPT + 4
+    )
+    assert book.triggered_at(None) is None

@@ -19,6 +19,8 @@ from shared.contracts.base import Reason, Side
 from shared.contracts.plans import PlanLeg, PlanProposed
 from shared.policy import ExecutionPolicy
 
+TRIGGERS_KEPT = 10_000
+
 
 @dataclass
 class PlanRecord:
@@ -73,6 +75,19 @@ class Book:
     gateway_changed: asyncio.Event = field(default_factory=asyncio.Event)
     daily: dict[tuple[str, date], tuple[int, Decimal]] = field(default_factory=dict)
     seen_commands: set[str] = field(default_factory=set)
+    # When each recent rebalance was requested, by correlation id (the trigger's message id).
+    triggers: dict[str, datetime] = field(default_factory=dict)
+
+    def note_trigger(self, correlation_id: str, at: datetime) -> None:
+        """Remember a trigger's time; only the newest TRIGGERS_KEPT are kept (bounded memory)."""
+        self.triggers.pop(correlation_id, None)
+        self.triggers[correlation_id] = at
+        while len(self.triggers) > TRIGGERS_KEPT:
+            del self.triggers[next(iter(self.triggers))]
+
+    def triggered_at(self, correlation_id: str | None) -> datetime | None:
+        """When the rebalance behind ``correlation_id`` was requested, if the trigger was seen."""
+        return self.triggers.get(correlation_id) if correlation_id else None
 
     def add_track(self, track: OrderTrack) -> None:
         """Register an order (before its SubmitOrder is published)."""

@@ -39,6 +39,7 @@ from shared.contracts.plans import (
     PlanRejected,
 )
 from shared.contracts.portfolio import PortfolioView
+from shared.contracts.triggers import RequestRebalance
 from shared.kit.logging import log_context
 from shared.policy import ApprovalMode, ExecutionPolicy
 
@@ -212,7 +213,7 @@ class Engine:
                 return
             if policy.approval == ApprovalMode.MANUAL:
                 record.move(PlanTrigger.AWAIT_APPROVAL)
-                self.metrics.plans.labels(plan.account_id, "awaiting_approval").inc()
+                self.metrics.outcomes.labels(plan.account_id, "awaiting_approval").inc()
                 await self.save_row(record)
                 await self.alert(
                     "Plan awaits approval",
@@ -227,7 +228,7 @@ class Engine:
 
     async def _dry_run(self, record: PlanRecord, policy: ExecutionPolicy) -> None:
         record.move(PlanTrigger.DRY_RUN)
-        self.metrics.plans.labels(record.account_id, "dry_run").inc()
+        self.metrics.outcomes.labels(record.account_id, "dry_run").inc()
         if not self.store.reported(record.plan_id):
             path = reports.write_pre_trade(self.settings.reports_dir, record.proposal)
             record.reports.append(str(path))
@@ -254,7 +255,7 @@ class Engine:
             else:
                 return
         record.move(PlanTrigger.EXPIRE)
-        self.metrics.plans.labels(record.account_id, "expired").inc()
+        self.metrics.outcomes.labels(record.account_id, "expired").inc()
         await self.publish(
             PlanExpired(
                 source=self.source,
@@ -280,7 +281,7 @@ class Engine:
             return
         record.move(PlanTrigger.REJECT)
         record.reasons = tuple(reasons)
-        self.metrics.plans.labels(record.account_id, "rejected").inc()
+        self.metrics.outcomes.labels(record.account_id, "rejected").inc()
         await self.publish(
             PlanRejected(
                 source=self.source,
@@ -348,6 +349,8 @@ class Engine:
                 record.approved_by = by
                 record.approved_at = self.clock()
                 self.metrics.active.inc()
+                mode = "auto" if by == "auto" else "manual"
+                self.metrics.approvals.labels(plan.account_id, mode).inc()
             await self.publish(
                 PlanApproved(
                     source=self.source,
@@ -508,6 +511,10 @@ class Engine:
             if record is not None:
                 record.changed.set()
 
+    def on_trigger(self, trigger: RequestRebalance) -> None:
+        """Remember when a rebalance was requested (trigger-to-fill latency)."""
+        self.book.note_trigger(trigger.correlation_id or trigger.message_id, trigger.ts_event)
+
     def on_gateway_event(self, event: Message) -> None:
         """Pause while the gateway is down or reconciling; resume after."""
         if isinstance(event, GatewayDisconnected):
@@ -533,7 +540,7 @@ class Engine:
         record.finished_at = self.clock()
         if was_active:
             self.metrics.active.dec()
-        self.metrics.plans.labels(record.account_id, "failed").inc()
+        self.metrics.outcomes.labels(record.account_id, "failed").inc()
         await self.publish(
             PlanFailed(
                 source=self.source,

@@ -6,6 +6,7 @@ from executor.engine import Engine
 from shared.contracts.base import Message
 from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading, ResumeTrading
 from shared.contracts.plans import PlanProposed
+from shared.contracts.triggers import RequestRebalance
 
 
 class Handlers:
@@ -37,3 +38,8 @@ class Handlers:
     async def on_gateway_event(self, message: Message) -> None:
         """``events.gateway.v1``: pause and resume with the gateway."""
         self.engine.on_gateway_event(message)
+
+    async def on_trigger(self, message: Message) -> None:
+        """``commands.triggers.v1``: only their time matters here (trigger-to-fill latency)."""
+        if isinstance(message, RequestRebalance):
+            self.engine.on_trigger(message)

@@ -53,6 +53,7 @@ def create_app(
     service.subscribe(catalogue.PLAN_COMMANDS, handlers.on_plan_command)
     service.subscribe(catalogue.ORDERS, handlers.on_order_event, polling_interval_ms=20)
     service.subscribe(catalogue.GATEWAY, handlers.on_gateway_event)
+    service.subscribe(catalogue.TRIGGERS, handlers.on_trigger)
     service.engine = engine  # for tests and the benchmark
 
     async def started() -> None:

@@ -9,10 +9,19 @@ class ExecutorMetrics:
     """Counters, gauges and histograms registered on the service's registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.plans = Counter(
-            "rebalancer_plans_total",
-            "Plans by outcome (dry_run, awaiting_approval, rejected, completed, failed, expired).",
+        # Not rebalancer_plans_total: that is the planner's (proposed/rejected by the planner);
+        # the dashboards and the PlanFailed alert read the executor's outcomes under this name.
+        self.outcomes = Counter(
+            "rebalancer_plan_outcomes_total",
+            "Plan decisions and endings the executor published, by outcome (dry_run, "
+            "awaiting_approval, rejected, completed, failed, expired).",
             ["account", "outcome"],
+            registry=registry,
+        )
+        self.approvals = Counter(
+            "rebalancer_approvals_total",
+            "Plans approved, by mode (auto: the account's policy; manual: ApprovePlan).",
+            ["account", "mode"],
             registry=registry,
         )
         self.orders = Counter(
@@ -29,7 +38,7 @@ class ExecutorMetrics:
         )
         self.trigger_to_fill = Histogram(
             "rebalancer_trigger_to_fill_seconds",
-            "From the trigger (first message of the correlation) to the plan's last fill.",
+            "From the RequestRebalance (or, when it was not seen, the plan) to the plan's last fill.",
             buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
             registry=registry,
         )

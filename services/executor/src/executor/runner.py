@@ -405,16 +405,19 @@ class Runner:
             record.reports.append(
                 str(reports.write_post_trade(engine.settings.reports_dir, plan, legs))
             )
-            last_fill = engine.clock()
-            if plan.correlation_id is not None:
-                engine.metrics.trigger_to_fill.observe((last_fill - plan.ts_event).total_seconds())
+            last_fill = max(
+                (t.last_fill_at for t in record.tracks.values() if t.last_fill_at is not None),
+                default=engine.clock(),
+            )
+            started = engine.book.triggered_at(plan.correlation_id) or plan.ts_event
+            engine.metrics.trigger_to_fill.observe(max(0.0, (last_fill - started).total_seconds()))
         if reasons:
             await engine.fail(record, reasons, legs)
             return
         record.move(PlanTrigger.COMPLETE)
         record.finished_at = engine.clock()
         engine.metrics.active.dec()
-        engine.metrics.plans.labels(plan.account_id, "completed").inc()
+        engine.metrics.outcomes.labels(plan.account_id, "completed").inc()
         engine.record_summary(record, "completed", legs)
         await engine.publish(
             PlanCompleted(

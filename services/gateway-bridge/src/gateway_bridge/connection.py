@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ib_async import IB
+from ib_async.ib import StartupFetch, StartupFetchALL
 
 from gateway_bridge.backoff import Backoff, in_restart_window
 from gateway_bridge.metrics import BridgeMetrics
@@ -44,6 +45,9 @@ INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 1102})
 CLIENT_ID_IN_USE = 326
 COMPETING_SESSION = 10197
 STABLE_AFTER_S = 60.0
+# The startup sync without per-account updates: ib_async sends them only up to 50 accounts and
+# silently skips them beyond; AccountSubscriptions subscribes them for any number (accounts.py).
+STARTUP_FETCH = StartupFetchALL & ~StartupFetch.SUB_ACCOUNT_UPDATES
 
 
 class GatewayConnection:
@@ -166,7 +170,11 @@ class GatewayConnection:
         s = self._s
         try:
             await self._ib.connectAsync(
-                s.ib_host, s.ib_port, clientId=s.ib_client_id, timeout=s.connect_timeout_s
+                s.ib_host,
+                s.ib_port,
+                clientId=s.ib_client_id,
+                timeout=s.connect_timeout_s,
+                fetchFields=STARTUP_FETCH,
             )
         except Exception as error:
             self._metrics.connect_attempts.labels("failed").inc()

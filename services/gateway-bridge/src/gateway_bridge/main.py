@@ -8,6 +8,7 @@ import time
 
 from ib_async import IB
 
+from gateway_bridge.accounts import AccountSubscriptions
 from gateway_bridge.connection import GatewayConnection
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.journal import SqliteOrderJournal
@@ -41,12 +42,18 @@ class Bridge:
         self.outbox = Outbox(self.journal, service.publish)
         self.gate = Gate()
         self.instruments = Instruments(self.ib, settings.request_timeout_s)
+        self.subscriptions = AccountSubscriptions(
+            self.ib,
+            timeout_s=settings.request_timeout_s,
+            subscriptions_per_s=settings.subscriptions_per_s,
+        )
         self.state = StateFeed(
             self.ib,
             service.publish,
             self.publish_many,
             self.instruments,
             self.metrics,
+            self.subscriptions,
             accounts=self.accounts,
             price_throttle_ms=settings.price_throttle_ms,
             account_throttle_ms=settings.account_throttle_ms,
@@ -68,6 +75,7 @@ class Bridge:
             source=source,
         )
         self.desk.on_symbol_requested = self.state.want
+        self.metrics.watch_portfolio(self.state.figures)
         self.portfolio = PortfolioResponder(
             self.ib,
             service.redis,
@@ -144,6 +152,7 @@ class Bridge:
         self.desk.stop()
         await self.connection.stop()
         await self.state.stop()
+        await self.subscriptions.stop()
         # Events not yet published stay in the journal's outbox and go out at the next start.
         await self.outbox.stop()
         self.journal.close()
@@ -153,6 +162,7 @@ class Bridge:
             self.ib,
             self.desk,
             self.state,
+            self.subscriptions,
             self.accounts,
             self.settings.request_timeout_s,
             source=self.service.name,
@@ -161,6 +171,7 @@ class Bridge:
     def _on_lost(self) -> None:
         self.desk.on_disconnected()
         self.state.forget_subscriptions()
+        self.subscriptions.forget()
 
     async def _sample_pacing(self) -> None:
         """Messages written to IB per second (ib_async throttles to 45/s; IB allows 50)."""

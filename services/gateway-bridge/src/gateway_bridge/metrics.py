@@ -2,13 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+@dataclass(frozen=True)
+class AccountFigures:
+    """What the portfolio gauges show of one account (in USD, its base currency)."""
+
+    account: str
+    net_liquidation: Decimal
+    cash: Decimal
+    daily_pnl: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    position_values: dict[str, Decimal] = field(default_factory=dict)
+
+
+ACCOUNT_GAUGES = (
+    ("rebalancer_account_net_liquidation_usd", "Net liquidation value (AccountSnapshot)."),
+    ("rebalancer_account_cash_usd", "Total cash value in the base currency (AccountSnapshot)."),
+    ("rebalancer_account_daily_pnl_usd", "Today's PnL (IB reqPnL)."),
+    ("rebalancer_account_unrealized_pnl_usd", "Unrealized PnL (AccountSnapshot)."),
+)
+POSITION_GAUGES = (
+    ("rebalancer_position_value_usd", "Market value of each held position."),
+    ("rebalancer_position_weight_ratio", "Position market value / net liquidation."),
+)
+
+
+class PortfolioCollector(Collector):
+    """Account and position gauges, read from the bridge's live view at each scrape.
+
+    Computed on scrape rather than set on events: a closed position, an account no longer
+    served or a dropped connection simply has no series, never a stale one. The scrape runs on
+    the event loop (prometheus_client's ASGI app is synchronous), so reading ib_async's state
+    is safe.
+    """
+
+    def __init__(self, figures: Callable[[], Iterable[AccountFigures]]) -> None:
+        self._figures = figures
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without reading any state (registration must not touch IB)."""
+        for name, doc in ACCOUNT_GAUGES:
+            yield GaugeMetricFamily(name, doc, labels=["account"])
+        for name, doc in POSITION_GAUGES:
+            yield GaugeMetricFamily(name, doc, labels=["account", "symbol"])
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per served account (and per held position) IB sent values for."""
+        families = {
+            name: GaugeMetricFamily(name, doc, labels=["account"]) for name, doc in ACCOUNT_GAUGES
+        }
+        value, weight = (
+            GaugeMetricFamily(name, doc, labels=["account", "symbol"])
+            for name, doc in POSITION_GAUGES
+        )
+        for f in self._figures():
+            account_values = (f.net_liquidation, f.cash, f.daily_pnl, f.unrealized_pnl)
+            for (name, _doc), amount in zip(ACCOUNT_GAUGES, account_values, strict=True):
+                if amount is not None:
+                    families[name].add_metric([f.account], float(amount))
+            for symbol, market_value in sorted(f.position_values.items()):
+                value.add_metric([f.account, symbol], float(market_value))
+                if f.net_liquidation > 0:
+                    weight.add_metric([f.account, symbol], float(market_value / f.net_liquidation))
+        yield from families.values()
+        yield value
+        yield weight
 
 
 class BridgeMetrics:
-    """Connection, pacing, order and fill metrics of the gateway-bridge."""
+    """Connection, pacing, order, fill and portfolio metrics of the gateway-bridge."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
         r = registry
         self.connected = Gauge(
             "rebalancer_gateway_connected", "1 while the IB API connection is up.", registry=r
@@ -66,3 +139,7 @@ class BridgeMetrics:
             registry=r,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
         )
+
+    def watch_portfolio(self, figures: Callable[[], Iterable[AccountFigures]]) -> None:
+        """Export the account and position gauges from ``figures`` (called at each scrape)."""
+        self._registry.register(PortfolioCollector(figures))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ib_async import IB
 
+from gateway_bridge.accounts import AccountSubscriptions
 from gateway_bridge.orders import OrderDesk
 from gateway_bridge.state import StateFeed
 from shared.contracts.gateway import ReconciliationCompleted
@@ -19,11 +20,15 @@ async def reconcile(
     ib: IB,
     desk: OrderDesk,
     state: StateFeed,
+    subscriptions: AccountSubscriptions,
     accounts: Callable[[], frozenset[str]],
     timeout_s: float,
     source: str = "gateway-bridge",
 ) -> ReconciliationCompleted:
     """Positions, account values, open and completed orders, executions; then snapshots.
+
+    Account values of accounts the connect sync did not cover are subscribed and awaited
+    before the snapshots (see ``accounts.py``).
 
     Orders of earlier runs are matched by ``orderRef``; fills not yet in the journal are
     published once (deduplicated by ``exec_id``).
@@ -34,6 +39,7 @@ async def reconcile(
     # Executions after the orders, so each fill finds its order (as ib_async's own sync does).
     fills = await asyncio.wait_for(ib.reqExecutionsAsync(), timeout_s)
     adopted, recovered = desk.reconcile([*open_trades, *completed], fills)
+    await subscriptions.subscribe(accounts())
     state.forget_subscriptions()
     await state.publish_snapshots()
     state.resubscribe_soon()

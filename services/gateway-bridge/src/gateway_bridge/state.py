@@ -19,10 +19,17 @@ from typing import Any
 from ib_async import IB, AccountValue, Ticker
 from ib_async import Position as IbPosition
 
+from gateway_bridge.accounts import AccountSubscriptions
 from gateway_bridge.instruments import Instruments
-from gateway_bridge.metrics import BridgeMetrics
-from gateway_bridge.parsing.state import account_snapshot, position_of, price_updated
+from gateway_bridge.metrics import AccountFigures, BridgeMetrics
+from gateway_bridge.parsing.state import (
+    account_snapshot,
+    position_of,
+    position_value,
+    price_updated,
+)
 from gateway_bridge.serial import SerialPublisher
+from shared.contracts.account import AccountSnapshot
 from shared.contracts.base import Message, utc_now
 from shared.contracts.positions import PositionChanged, PositionsSnapshot
 
@@ -42,6 +49,7 @@ class StateFeed:
         publish_many: PublishMany,
         instruments: Instruments,
         metrics: BridgeMetrics,
+        subscriptions: AccountSubscriptions,
         *,
         accounts: Callable[[], frozenset[str]],
         price_throttle_ms: int,
@@ -54,6 +62,7 @@ class StateFeed:
         self._publish_many = publish_many
         self._instruments = instruments
         self._metrics = metrics
+        self._subscriptions = subscriptions
         self._accounts = accounts
         self._price_every = price_throttle_ms / 1000
         self._account_every = account_throttle_ms / 1000
@@ -103,11 +112,44 @@ class StateFeed:
                     source=self._source, ts_event=now, account_id=account, positions=positions
                 )
             )
-            snapshot = account_snapshot(account, self._ib.accountValues(account), self._source)
+            snapshot = self.account_snapshot(account)
             if snapshot is not None:
                 await self._publish(snapshot)
             for position in positions:
                 self.want(position.symbol)
+
+    def account_snapshot(self, account: str) -> AccountSnapshot | None:
+        """Return the account's AccountSnapshot, or None until IB sent its values."""
+        return account_snapshot(
+            account,
+            self._ib.accountValues(account),
+            self._source,
+            daily_pnl=self._subscriptions.daily_pnl(account),
+        )
+
+    def figures(self) -> list[AccountFigures]:
+        """What the portfolio gauges show: each served USD account IB sent values for."""
+        found = []
+        for account in sorted(self._accounts()):
+            snapshot = self.account_snapshot(account)
+            if snapshot is None or snapshot.currency != "USD":
+                continue  # the gauges are in USD; other base currencies are not converted
+            values = {}
+            for position in self.positions(account):
+                value = position_value(position, self._tickers.get(position.symbol))
+                if value is not None:
+                    values[position.symbol] = value
+            found.append(
+                AccountFigures(
+                    account=account,
+                    net_liquidation=snapshot.net_liquidation,
+                    cash=snapshot.total_cash,
+                    daily_pnl=snapshot.daily_pnl,
+                    unrealized_pnl=snapshot.unrealized_pnl,
+                    position_values=values,
+                )
+            )
+        return found
 
     def positions(self, account: str) -> tuple[Any, ...]:
         """Return our Positions of an account (portfolio items when IB sent them)."""
@@ -243,7 +285,7 @@ class StateFeed:
             await asyncio.sleep(max(self._account_every, 0.05))
             dirty, self._dirty_accounts = self._dirty_accounts, set()
             for account in sorted(dirty):
-                snapshot = account_snapshot(account, self._ib.accountValues(account), self._source)
+                snapshot = self.account_snapshot(account)
                 if snapshot is None:
                     continue
                 try:

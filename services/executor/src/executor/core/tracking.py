@@ -7,6 +7,7 @@ cancel), and each execution counts once however often it is redelivered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -44,6 +45,7 @@ class OrderTrack:
     field: str | None = None
     cancel_requested: bool = False
     not_found_at_ib: bool = False
+    last_fill_at: datetime | None = None
 
     @property
     def filled(self) -> Decimal:
@@ -79,6 +81,8 @@ def apply_order_event(track: OrderTrack, event: Message) -> bool:
     before = (track.status, len(track.fills), len(track.commissions))
     if isinstance(event, OrderFilled):
         track.fills.setdefault(event.exec_id, (event.last_quantity, event.last_price))
+        if track.last_fill_at is None or event.ts_event > track.last_fill_at:
+            track.last_fill_at = event.ts_event
         if track.filled >= track.quantity:
             track.status = "filled"
         elif track.status in ("sent", "unknown"):

@@ -152,3 +152,21 @@ def quote_of(symbol: str, ticker: Ticker | None, min_increment: Decimal | None =
         as_of=ticker.time,
         min_quantity_increment=min_increment,
     )
+
+
+def live_price(ticker: Ticker | None) -> Decimal | None:
+    """Return a ticker's best price: the midpoint, else the last trade, else the close."""
+    if ticker is None:
+        return None
+    bid, ask = price_or_none(ticker.bid), price_or_none(ticker.ask)
+    if bid is not None and ask is not None:
+        return (bid + ask) / 2
+    return price_or_none(ticker.last) or price_or_none(ticker.close)
+
+
+def position_value(position: Position, ticker: Ticker | None) -> Decimal | None:
+    """Return a position's market value: at the live price, else as IB valued it, else None."""
+    price = live_price(ticker) or position.market_price
+    if price is not None:
+        return position.quantity * price
+    return position.market_value
