@@ -52,6 +52,38 @@ async def test_request_gets_the_responders_reply(redis_url: str) -> None:
         await client.aclose()
 
 
+async def test_a_burst_of_requests_larger_than_the_connection_pool_is_answered(
+    redis_url: str,
+) -> None:
+    # redis-py's asyncio pool holds 100 connections and raises when they are all in use;
+    # each waiting request holds one, so 150 at once used to fail (a fleet of accounts).
+    responder = Service(ServiceSettings(redis_url=redis_url, consumer_name="r"))
+
+    async def answer(message: Message) -> None:
+        assert isinstance(message, GetPortfolio)
+        reply = PortfolioUnavailable(
+            source="responder", account_id=message.account_id, code="unknown_account", reason="-"
+        )
+        await send_reply(responder.redis, message, reply)
+
+    responder.subscribe(catalogue.PORTFOLIO_RPC, answer)
+    await responder.start()
+    client = aioredis.Redis.from_url(redis_url)
+    rpc = RpcClient(client, responder.publisher)
+    try:
+        replies = await asyncio.gather(
+            *(
+                rpc.request(request(f"DU{n}"), catalogue.PORTFOLIO_REPLIES, timeout_s=20)
+                for n in range(150)
+            )
+        )
+        assert sorted(r.account_id for r in replies) == sorted(f"DU{n}" for n in range(150))
+    finally:
+        await rpc.close()
+        await responder.stop()
+        await client.aclose()
+
+
 async def test_request_without_a_responder_times_out_with_a_clear_error(redis_url: str) -> None:
     service = Service(ServiceSettings(redis_url=redis_url))
     await service.broker.connect()

@@ -1,9 +1,6 @@
 """Every Grafana panel shows data after a demo rebalance: the local stack runs, a real Prometheus
 scrapes it (and Redis through the real redis_exporter), a rebalance flows through it, and each
 panel's query is asked of Prometheus' HTTP API. A panel whose metric does not exist fails.
-
-Panels whose metrics a service does not export yet are listed in ``AWAITED`` with the owner;
-their test is a strict xfail, so it fails (XPASS) the day the metric lands, to be moved back.
 """
 
 from __future__ import annotations
@@ -32,9 +29,6 @@ ACCOUNT = "DU1000001"
 TOKEN = "test-token-0123456789abcdef"
 
 # metric -> who exports it (see docs/observability.md, "Metrics the dashboards still need").
-AWAITED = {
-    "rebalancer_target_weight_ratio": "planner",
-}
 # Prometheus' own synthetic series: present only while an alert fires.
 SYNTHETIC = {"ALERTS"}
 
@@ -74,8 +68,7 @@ def _queries() -> list[Query]:
 
 
 QUERIES = _queries()
-EXPECTED = [q for q in QUERIES if not q.metrics & (set(AWAITED) | SYNTHETIC)]
-WAITING = [q for q in QUERIES if q.metrics & set(AWAITED)]
+EXPECTED = [q for q in QUERIES if not q.metrics & SYNTHETIC]
 
 
 def _wait(predicate: Callable[[], object], what: str, timeout_s: float = 60) -> object:
@@ -232,14 +225,6 @@ def test_every_panel_query_returns_data_after_the_demo_rebalance(demo: Prom) -> 
     assert demo.query("sum by (account) (rebalancer_metric_nobody_exports_total)") == []
     empty = [f"{q.dashboard} / {q.panel}: {q.expr}" for q in EXPECTED if not demo.query(q.promql())]
     assert empty == [], "panels without data:\n" + "\n".join(empty)
-
-
-@pytest.mark.xfail(
-    strict=True, reason="metrics not exported yet: see AWAITED and docs/observability.md"
-)
-def test_panels_waiting_for_service_metrics_return_data(demo: Prom) -> None:
-    empty = [q for q in WAITING if not demo.query(q.promql())]
-    assert empty == []
 
 
 def test_no_alert_fires_on_a_healthy_stack_after_the_demo(demo: Prom) -> None:

@@ -31,6 +31,7 @@ def create_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Red
     return RedisBroker(
         settings.redis_url,
         security=security,
+        max_connections=settings.redis_max_connections,
         log_level=logging.DEBUG,
         middlewares=[RedisPrometheusMiddleware(registry=registry, app_name=settings.SERVICE)],
     )

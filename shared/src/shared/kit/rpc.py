@@ -9,16 +9,19 @@ request is answered again, harmlessly: only the first reply is read, the rest ex
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from shared.contracts.base import Command, Message
 from shared.contracts.catalogue import StreamSpec, stream_of
 from shared.kit.broker import Publisher
 
 REPLY_TTL_S = 120
+WAITERS = 128
+"""Requests that may wait for their replies at once, each holding one connection."""
 
 
 class RpcTimeout(TimeoutError):
-    """No reply arrived in time."""
+    """No reply could be had: none arrived in time, or Redis failed; the message says which."""
 
 
 def reply_key(request: Message) -> str:
@@ -27,23 +30,46 @@ def reply_key(request: Message) -> str:
 
 
 class RpcClient:
-    """Send requests and wait for their replies."""
+    """Send requests and wait for their replies.
+
+    Each waiting request holds a Redis connection for up to its timeout (BLPOP). The waits
+    use a pool of their own that queues when full, so a burst of requests (a hundred
+    accounts planned at once) neither exhausts the service's shared pool, which its acks and
+    publishes need, nor fails with "too many connections".
+    """
 
     def __init__(self, client: aioredis.Redis, publisher: Publisher) -> None:
-        self._client = client
+        kwargs = dict(client.connection_pool.connection_kwargs)
+        pool = aioredis.BlockingConnectionPool(
+            connection_class=client.connection_pool.connection_class,
+            max_connections=WAITERS,
+            timeout=None,
+            **kwargs,
+        )
+        self._waits = aioredis.Redis(connection_pool=pool)
         self._publisher = publisher
 
     async def request(self, request: Command, replies: StreamSpec, timeout_s: float) -> Message:
         """Publish ``request`` and return its decoded reply, or raise RpcTimeout."""
         key = reply_key(request)
-        await self._publisher.publish(request)
-        answer = await self._client.blpop([key], timeout=timeout_s)
+        try:
+            await self._publisher.publish(request)
+            answer = await self._waits.blpop([key], timeout=timeout_s)
+        except RedisError as error:
+            raise RpcTimeout(
+                f"no reply to {type(request).__name__} on {stream_of(request)}: Redis failed "
+                f"({type(error).__name__}: {error})"
+            ) from error
         if answer is None:
             raise RpcTimeout(
                 f"no reply to {type(request).__name__} on {stream_of(request)} within "
                 f"{timeout_s:g} s; is the responding service running and healthy?"
             )
         return replies.decode(answer[1])
+
+    async def close(self) -> None:
+        """Close the connections of the waits."""
+        await self._waits.aclose()
 
 
 async def send_reply(client: aioredis.Redis, request: Message, reply: Message) -> None:

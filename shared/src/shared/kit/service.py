@@ -44,10 +44,15 @@ class Service:
         self.metrics = KitMetrics()
         self.broker = create_broker(settings, self.metrics.registry)
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url,
-            username=settings.redis_username if password else None,
-            password=password,
+        # A blocking pool: under a burst, a command waits for a connection instead of failing.
+        self.redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url,
+                username=settings.redis_username if password else None,
+                password=password,
+                max_connections=settings.redis_max_connections,
+                timeout=None,
+            )
         )
         self.publisher = Publisher(self.broker, self.metrics)
         self.consumer = StreamConsumer(

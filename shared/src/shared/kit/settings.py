@@ -71,6 +71,12 @@ class ServiceSettings(BaseSettings):
     )
     redis_username: str = Field(default="default", description="Redis ACL user.")
     redis_password: SecretStr | None = None
+    redis_max_connections: int = Field(
+        default=512,
+        ge=8,
+        description="Connections per pool, opened only as needed (redis-py's default of 100 "
+        "fails outright under a burst of concurrent publishes).",
+    )
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9100, ge=0, le=65535, description="/health and /metrics.")
     log_level: str = "INFO"
