@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from executor.adapters import DecisionStore, PortfolioReader, ReadModel, RpcPortfolioReader
@@ -59,18 +58,15 @@ def create_app(
     async def started() -> None:
         await rebuild(engine, service.redis)
 
-        async def after_broker_start() -> None:
-            while not service.broker.running:  # noqa: ASYNC110 (the kit offers no event)
-                await asyncio.sleep(0.02)
-            await resume(engine)
-
-        engine.spawn(after_broker_start(), "resume")
+    async def running() -> None:
+        engine.spawn(resume(engine), "resume")
 
     async def stopping() -> None:
         await engine.stop()
         store.close()
 
     service.on_startup(started)
+    service.after_startup(running)
     service.on_shutdown(stopping)
 
     return service

@@ -69,6 +69,7 @@ class Service:
         self.health = HealthChecks()
         self.health.add("redis", self._redis_ok)
         self._on_startup: list[Hook] = []
+        self._after_startup: list[Hook] = []
         self._on_shutdown: list[Hook] = []
         self._started = False
 
@@ -93,8 +94,13 @@ class Service:
         self._on_startup.append(hook)
         return hook
 
+    def after_startup(self, hook: Hook) -> Hook:
+        """Run ``hook`` once the broker runs (consumers started, publishing possible)."""
+        self._after_startup.append(hook)
+        return hook
+
     def on_shutdown(self, hook: Hook) -> Hook:
-        """Run ``hook`` after consumers stopped."""
+        """Run ``hook`` after consumers stopped, while publishing still works."""
         self._on_shutdown.append(hook)
         return hook
 
@@ -105,6 +111,8 @@ class Service:
             await hook()
         await self.broker.start()
         self._started = True
+        for hook in self._after_startup:
+            await hook()
         self.metrics.ready.set(1)
         log.info(
             "%s started: group %s, consumer %s, streams %s",
@@ -118,12 +126,17 @@ class Service:
         """Stop consuming, run shutdown hooks, close connections."""
         self.metrics.ready.set(0)
         if self._started:
-            await self.broker.stop()
+            # Consumers first, so no message is handled while hooks run; the connection stays
+            # up until the hooks are done, so what they publish (last events) goes out.
+            for subscriber in self.broker.subscribers:
+                await subscriber.stop()
         for hook in self._on_shutdown:
             try:
                 await hook()
             except Exception:
                 log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
+        if self._started:
+            await self.broker.stop()
         await self.redis.aclose()
         self._started = False
         log.info("%s stopped", self.name)
