@@ -8,11 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from shared.embedded_redis import free_port
 
@@ -127,3 +130,93 @@ def test_up_starts_every_service_status_shows_them_and_ctrl_c_leaves_nothing(
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def _wait_ready(up: subprocess.Popen[str]) -> list[str]:
+    deadline = time.monotonic() + 120
+    lines: list[str] = []
+    assert up.stdout is not None
+    while time.monotonic() < deadline:
+        line = up.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "stack ready" in line:
+            return lines
+    raise AssertionError("".join(lines[-40:]))
+
+
+def _healthy(ops: dict[str, int]) -> bool:
+    try:
+        return all(
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            for port in ops.values()
+        )
+    except httpx.HTTPError:
+        return False
+
+
+def _poll(probe: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if probe():
+            return True
+        time.sleep(0.2)
+    return probe()
+
+
+def test_redis_needs_the_stack_password_is_restarted_when_killed_and_kill_9_of_up_leaves_nothing(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    up = subprocess.Popen(
+        [str(BIN / "rebalancer"), "up"],
+        env=stack_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    children: set[int] = set()
+    try:
+        _wait_ready(up)
+        # Keep draining the supervisor's console so it never blocks on a full pipe.
+        assert up.stdout is not None
+        drain = threading.Thread(target=up.stdout.read, daemon=True)
+        drain.start()
+        state = json.loads((home / "stack.json").read_text())
+        port = int(stack_env["REBALANCER_REDIS_PORT"])
+        password_file = home / "redis.password"
+        assert password_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port).ping()
+        assert password_file.read_text().strip() not in (home / "stack.json").read_text()
+        assert redis.Redis(port=port, password=password_file.read_text().strip()).ping()
+
+        old_redis = state["children"]["redis"]
+        os.kill(old_redis, signal.SIGKILL)
+        assert _poll(
+            lambda: json.loads((home / "stack.json").read_text())["children"]["redis"]
+            != old_redis,
+            within_s=30,
+        ), "Redis was not restarted"
+        assert _poll(lambda: _healthy(state["ops_ports"]), within_s=60)
+
+        children = _children(up.pid)
+        assert len(children) == 6
+        up.kill()  # kill -9 of the supervisor
+        up.wait()
+        assert _poll(lambda: not any(_alive(pid) for pid in children), within_s=30), [
+            pid for pid in children if _alive(pid)
+        ]
+        down = subprocess.run(
+            [str(BIN / "rebalancer"), "down"], env=stack_env, capture_output=True, text=True
+        )
+        assert "left nothing running" in down.stderr
+        assert not (home / "stack.json").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -141,7 +141,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
         _wait(lambda: "stack ready" in (tmp / "up.log").read_text() or up.poll() is not None,
               "rebalancer up", 120)  # fmt: skip
         assert up.poll() is None, (tmp / "up.log").read_text()[-3000:]
-        redis_url = f"redis://127.0.0.1:{ports['REDIS']}/0"
+        # The local stack's Redis requires the password `up` generated in its home.
+        password = (tmp / "home" / "redis.password").read_text().strip()
+        redis_url = f"redis://:{password}@127.0.0.1:{ports['REDIS']}/0"
 
         exporter_port = free_port()
         processes.append(_spawn(
@@ -149,6 +151,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
              "-check-streams", "db0=*.v1,db0=dlq.*",
              "-web.listen-address", f"127.0.0.1:{exporter_port}"],
             tmp / "exporter.log",
+            {**os.environ, "REDIS_PASSWORD": password},
         ))  # fmt: skip
 
         # The deployment's own scrape config and rules, pointed at the local ports, scraped often.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import typer
 from shared.cli.console import make_console
 from shared.cli.demo import demo_command
 from shared.cli.plan import plan_command
+from shared.cli.processes import command_of, is_alive, orphans_of, stop_processes
 from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
 from shared.cli.stackconfig import StackSettings, StackState
 from shared.cli.status import render_status, service_health, stream_rows
@@ -89,9 +91,10 @@ def up(
 def status(home: HomeOption = None) -> None:
     """Show each service's health, the Redis address, stream lengths and consumer-group lag."""
     settings = _settings(home)
-    state = StackState.read(settings.home.resolve() / "stack.json")
+    state = StackState.read(settings.state_path)
     if state is None:
         redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
+        client_url = settings.fallback_redis_url()
         ops_ports = {
             "gateway-bridge": settings.bridge_ops_port,
             "planner": settings.planner_ops_port,
@@ -100,10 +103,10 @@ def status(home: HomeOption = None) -> None:
         }
         err.print(f"[yellow]no running stack recorded in {settings.home}; probing default ports[/]")
     else:
-        redis_url, ops_ports = state.redis_url, state.ops_ports
+        redis_url, client_url, ops_ports = state.redis_url, state.client_url(), state.ops_ports
     health = service_health(ops_ports)
     rows, redis_error = None, None
-    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    client = redis.Redis.from_url(client_url, socket_timeout=2)
     try:
         rows = stream_rows(client)
     except redis.exceptions.RedisError as error:
@@ -117,20 +120,42 @@ def status(home: HomeOption = None) -> None:
 
 
 @app.command()
-def down(home: HomeOption = None) -> None:
-    """Stop the stack started by `rebalancer up` (as Ctrl-C in its terminal would)."""
+def down(
+    home: HomeOption = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the stack to stop before giving up.")
+    ] = 90.0,
+) -> None:
+    """Stop the stack started by `rebalancer up` (as Ctrl-C in its terminal would).
+
+    When its supervisor is gone (killed), stop the processes it left behind instead.
+    """
     settings = _settings(home)
-    state = StackState.read(settings.home.resolve() / "stack.json")
+    state = StackState.read(settings.state_path)
     if state is None:
         err.print(f"no running stack recorded in {settings.home.resolve()}")
         raise typer.Exit(1)
-    try:
+    if is_alive(state.pid) and "rebalancer" in command_of(state.pid):
         os.kill(state.pid, signal.SIGINT)
-    except ProcessLookupError:
-        err.print(f"the stack's process {state.pid} is gone; removing its record")
-        (settings.home.resolve() / "stack.json").unlink(missing_ok=True)
-        raise typer.Exit(1) from None
-    console.print(f"asked the stack (pid {state.pid}) to stop")
+        console.print(f"asked the stack (pid {state.pid}) to stop; waiting")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and is_alive(state.pid):
+            time.sleep(0.2)
+        if is_alive(state.pid):
+            err.print(f"the stack (pid {state.pid}) is still stopping after {timeout:g} s")
+            raise typer.Exit(1)
+        console.print("stopped")
+        return
+    left = orphans_of(state.children, state.markers)
+    if left:
+        listed = ", ".join(f"{name} (pid {pid})" for name, pid in left.items())
+        console.print(f"the stack's supervisor (pid {state.pid}) is gone; stopping {listed}")
+        _stopped, killed = stop_processes(left.values())
+        if killed:
+            console.print(f"killed {len(killed)} that did not stop within 15 s")
+    else:
+        err.print(f"the stack's process {state.pid} is gone and left nothing running")
+    settings.state_path.unlink(missing_ok=True)
 
 
 def main() -> None:

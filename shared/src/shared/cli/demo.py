@@ -67,14 +67,14 @@ async def save_emulator_state(admin_port: int, path: Path) -> None:
     await asyncio.to_thread(path.write_text, yaml.safe_dump(scenario, sort_keys=False), "utf-8")
 
 
-async def _running_stack(settings: StackSettings) -> str | None:
+async def _running_stack(settings: StackSettings) -> StackState | None:
     state = StackState.read(settings.home.resolve() / "stack.json")
     if state is None:
         return None
-    client = aioredis.Redis.from_url(state.redis_url, socket_timeout=1)
+    client = aioredis.Redis.from_url(state.client_url(), socket_timeout=1)
     try:
         await client.ping()
-        return state.redis_url
+        return state
     except (OSError, aioredis.RedisError):
         return None
     finally:
@@ -84,9 +84,9 @@ async def _running_stack(settings: StackSettings) -> str | None:
 async def demo_flow(settings: StackSettings, model: Path, console: Console) -> bool:
     """Run the demo; return whether everything went as it should."""
     weights = load_targets(model)
-    url = await _running_stack(settings)
+    running = await _running_stack(settings)
     stack: Stack | None = None
-    if url is None:
+    if running is None:
         saved = settings.home.resolve() / SCENARIO_NAME
         if settings.scenario is None and saved.exists():
             settings = settings.model_copy(update={"scenario": saved})
@@ -97,9 +97,10 @@ async def demo_flow(settings: StackSettings, model: Path, console: Console) -> b
         stack.acquire()
         console.print(f"[dim]starting the stack (logs in {log_path.parent})[/]")
         await stack.start()
-        url = stack.redis.url
+        url = stack.redis_url
     else:
-        console.print(f"[dim]using the running stack at {url}[/]")
+        url = running.client_url()
+        console.print(f"[dim]using the running stack at {running.redis_url}[/]")
     try:
         console.print(Rule("1. Dry run: what would change"))
         request, correlation = build_request(list(ACCOUNTS), None, weights, execute=False)

@@ -25,14 +25,13 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from pydantic import ValidationError
 
 from shared.cli.console import make_console
-from shared.cli.stackconfig import StackSettings, StackState
+from shared.cli.stackconfig import StackSettings
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, new_id
 from shared.contracts.plans import PlanProposed, PlanRejected
 from shared.render.plan import plan_tables
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
 DATA_KEY = b"__data__"
 
 
@@ -91,12 +90,12 @@ def load_targets(path: Path) -> tuple[TargetWeight, ...]:
 
 
 def resolve_redis_url(redis_url: str | None, home: Path | None) -> str:
-    """The --redis-url option, else the running stack's (``<home>/stack.json``), else 6390."""
+    """The --redis-url option, else the running stack's (``<home>/stack.json``), else the
+    configured port (``REBALANCER_REDIS_PORT``, 6390 by default), with the home's password."""
     if redis_url:
         return redis_url
     settings = StackSettings(home=home) if home is not None else StackSettings()
-    state = StackState.read(settings.home.resolve() / "stack.json")
-    return state.redis_url if state is not None else DEFAULT_REDIS_URL
+    return settings.client_redis_url()
 
 
 def decode_plan_entry(fields: dict[bytes, bytes]) -> Message | None:
