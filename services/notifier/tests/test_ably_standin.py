@@ -1,4 +1,4 @@
-"""The local Ably stand-in against the real SDK (both wire formats).
+"""The local Ably stand-in against the real SDK (both wire formats), and the adapter on it.
 
 If the SDK and the stand-in disagree on the protocol, these fail before the notifier's
 tests do, and say where.
@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from ably import AblyRealtime
 from ably.util.exceptions import AblyException
 from ably_standin import AblyStandin, realtime_client, rest_client
+
+from notifier.ably_adapter import AblyMessage, AblyRealtimeAdapter
 
 
 async def until(probe, timeout_s: float = 5.0) -> Any:
@@ -98,3 +101,31 @@ async def test_a_refused_key_fails_the_connection_and_rest_with_ablys_codes(
     finally:
         await refused.close()
         await rest.close()
+
+
+async def test_the_adapter_reads_every_page_of_history_since_a_time(standin: AblyStandin):
+    old = await standin.publish("triggers", "old", {"n": -1})
+    old.timestamp -= 60_000  # a minute ago
+    for n in range(250):
+        await standin.publish("triggers", "rebalance", {"n": n})
+    adapter = AblyRealtimeAdapter(standin.key, endpoint=standin.host, port=standin.port)
+    try:
+        found = await adapter.history("triggers", datetime.now(UTC) - timedelta(seconds=30))
+    finally:
+        await adapter.close()
+    assert [m.data["n"] for m in found] == list(range(250))  # 3 pages of 100, oldest first
+    assert all(isinstance(m, AblyMessage) and m.channel == "triggers" for m in found)
+    assert len([r for r in standin.rest_requests if r["path"].endswith("/messages")]) == 3
+
+
+async def test_the_adapter_publishes_an_object_acknowledged_by_ably(standin: AblyStandin):
+    adapter = AblyRealtimeAdapter(standin.key, endpoint=standin.host, port=standin.port)
+    try:
+        await adapter.start()
+        await until(lambda: adapter.health() is True)
+        await adapter.publish("alerts", "alert", {"alerts": [{"title": "hello"}]})
+    finally:
+        await adapter.close()
+    [stored] = standin.history_of("alerts")
+    assert stored.encoding == "json"
+    assert standin.decoded(stored) == {"alerts": [{"title": "hello"}]}
