@@ -206,7 +206,13 @@ class AblyRealtimeAdapter:
         current = str(getattr(change.current, "value", change.current))
         if previous == "connected" and current != "connected":
             self._lost_at = datetime.now(UTC)
-            log.warning("Ably connection %s: %s", current, change.reason)
+            closing = current in ("closing", "closed")
+            log.log(
+                logging.INFO if closing else logging.WARNING,
+                "Ably connection %s: %s",
+                current,
+                change.reason or "no reason given",
+            )
         elif current == "connected":
             log.info("Ably connection connected")
 
