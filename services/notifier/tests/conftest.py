@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,9 @@ from notifier.main import Notifier, create_app
 from notifier.settings import NotifierSettings
 from shared.accounts import Accounts
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))  # notifier_testing
+sys.path.insert(0, str(Path(__file__).parent))  # notifier_testing, ably_standin
 
+from ably_standin import AblyStandin
 from notifier_testing import DEFAULT_ACCOUNTS, TOKEN, LocalHttpServer, make_accounts
 
 
@@ -66,3 +68,12 @@ async def start_notifier(redis_url: str) -> AsyncIterator[NotifierFactory]:
     yield factory
     for notifier in reversed(started):
         await notifier.stop()
+
+
+@pytest.fixture
+async def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AblyStandin]:
+    """A local Ably (ably_standin.py) over TLS; this process's SDK clients trust its CA."""
+    server = await AblyStandin(tmp_path / "ably", max_idle_interval_ms=2000).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
+    yield server
+    await server.stop()

@@ -20,6 +20,11 @@ class FakeAbly:
     connected: bool = True
     fail_publish: bool = False
 
+    started: bool = False
+
+    async def start(self) -> None:
+        self.started = True
+
     async def subscribe(self, channel: str, listener: Listener) -> None:
         self.listeners.setdefault(channel, []).append(listener)
 

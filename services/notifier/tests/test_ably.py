@@ -1,4 +1,7 @@
-"""Ably triggers (through a fake behind the Protocol) and the real adapter without a network."""
+"""Ably triggers (through a fake behind the Protocol) and the real adapter without a network.
+
+The real SDK against a local Ably is in test_ably_realtime.py and test_ably_standin.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import pytest
 from fake_ably import FakeAbly
 from notifier_testing import closed_port, eventually, make_accounts, metric, read_stream
 
-from notifier.ably_adapter import AblyMessage, AblyRealtimeAdapter
+from notifier.ably_adapter import AblyConfigError, AblyMessage, AblyRealtimeAdapter
+from notifier.main import create_app
+from notifier.settings import NotifierSettings
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 
@@ -117,16 +122,15 @@ async def _at_least(coro, n):
 
 
 async def test_real_adapter_without_network_retries_and_reports_unhealthy(start_notifier):
-    port = closed_port()
     adapter = AblyRealtimeAdapter(
         "appid.keyid:secret",
         endpoint="127.0.0.1",
-        port=port,
-        tls=False,
+        port=closed_port(),
         disconnected_retry_s=0.2,
         request_timeout_s=0.5,
         attach_retry_max_s=0.5,
     )
+    assert adapter.health() == "Ably connection not started"
     notifier = await start_notifier(make_accounts(*ACCOUNTS), ably=adapter)
     received: list[AblyMessage] = []
 
@@ -146,3 +150,27 @@ async def test_real_adapter_without_network_retries_and_reports_unhealthy(start_
     assert checks["ably"].startswith("Ably connection is")
     assert checks["redis"] == "ok"  # the rest of the service is fine
     assert received == []
+    with pytest.raises(ConnectionError, match="Ably connection is"):
+        await adapter.publish("alerts", "alert", {"alerts": []})  # fails fast, not queued
+
+
+def test_the_notifier_with_an_ably_key_is_built_outside_an_event_loop(redis_url):
+    """As ``run()`` does: ``create_app`` before any loop exists (it crashed: no running loop)."""
+    notifier = create_app(
+        NotifierSettings(redis_url=redis_url, ably_api_key="appid.keyid:secret"),
+        make_accounts(*ACCOUNTS),
+    )
+    assert isinstance(notifier.ably, AblyRealtimeAdapter)
+    assert notifier.ably.health() == "Ably connection not started"
+
+
+@pytest.mark.parametrize("key", ["", "secret-only", "appid:secret", "app.key", "app.key:"])
+def test_a_malformed_ably_key_is_refused_without_echoing_it(key):
+    with pytest.raises(AblyConfigError, match="NOTIFIER_ABLY_API_KEY is not an Ably API key") as e:
+        AblyRealtimeAdapter(key)
+    assert not key or key not in str(e.value)
+
+
+def test_ably_without_tls_is_refused_saying_why():
+    with pytest.raises(AblyConfigError, match="NOTIFIER_ABLY_TLS=false cannot work"):
+        AblyRealtimeAdapter("appid.keyid:secret", tls=False)

@@ -6,7 +6,7 @@ import sys
 
 import httpx
 
-from notifier.ably_adapter import AblyRealtimeAdapter, RealtimeChannels
+from notifier.ably_adapter import AblyConfigError, AblyRealtimeAdapter, RealtimeChannels
 from notifier.alerts.destinations import (
     AblyDestination,
     Destination,
@@ -179,6 +179,8 @@ class Notifier:
         # Startup hooks run before the broker starts consuming; the edges publish at once
         # (Ably catch-up, a schedule's missed fire), so connect the publisher first.
         await self.service.broker.connect()
+        if self.ably is not None:
+            await self.ably.start()  # the SDK's client needs the running event loop
         await self.alerts.start()
         await self.plans.start()
         await self.redis_edge.start()
@@ -193,6 +195,8 @@ class Notifier:
             await self.api_server.stop()
         await self.scheduler.stop()
         await self.redis_edge.stop()
+        if self.ably_edge:
+            await self.ably_edge.stop()
         if self.ably is not None:
             await self.ably.close()
         await self.plans.stop()
@@ -226,7 +230,7 @@ def run() -> None:
     """Console script: serve until SIGINT/SIGTERM; a bad accounts file exits 2 saying why."""
     try:
         notifier = create_app()
-    except (AccountsFileError, ScheduleError) as error:
+    except (AccountsFileError, ScheduleError, AblyConfigError) as error:
         print(f"notifier: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     notifier.service.serve_forever()

@@ -4,11 +4,15 @@
 payload, is a dry run. Messages are deduplicated on their Ably id in Redis (so a restart's
 history catch-up never triggers twice), and only channels named in the accounts file are
 listened to. After a restart, history since the last seen message (at most
-``catchup_max_age_s`` back) is replayed; older messages are skipped as stale.
+``catchup_max_age_s`` back) is replayed; older messages are skipped as stale. The catch-up
+runs in the background and is retried until Ably answers: a restart during an Ably outage
+still replays what was missed once Ably is back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 SEEN_PREFIX = "notifier:ably-seen:"
 LAST_PREFIX = "notifier:ably-last:"
 SEEN_TTL_S = 7 * 24 * 3600
+CATCH_UP_RETRY_MAX_S = 60.0
 
 
 def channels_of(accounts: Accounts) -> dict[str, tuple[str, ...]]:
@@ -55,17 +60,47 @@ class AblyEdge:
         self._client = client
         self._intake = intake
         self._max_age = timedelta(seconds=catchup_max_age_s)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.channel_accounts = channels_of(accounts)
+        self.catch_up_failures = 0
 
     async def start(self) -> None:
-        """Subscribe (attaching in the background), then catch up from history."""
+        """Subscribe (attaching in the background), then catch up from history (likewise)."""
         for channel in self.channel_accounts:
             await self._channels.subscribe(channel, self.on_message)
         for channel in self.channel_accounts:
+            task = asyncio.create_task(
+                self._catch_up_until_done(channel), name=f"ably-catch-up-{channel}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Stop catching up (what is left is replayed at the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _catch_up_until_done(self, channel: str) -> None:
+        delay = 1.0
+        while True:
             try:
                 await self.catch_up(channel)
+                return
+            except asyncio.CancelledError:
+                raise
             except Exception as error:
-                log.warning("Ably history catch-up of %s failed: %s", channel, error)
+                self.catch_up_failures += 1
+                log.warning(
+                    "Ably history catch-up of %s failed (%s); retrying in %.0f s",
+                    channel,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, CATCH_UP_RETRY_MAX_S)
 
     async def catch_up(self, channel: str) -> int:
         """Replay the channel's history since the last message seen; return how many."""
