@@ -195,8 +195,7 @@ def test_redis_needs_the_stack_password_is_restarted_when_killed_and_kill_9_of_u
         old_redis = state["children"]["redis"]
         os.kill(old_redis, signal.SIGKILL)
         assert _poll(
-            lambda: json.loads((home / "stack.json").read_text())["children"]["redis"]
-            != old_redis,
+            lambda: json.loads((home / "stack.json").read_text())["children"]["redis"] != old_redis,
             within_s=30,
         ), "Redis was not restarted"
         assert _poll(lambda: _healthy(state["ops_ports"]), within_s=60)
