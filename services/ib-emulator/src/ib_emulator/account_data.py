@@ -2,7 +2,7 @@
 
 IB sends a full set when a client subscribes, then changes: on every fill (account updates,
 PnL), on price moves (PnL), and every ``account_updates.period_seconds`` for what changed
-without a fill (account summary and account values; 180 s at IB).
+without a fill (account summary, account values and updates multi; 180 s at IB).
 """
 
 from __future__ import annotations
@@ -87,13 +87,19 @@ def send_changed_account_values(ctx: EmulatorContext, s: Session) -> None:
         s.send(enc.account_time(ctx.clock()))
 
 
-def send_account_multi(ctx: EmulatorContext, s: Session, req_id: int) -> None:
-    """accountUpdateMulti rows for a subscription."""
+def send_account_multi(
+    ctx: EmulatorContext, s: Session, req_id: int, changed_only: bool = False
+) -> None:
+    """accountUpdateMulti rows for a subscription (all of them, or those that changed)."""
     accounts, model = s.subs.account_multi[req_id]
+    sent = s.subs.account_multi_sent.setdefault(req_id, {})
     b = ctx.broker
     for account in accounts:
         for tag, value, ccy in b.accounts[account].values(b.mark):
+            if changed_only and sent.get((account, tag, ccy)) == value:
+                continue
             s.send(enc.account_update_multi(req_id, account, model, tag, value, ccy))
+            sent[(account, tag, ccy)] = value
 
 
 # ------------------------------------------------------------ account summary
@@ -142,6 +148,8 @@ def refresh(ctx: EmulatorContext, s: Session) -> None:
         return
     for req_id in list(s.subs.account_summary):
         send_changed_summary(ctx, s, req_id)
+    for req_id in list(s.subs.account_multi):
+        send_account_multi(ctx, s, req_id, changed_only=True)
     send_changed_account_values(ctx, s)
 
 

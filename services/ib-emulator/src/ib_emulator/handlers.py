@@ -347,7 +347,9 @@ def req_account_updates_multi(ctx: EmulatorContext, s: Session, f: list[str]) ->
 
 def cancel_account_updates_multi(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
     """cancelAccountUpdatesMulti (77)."""
-    s.subs.account_multi.pop(FieldReader(f, 2).int(), None)
+    req_id = FieldReader(f, 2).int()
+    s.subs.account_multi.pop(req_id, None)
+    s.subs.account_multi_sent.pop(req_id, None)
 
 
 def req_account_summary(ctx: EmulatorContext, s: Session, f: list[str]) -> None:

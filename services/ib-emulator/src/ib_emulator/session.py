@@ -42,6 +42,7 @@ class Subscriptions:
     account_values_sent: dict[tuple[str, str], str] = field(default_factory=dict)
     portfolio_sent: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     account_multi: dict[int, tuple[list[str], str]] = field(default_factory=dict)
+    account_multi_sent: dict[int, dict[tuple[str, str, str], str]] = field(default_factory=dict)
     account_summary: dict[int, SummarySubscription] = field(default_factory=dict)
     pnl: dict[int, tuple[str, str]] = field(default_factory=dict)  # reqId -> (account, model)
     pnl_single: dict[int, tuple[str, str, int]] = field(default_factory=dict)
