@@ -107,6 +107,13 @@ class AdminServer:
         log.info("admin API on http://%s:%s", self.host, port)
         return port
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port)."""
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
     async def stop(self) -> None:
         """Stop listening."""
         if self._server is not None:

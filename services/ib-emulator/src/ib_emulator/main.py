@@ -21,6 +21,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--admin-port", type=int, default=4003, help="admin HTTP port (default 4003; -1 disables)"
     )
+    p.add_argument(
+        "--admin-host",
+        default="127.0.0.1",
+        help="address of the admin API (default 127.0.0.1: loopback only, whatever --host is)",
+    )
     p.add_argument("--seed", type=int, help="seed for the random walk (overrides the scenario)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     return p.parse_args(argv)
@@ -34,13 +39,12 @@ async def serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         admin_port=None if args.admin_port < 0 else args.admin_port,
+        admin_host=args.admin_host,
         seed=args.seed,
     )
     await emulator.start()
-    print(
-        f"ib-emulator ready: api={args.host}:{emulator.port} admin={emulator.admin_port}",
-        flush=True,
-    )
+    admin = f"{args.admin_host}:{emulator.admin_port}" if emulator.admin_port else "off"
+    print(f"ib-emulator ready: api={args.host}:{emulator.port} admin={admin}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

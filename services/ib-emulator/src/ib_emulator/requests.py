@@ -91,6 +91,23 @@ class FieldReader:
             return False
         raise MalformedRequest(f"field {self.pos - 1}: expected a flag (0 or 1), got {raw!r}")
 
+    def expect(self, kinds: str) -> None:
+        """Skip fields, checking each is of its kind: s text, e empty, i integer, f number,
+        b flag. A shifted request (a NUL inside a string) rarely survives this."""
+        for kind in kinds:
+            if kind == "s":
+                self.str()
+            elif kind == "e":
+                raw = self.str()
+                if raw:
+                    raise MalformedRequest(f"field {self.pos - 1}: expected empty, got {raw!r}")
+            elif kind == "i":
+                self.int()
+            elif kind == "f":
+                self.decimal()
+            else:
+                self.bool()
+
     def skip(self, n: builtins.int) -> None:
         """Skip fields we do not act on."""
         for _ in range(n):
@@ -128,22 +145,22 @@ def parse_place_order(fields: list[str], client_id: int, server_version: int) ->
     r = FieldReader(fields)
     order_id = r.int()
     contract = read_contract(r)
-    r.skip(2)  # secIdType, secId
+    r.expect("ss")  # secIdType, secId
     action = r.str()
     qty = r.decimal()
     order_type = r.str()
     lmt = r.decimal()
     aux = r.decimal()
     tif = r.str() or "DAY"
-    r.skip(1)  # ocaGroup
+    r.expect("s")  # ocaGroup
     account = r.str()
-    r.skip(2)  # openClose, origin
+    r.expect("si")  # openClose, origin
     order_ref = r.str()
     transmit = r.bool()
     parent_id = r.int()
-    r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
+    r.expect("bbii")  # blockOrder, sweepToFill, displaySize, triggerMethod
     outside_rth = r.bool()
-    r.skip(1)  # hidden
+    r.expect("b")  # hidden
     unsupported = ""
     if contract.sec_type == "BAG":
         unsupported = "combo (BAG) orders are not emulated"
@@ -152,9 +169,9 @@ def parse_place_order(fields: list[str], client_id: int, server_version: int) ->
                         unsupported)  # fmt: skip
     _skip_middle(r)
     algo, params = _read_algo(r)
-    r.skip(1)  # algoId
+    r.expect("s")  # algoId
     what_if = r.bool()
-    r.skip(4)  # orderMiscOptions, solicited, randomizeSize, randomizePrice
+    r.expect("sbbb")  # orderMiscOptions, solicited, randomizeSize, randomizePrice
     if order_type.upper() in ("PEG BENCH", "PEGBENCH"):
         r.skip(5)
     if r.int() > 0:
@@ -169,26 +186,33 @@ def parse_place_order(fields: list[str], client_id: int, server_version: int) ->
                     what_if, unsupported)  # fmt: skip
 
 
+HEDGE_TYPES = frozenset({"", "D", "B", "F", "P", "PAIR"})
+
+
 def _skip_middle(r: FieldReader) -> None:
-    """From the deprecated sharesAllocation to the delta neutral contract: nothing we use."""
-    r.skip(7)  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup, faMethod, faPct
-    r.skip(1)  # faProfile (server < 177)
-    r.skip(13)  # modelCode .. nbboPriceCap
-    r.skip(9)  # auctionStrategy .. volatilityType
+    """From the deprecated sharesAllocation to the delta neutral contract: nothing we use,
+    but each field's kind is checked (the first, always empty, catches most shifts)."""
+    r.expect("efss")  # "", discretionaryAmt, goodAfterTime, goodTillDate
+    r.expect("ssss")  # faGroup, faMethod, faPercentage, faProfile (server < 177)
+    r.expect("sisiissbifbbf")  # modelCode .. nbboPriceCap
+    r.expect("ifffffbfi")  # auctionStrategy .. volatilityType
     dn_type = r.str()
-    r.skip(1)  # deltaNeutralAuxPrice
+    r.expect("f")  # deltaNeutralAuxPrice
     if dn_type:
-        r.skip(8)
-    r.skip(6)  # continuousUpdate .. scaleSubsLevelSize
-    increment = r.decimal()
+        r.expect("issssbis")
+    r.expect("biffii")  # continuousUpdate .. scaleSubsLevelSize
+    increment = r.decimal()  # scalePriceIncrement
     if increment is not None and increment > 0:
-        r.skip(7)
-    r.skip(3)  # scaleTable, activeStartTime, activeStopTime
-    if r.str():  # hedgeType
-        r.skip(1)
-    r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+        r.expect("fifbiib")
+    r.expect("sss")  # scaleTable, activeStartTime, activeStopTime
+    hedge = r.str()
+    if hedge not in HEDGE_TYPES:
+        raise MalformedRequest(f"field {r.pos - 1}: {hedge!r} is not a hedge type")
+    if hedge:
+        r.expect("s")
+    r.expect("bssb")  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
     if r.bool():  # delta neutral contract
-        r.skip(3)
+        r.expect("iff")
 
 
 def _read_algo(r: FieldReader) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -202,10 +226,11 @@ def _read_algo(r: FieldReader) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 def _read_tail(r: FieldReader, contract: ContractQuery, order_type: str, version: int) -> None:
     """The fields after the conditions, version gates included, to the exact end."""
-    r.skip(19)  # adjustedOrderType .. usePriceMgmtAlgo
-    for gate in (158, 160, 162, 166, 169):  # duration, postToAts, autoCancelParent, ...
+    r.expect("sfffffisssfssssbbbb")  # adjustedOrderType .. usePriceMgmtAlgo
+    # duration, postToAts, autoCancelParent, advancedErrorOverride, manualOrderTime
+    for gate, kind in ((158, "i"), (160, "i"), (162, "b"), (166, "s"), (169, "s")):
         if version >= gate:
-            r.skip(1)
+            r.expect(kind)
     if version >= 170:
         if contract.exchange == "IBKRATS":
             r.skip(1)  # minTradeQty

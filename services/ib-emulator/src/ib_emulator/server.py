@@ -105,6 +105,11 @@ class Emulator:
             enc.SERVER_VERSION,
         )
 
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """Where the admin API listens, or None when it is off."""
+        return self._admin.address if self._admin is not None else None
+
     async def _listen(self, port: int) -> None:
         self._server = await asyncio.start_server(self._on_connect, self.host, port)
         self.port = self._server.sockets[0].getsockname()[1]
