@@ -91,7 +91,7 @@ class FieldReader:
             return False
         raise MalformedRequest(f"field {self.pos - 1}: expected a flag (0 or 1), got {raw!r}")
 
-    def expect(self, kinds: str) -> None:
+    def expect(self, kinds: builtins.str) -> None:
         """Skip fields, checking each is of its kind: s text, e empty, i integer, f number,
         b flag. A shifted request (a NUL inside a string) rarely survives this."""
         for kind in kinds:
