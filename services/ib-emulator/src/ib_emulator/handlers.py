@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from . import account_data
 from . import encoders as enc
 from .context import EmulatorContext
-from .hours import MarketHours
 from .matching import OrderError
 from .messages import request_name
 from .orders import OrderRecord
@@ -84,7 +83,7 @@ def req_contract_details(ctx: EmulatorContext, s: Session, f: list[str]) -> None
     if not matches:
         s.error(req_id, 200, NO_SECURITY)
         return
-    hours = MarketHours(ctx.scenario.market_hours)
+    hours = ctx.broker.hours
     trading, liquid = hours.ib_text(ctx.clock())
     for inst in matches:
         s.send(enc.contract_details(req_id, inst, hours.ib_zone_name, trading, liquid))

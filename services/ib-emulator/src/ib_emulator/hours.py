@@ -114,6 +114,7 @@ class MarketHours:
         self.ib_zone_name = (
             IB_ZONE_NAMES.get(spec.timezone, spec.timezone) if spec else ALWAYS_OPEN_ZONE
         )
+        self._text: tuple[date, int, tuple[str, str]] | None = None
 
     def _holidays(self, year: int) -> frozenset[date]:
         assert self.spec is not None
@@ -158,12 +159,15 @@ class MarketHours:
     def ib_text(self, now: datetime, days: int = DAYS_AHEAD) -> tuple[str, str]:
         """``(tradingHours, liquidHours)`` from today for ``days`` days, in IB's format."""
         today = now.astimezone(self.zone).date()
+        if self._text is not None and self._text[:2] == (today, days):
+            return self._text[2]  # the same all day: computed once per local date
         trading, liquid = [], []
         for i in range(days):
             session = self.day(today + timedelta(days=i))
             trading.append(_ib_span(session.day, session.trading))
             liquid.append(_ib_span(session.day, session.liquid))
-        return ";".join(trading), ";".join(liquid)
+        self._text = (today, days, (";".join(trading), ";".join(liquid)))
+        return self._text[2]
 
 
 def _ib_span(d: date, span: tuple[time, time] | None) -> str:

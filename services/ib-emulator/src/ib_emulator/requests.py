@@ -7,6 +7,7 @@ read raises ``MalformedRequest``, which the session turns into an IB error messa
 from __future__ import annotations
 
 import builtins
+import re
 from decimal import Decimal, InvalidOperation
 
 from .orders import ContractQuery, OrderRequest
@@ -23,6 +24,9 @@ class MalformedRequest(ValueError):
     """The request's fields do not match the layout its message id promises."""
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def control_character(fields: list[str]) -> tuple[int, str] | None:
     """The first field holding a control character, as (index, field), or None.
 
@@ -31,10 +35,9 @@ def control_character(fields: list[str]) -> tuple[int, str] | None:
     protocol either. IB's own client refuses such strings before sending (error 579,
     "Invalid symbol in string"); tab, CR and LF are the exceptions it allows.
     """
-    for i, f in enumerate(fields):
-        if any((ord(c) < 32 and c not in "\t\r\n") or ord(c) == 127 for c in f):
-            return i, f
-    return None
+    if not _CONTROL.search("\t".join(fields)):  # one scan for the common, clean case
+        return None
+    return next((i, f) for i, f in enumerate(fields) if _CONTROL.search(f))
 
 
 class FieldReader:
