@@ -181,7 +181,7 @@ def place_order(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
     try:
         if req.what_if:
             result = broker.what_if(req)
-            inst, acct = broker._resolve(req)
+            inst, acct = broker.resolve(req)
             record = OrderRecord(
                 req, inst, 0, acct.id, "PreSubmitted", broker.clock(), broker.clock()
             )

@@ -175,7 +175,7 @@ class MatchingEngine:
         return self.hours.is_regular(now)
 
     # ------------------------------------------------------------- validation
-    def _resolve(self, req: OrderRequest) -> tuple[InstrumentSpec, Account]:
+    def resolve(self, req: OrderRequest) -> tuple[InstrumentSpec, Account]:
         """The instrument and account of an order, or OrderError as IB would refuse it."""
         if req.unsupported:
             raise OrderError(387, f"Unsupported order: {req.unsupported}")
@@ -303,7 +303,7 @@ class MatchingEngine:
             raise OrderError(103, f"Duplicate order id {req.order_id}")
         self._note_order_id(req.client_id, req.order_id)
         try:
-            inst, acct = self._resolve(req)
+            inst, acct = self.resolve(req)
             self._check_working_orders(req, inst, acct)
         except OrderError as exc:
             self.refused.append(RefusedOrder(req, self.clock(), exc.code, exc.message))
@@ -360,7 +360,7 @@ class MatchingEngine:
                 201, "Order rejected - reason:Quantity is below what has already filled"
             )
         probe = replace(req, account=req.account or record.account)
-        self._resolve(probe)
+        self.resolve(probe)
         record.request = replace(probe, client_id=record.client_id)
         return [OrderChanged(record)]
 
@@ -498,7 +498,7 @@ class MatchingEngine:
     # ---------------------------------------------------------------- what-if
     def what_if(self, req: OrderRequest) -> WhatIf:
         """Margin and commission impact of an order that is not placed."""
-        inst, acct = self._resolve(req)
+        inst, acct = self.resolve(req)
         q = self.market.quote(inst.symbol)
         price = q.ask if req.action == "BUY" else q.bid
         if req.order_type == "LMT" and req.lmt_price is not None:
