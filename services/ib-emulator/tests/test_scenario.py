@@ -50,3 +50,41 @@ def test_scenario_with_a_position_in_an_unknown_symbol_is_refused(tmp_path: Path
 def test_missing_scenario_file_is_reported_by_path(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "nope.yaml")
+
+
+def test_market_hours_with_own_holidays_load_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "hours.yaml"
+    path.write_text(
+        "accounts: [{id: DU1, cash: 1000}]\n"
+        "instruments: [{symbol: SPY, con_id: 1, primary_exchange: ARCA}]\n"
+        "prices: {start: {SPY: 10}, trade_print_seconds: null}\n"
+        "market_hours: {holidays: [2026-12-24], early_closes: []}\n"
+        "account_updates: {period_seconds: 5}\n"
+        "limits: {market_data_lines: null}\n"
+    )
+    s = load_scenario(path)
+    assert s.market_hours is not None
+    assert [str(d) for d in s.market_hours.holidays or []] == ["2026-12-24"]
+    assert s.prices.trade_print_seconds is None
+    assert (s.account_updates.period_seconds, s.limits.market_data_lines) == (5, None)
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        ("{timezone: Mars/Olympus}", "unknown timezone"),
+        ("{open: '17:00'}", "extended_open <= open < close"),
+        ("{close: '25:00'}", "market_hours.close"),
+    ],
+)
+def test_bad_market_hours_are_refused_with_the_field_named(
+    tmp_path: Path, hours: str, expected: str
+) -> None:
+    path = tmp_path / "bad-hours.yaml"
+    path.write_text(
+        "accounts: [{id: DU1, cash: 1000}]\n"
+        "instruments: [{symbol: SPY, con_id: 1, primary_exchange: ARCA}]\n"
+        f"prices: {{start: {{SPY: 10}}}}\nmarket_hours: {hours}\n"
+    )
+    with pytest.raises(ScenarioError, match=expected):
+        load_scenario(path)

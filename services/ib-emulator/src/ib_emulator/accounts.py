@@ -14,6 +14,11 @@ from .scenario import AccountSpec
 
 ZERO = Decimal(0)
 
+
+def _m(v: Decimal) -> str:
+    return f"{v:.2f}"
+
+
 # RegT-style requirements; a cash account must pay for everything in full.
 INIT_MARGIN = {"margin": Decimal("0.5"), "cash": Decimal("1")}
 MAINT_MARGIN = {"margin": Decimal("0.25"), "cash": Decimal("1")}
@@ -28,7 +33,16 @@ class Position:
     symbol: str
     quantity: Decimal = ZERO
     average_cost: Decimal = ZERO
-    realized_pnl: Decimal = ZERO
+    realized_pnl: Decimal = ZERO  # since the session started (today)
+    start_unrealized: Decimal = ZERO  # unrealized PnL when the session started
+
+    def unrealized(self, mark: Decimal) -> Decimal:
+        """Unrealized PnL at a mark."""
+        return self.quantity * (mark - self.average_cost)
+
+    def daily_pnl(self, mark: Decimal) -> Decimal:
+        """Today's realized plus the change in unrealized since the session started."""
+        return self.realized_pnl + self.unrealized(mark) - self.start_unrealized
 
     def apply_fill(self, signed_qty: Decimal, price: Decimal, commission: Decimal) -> Decimal:
         """Apply a fill; return the realized PnL it produced (net of commission)."""
@@ -116,33 +130,57 @@ class Account:
         avail = self.available_funds(mark)
         return avail / INIT_MARGIN[self.account_type]
 
+    def start_session(self, mark: Mark) -> None:
+        """Remember unrealized PnL now: daily PnL counts from here."""
+        for s, p in self.positions.items():
+            p.start_unrealized = p.unrealized(mark(s))
+        self.start_unrealized = self.unrealized(mark)
+
+    def ledger(self, mark: Mark) -> list[tuple[str, str, str]]:
+        """The cash ledger: each tag once per currency held and once as ``BASE``.
+
+        Every value is in the base currency (the emulator converts nothing), so the
+        currency rows and the BASE rows carry the same figures, as IB's do for an account
+        holding only its base currency.
+        """
+        stock = sum((p.quantity * mark(s) for s, p in self.positions.items()), ZERO)
+        unreal = self.unrealized(mark)
+        rows: list[tuple[str, str, str]] = []
+        for ccy in (self.base_currency, "BASE"):
+            rows += [
+                ("Currency", self.base_currency, ccy),
+                ("ExchangeRate", "1.00", ccy),
+                ("CashBalance", _m(self.cash), ccy),
+                ("TotalCashBalance", _m(self.cash), ccy),
+                ("AccruedCash", "0.00", ccy),
+                ("StockMarketValue", _m(stock), ccy),
+                ("OptionMarketValue", "0.00", ccy),
+                ("FutureOptionValue", "0.00", ccy),
+                ("FuturesPNL", "0.00", ccy),
+                ("NetLiquidationByCurrency", _m(self.cash + stock), ccy),
+                ("UnrealizedPnL", _m(unreal), ccy),
+                ("RealizedPnL", _m(self.realized_pnl), ccy),
+                ("NetDividend", "0.00", ccy),
+            ]
+        return rows
+
     def values(self, mark: Mark) -> list[tuple[str, str, str]]:
-        """Account values as IB names them: (tag, value, currency)."""
+        """Account values as IB names them: (tag, value, currency), the ledger included."""
         ccy = self.base_currency
         gross = self.gross_value(mark)
         nlv = self.net_liquidation(mark)
         init, maint = self.margin(gross)
-        unreal = self.unrealized(mark)
-
-        def m(v: Decimal) -> str:
-            return f"{v:.2f}"
-
+        m = _m
         return [
             ("AccountCode", self.id, ""),
             ("AccountType", "INDIVIDUAL", ""),
             ("AccountReady", "true", ""),
-            ("Currency", ccy, ccy),
-            ("ExchangeRate", "1.00", ccy),
-            ("CashBalance", m(self.cash), ccy),
-            ("CashBalance", m(self.cash), "BASE"),
-            ("TotalCashBalance", m(self.cash), "BASE"),
+            *self.ledger(mark),
             ("TotalCashValue", m(self.cash), ccy),
             ("SettledCash", m(self.cash), ccy),
             ("NetLiquidation", m(nlv), ccy),
-            ("NetLiquidationByCurrency", m(nlv), "BASE"),
             ("EquityWithLoanValue", m(nlv), ccy),
             ("GrossPositionValue", m(gross), ccy),
-            ("StockMarketValue", m(nlv - self.cash), ccy),
             ("InitMarginReq", m(init), ccy),
             ("MaintMarginReq", m(maint), ccy),
             ("FullInitMarginReq", m(init), ccy),
@@ -153,10 +191,6 @@ class Account:
             ("FullExcessLiquidity", m(nlv - maint), ccy),
             ("BuyingPower", m(self.buying_power(mark)), ccy),
             ("Cushion", f"{((nlv - maint) / nlv) if nlv else ZERO:.4f}", ""),
-            ("UnrealizedPnL", m(unreal), ccy),
-            ("RealizedPnL", m(self.realized_pnl), ccy),
-            ("UnrealizedPnL", m(unreal), "BASE"),
-            ("RealizedPnL", m(self.realized_pnl), "BASE"),
         ]
 
     def daily_pnl(self, mark: Mark) -> Decimal:

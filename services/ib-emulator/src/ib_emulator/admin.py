@@ -10,15 +10,41 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .server import Emulator
+from .faults import Faults
+from .limits import Limits
+from .market import Quote
 
 log = logging.getLogger("ib_emulator.admin")
 
 Json = dict[str, Any]
+
+
+class Administered(Protocol):
+    """What the admin API drives: the emulator's control surface."""
+
+    faults: Faults
+    limits: Limits
+    account_update_period: float
+
+    def state(self) -> dict[str, object]: ...
+
+    def orders(self) -> list[dict[str, object]]: ...
+
+    def set_price(
+        self,
+        symbol: str,
+        *,
+        last: Decimal | float | str | None = None,
+        bid: Decimal | float | str | None = None,
+        ask: Decimal | float | str | None = None,
+        move_pct: Decimal | float | str | None = None,
+    ) -> Quote: ...
+
+    def set_account_update_period(self, seconds: float) -> None: ...
 
 
 class HttpError(Exception):
@@ -43,7 +69,7 @@ def _num(body: Json, key: str, default: float | None = None) -> float:
 class AdminServer:
     """Serves the admin routes for one Emulator."""
 
-    def __init__(self, emulator: Emulator, host: str, port: int) -> None:
+    def __init__(self, emulator: Administered, host: str, port: int) -> None:
         self.emulator = emulator
         self.host = host
         self.port = port
@@ -68,6 +94,10 @@ class AdminServer:
                 "notified": emulator.faults.competing_session()
             },
             ("POST", "/faults/reset"): self._reset,
+            ("GET", "/limits"): lambda b: emulator.limits.snapshot(),
+            ("POST", "/limits"): self._limits,
+            ("GET", "/settings"): lambda b: self._settings_now(),
+            ("POST", "/settings"): self._settings,
         }
 
     async def start(self) -> int:
@@ -76,6 +106,13 @@ class AdminServer:
         port: int = self._server.sockets[0].getsockname()[1]
         log.info("admin API on http://%s:%s", self.host, port)
         return port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port)."""
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
 
     async def stop(self) -> None:
         """Stop listening."""
@@ -165,6 +202,31 @@ class AdminServer:
     def _reset(self, body: Json) -> Json:
         self.emulator.faults.reset()
         return self.emulator.faults.snapshot()
+
+    def _limits(self, body: Json) -> Json:
+        known = {"market_data_lines", "orders_per_contract_side", "snapshot_seconds"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise HttpError(400, f"unknown limit(s) {unknown}; known: {sorted(known)}")
+        try:
+            self.emulator.limits.update(**body)
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        return self.emulator.limits.snapshot()
+
+    def _settings_now(self) -> Json:
+        return {"account_update_period_seconds": self.emulator.account_update_period}
+
+    def _settings(self, body: Json) -> Json:
+        unknown = sorted(set(body) - {"account_update_period_seconds"})
+        if unknown:
+            raise HttpError(400, f"unknown setting(s) {unknown}")
+        if "account_update_period_seconds" in body:
+            try:
+                self.emulator.set_account_update_period(_num(body, "account_update_period_seconds"))
+            except ValueError as exc:
+                raise HttpError(400, str(exc)) from None
+        return self._settings_now()
 
     # --------------------------------------------------------------- HTTP
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

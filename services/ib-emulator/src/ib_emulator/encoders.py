@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from .broker import WhatIf
 from .market import Quote
+from .matching import WhatIf
 from .orders import Execution, OrderRecord
 from .scenario import InstrumentSpec
 from .wire import Field
@@ -20,6 +20,7 @@ SERVER_VERSION = 176
 # Outgoing message ids (EDecoder's IN ids).
 TICK_PRICE = 1
 TICK_SIZE = 2
+TICK_STRING = 46
 ORDER_STATUS = 3
 ERR_MSG = 4
 OPEN_ORDER = 5
@@ -51,8 +52,10 @@ COMPLETED_ORDER = 101
 COMPLETED_ORDERS_END = 102
 
 # Tick types: live and their delayed twins (marketDataType 3).
-LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "close": 9}
-DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "close": 75}
+LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "close": 9, "last_size": 5, "volume": 8,
+              "last_time": 45}  # fmt: skip
+DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "close": 75, "last_size": 71, "volume": 74,
+                 "last_time": 88}  # fmt: skip
 
 
 def ib_time(dt: datetime) -> str:
@@ -99,15 +102,17 @@ def _trading_class(inst: InstrumentSpec) -> str:
     return "NMS" if inst.primary_exchange == "NASDAQ" else inst.symbol
 
 
-def contract_details(req_id: int, inst: InstrumentSpec) -> list[Field]:
+def contract_details(
+    req_id: int, inst: InstrumentSpec, zone: str, trading_hours: str, liquid_hours: str
+) -> list[Field]:
     """contractData at server version >= 164 (no version field, size rules at the end)."""
     order_types = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LIT,LMT,MIDPX,MKT,MOC,NONALGO,OCA,REL,RELPCTOFS,SCALE,STP,STPLMT,TRAIL,WHATIF"
     return [
         CONTRACT_DATA, req_id, inst.symbol, inst.sec_type, "", 0, "", "SMART", inst.currency,
         inst.symbol, _trading_class(inst), _trading_class(inst), inst.con_id, inst.min_tick,
         "", order_types, f"SMART,{inst.primary_exchange},ARCA,NASDAQ,NYSE,BATS,IEX",
-        1, 0, inst.long_name, inst.primary_exchange, "", "", "", "", "US/Eastern",
-        "", "", "", "",
+        1, 0, inst.long_name, inst.primary_exchange, "", "", "", "", zone,
+        trading_hours, liquid_hours, "", "",
         0,  # secIdList: none (the scenario has no ISINs to report)
         1, "", "", "26,26", "", inst.stock_type,
         inst.min_size if not inst.fractional else Decimal("0.0001"),
@@ -145,6 +150,28 @@ def quote_ticks(req_id: int, q: Quote, delayed: bool, nan: bool) -> list[list[Fi
         tick_price(req_id, types["ask"], q.ask, q.ask_size),
         tick_price(req_id, types["last"], q.last, q.last_size),
         tick_price(req_id, types["close"], q.close, 0),
+    ]
+
+
+def tick_size(req_id: int, tick_type: int, size: Decimal) -> list[Field]:
+    """tickSize (version 6)."""
+    return [TICK_SIZE, 6, req_id, tick_type, size]
+
+
+def tick_string(req_id: int, tick_type: int, value: str) -> list[Field]:
+    """tickString (version 6)."""
+    return [TICK_STRING, 6, req_id, tick_type, value]
+
+
+def trade_print(
+    req_id: int, q: Quote, volume: Decimal, epoch: int, delayed: bool
+) -> list[list[Field]]:
+    """A trade at the last price: last size, the day's volume and the last trade's time."""
+    types = DELAYED_TICKS if delayed else LIVE_TICKS
+    return [
+        tick_size(req_id, types["last_size"], q.last_size),
+        tick_size(req_id, types["volume"], volume),
+        tick_string(req_id, types["last_time"], str(epoch)),
     ]
 
 

@@ -48,6 +48,7 @@ class Market:
         self._ticks = {i.symbol: i.min_tick for i in instruments}
         self._rng = random.Random(spec.seed)
         self._quotes: dict[str, Quote] = {}
+        self._volume: dict[str, Decimal] = {i.symbol: Decimal(0) for i in instruments}
         for inst in instruments:
             start = spec.start[inst.symbol]
             self._quotes[inst.symbol] = self._quote_around(inst.symbol, start, close=start)
@@ -116,3 +117,9 @@ class Market:
                 self._quotes[symbol] = new
                 changed.append(new)
         return changed
+
+    def print_trades(self, symbols: set[str]) -> dict[str, Decimal]:
+        """A trade of the last size at the last price on each symbol; the day's volumes."""
+        for symbol in symbols:
+            self._volume[symbol] += self._quotes[symbol].last_size
+        return {s: self._volume[s] for s in symbols}

@@ -5,10 +5,12 @@ A bad file fails at start with the file, the field and what was expected, never 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -65,6 +67,9 @@ class PricesSpec(_Model):
     step_seconds: float = Field(default=1.0, gt=0)
     volatility_bps: float = Field(default=5.0, ge=0)
     spread_bps: float = Field(default=2.0, ge=0)
+    # A trade at the last price prints this often on every subscribed symbol while a
+    # session is on (IB keeps sending last size, volume and time ticks); null: never.
+    trade_print_seconds: float | None = Field(default=1.0, gt=0)
     start: dict[str, Decimal]
 
 
@@ -85,13 +90,49 @@ class FillSpec(_Model):
     allow_fractional: bool = True
 
 
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
 class MarketHoursSpec(_Model):
-    """Regular trading hours; outside them orders without ``outsideRth`` wait."""
+    """Sessions: regular hours (orders without ``outsideRth`` wait outside them) and the
+    extended session around them; holidays and early closes default to NYSE's rules."""
 
     timezone: str = "America/New_York"
-    open: str = "09:30"
-    close: str = "16:00"
+    open: str = Field(default="09:30", pattern=_HHMM)
+    close: str = Field(default="16:00", pattern=_HHMM)
+    extended_open: str = Field(default="04:00", pattern=_HHMM)
+    extended_close: str = Field(default="20:00", pattern=_HHMM)
+    early_close: str = Field(default="13:00", pattern=_HHMM)
+    early_extended_close: str = Field(default="17:00", pattern=_HHMM)
     weekdays_only: bool = True
+    holidays: list[date] | None = None  # null: the NYSE holidays of each year
+    early_closes: list[date] | None = None  # null: NYSE's early closes of each year
+
+    @model_validator(mode="after")
+    def _check_order(self) -> MarketHoursSpec:
+        if not self.extended_open <= self.open < self.close <= self.extended_close:
+            raise ValueError("expected extended_open <= open < close <= extended_close")
+        if not self.open < self.early_close <= self.early_extended_close:
+            raise ValueError("expected open < early_close <= early_extended_close")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {self.timezone!r}") from None
+        return self
+
+
+class AccountUpdatesSpec(_Model):
+    """How often IB re-sends changed account summary and account values."""
+
+    period_seconds: float = Field(default=180.0, gt=0)
+
+
+class LimitsSpec(_Model):
+    """IB's limits; null switches one off."""
+
+    market_data_lines: int | None = Field(default=100, ge=0)
+    orders_per_contract_side: int | None = Field(default=20, ge=0)
+    snapshot_seconds: float | None = Field(default=11.0, ge=0)
 
 
 class Scenario(_Model):
@@ -104,15 +145,29 @@ class Scenario(_Model):
     fills: FillSpec = FillSpec()
     market_data_type: Literal["live", "delayed"] = "live"
     market_hours: MarketHoursSpec | None = None
+    account_updates: AccountUpdatesSpec = AccountUpdatesSpec()
+    limits: LimitsSpec = LimitsSpec()
 
     @model_validator(mode="after")
     def _check_references(self) -> Scenario:
         symbols = {i.symbol for i in self.instruments}
         if len(symbols) != len(self.instruments):
             raise ValueError("instruments: each symbol may appear only once")
-        con_ids = {i.con_id for i in self.instruments}
-        if len(con_ids) != len(self.instruments):
+        if len({i.con_id for i in self.instruments}) != len(self.instruments):
             raise ValueError("instruments: each con_id may appear only once")
+        if len({a.id for a in self.accounts}) != len(self.accounts):
+            raise ValueError("accounts: each id may appear only once")
+        self._check_prices(symbols)
+        for acct in self.accounts:
+            for pos in acct.positions:
+                if pos.symbol not in symbols:
+                    raise ValueError(
+                        f"accounts[{acct.id}].positions.{pos.symbol}: "
+                        "not a symbol listed under instruments"
+                    )
+        return self
+
+    def _check_prices(self, symbols: set[str]) -> None:
         missing = sorted(symbols - set(self.prices.start))
         if missing:
             raise ValueError(f"prices.start: needs a starting price for {', '.join(missing)}")
@@ -121,16 +176,6 @@ class Scenario(_Model):
                 raise ValueError(f"prices.start.{sym}: not a symbol listed under instruments")
             if px <= 0:
                 raise ValueError(f"prices.start.{sym}: expected a positive price, got {px}")
-        for acct in self.accounts:
-            for pos in acct.positions:
-                if pos.symbol not in symbols:
-                    raise ValueError(
-                        f"accounts[{acct.id}].positions.{pos.symbol}: "
-                        "not a symbol listed under instruments"
-                    )
-        if len({a.id for a in self.accounts}) != len(self.accounts):
-            raise ValueError("accounts: each id may appear only once")
-        return self
 
     def instrument(self, symbol: str) -> InstrumentSpec | None:
         """Find an instrument by symbol."""

@@ -1,25 +1,35 @@
-"""The emulator: TCP server, sessions, background market and matching loops, control API."""
+"""The emulator: the TCP server and its sessions, the background loops, the control API.
+
+``Emulator`` is the ``EmulatorContext`` its handlers see. Message routing lives in
+``delivery``, account data in ``account_data``, faults and reports in ``operations``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from . import delivery, loops
 from . import encoders as enc
-from .broker import Broker, BrokerEvent, OrderFilled, OrderRejected, OrderUpdated
+from .admin import AdminServer
 from .faults import Faults, FaultState
+from .handlers import dispatch_request
+from .limits import Limits
 from .market import Market, Quote
+from .matching import MatchingEngine, OrderEvent
+from .operations import Operations, orders_report, state_report
 from .scenario import Scenario, default_scenario
 from .session import Session
 
 log = logging.getLogger("ib_emulator.server")
 
-MATCH_INTERVAL = 0.05  # how often working orders are re-checked (fill delays, partial slices)
+SHUTDOWN_GRACE = 2.0  # seconds a closed session gets to finish before it is cancelled
 
 
 def _utcnow() -> datetime:
@@ -27,7 +37,7 @@ def _utcnow() -> datetime:
 
 
 class Emulator:
-    """A paper IB Gateway speaking the TWS API; start it, point ib_async at ``port``."""
+    """A paper IB Gateway speaking the TWS API; start it, point a TWS client at ``port``."""
 
     def __init__(
         self,
@@ -36,6 +46,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         admin_port: int | None = None,
+        admin_host: str = "127.0.0.1",
         seed: int | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -46,17 +57,22 @@ class Emulator:
             )
         self.scenario = scenario
         self.host = host
+        self.admin_host = admin_host
         self._requested_port = port
         self._requested_admin_port = admin_port
         self.clock = clock
         self.fault_state = FaultState()
+        self.limits = Limits(**scenario.limits.model_dump())
+        self.account_update_period = scenario.account_updates.period_seconds
         self.market = Market(scenario.prices, scenario.instruments)
-        self.broker = Broker(scenario, self.market, self.fault_state, clock)
-        self.faults = Faults(self.fault_state, self)
+        self.broker = MatchingEngine(scenario, self.market, self.fault_state, clock, self.limits)
+        self.operations = Operations(self, self._spawn, self._refuse_connections)
+        self.faults = Faults(self.fault_state, self.operations)
         self.sessions: set[Session] = set()
         self._by_client_id: dict[int, Session] = {}
+        self._session_tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.base_events.Server | None = None
-        self._admin: Any = None
+        self._admin: AdminServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.port = 0
@@ -67,14 +83,21 @@ class Emulator:
         """Listen for API clients (and the admin API when an admin port was given)."""
         await self._listen(self._requested_port)
         if self._requested_admin_port is not None:
-            from .admin import AdminServer
-
-            self._admin = AdminServer(self, self.host, self._requested_admin_port)
+            self._admin = AdminServer(self, self.admin_host, self._requested_admin_port)
             self.admin_port = await self._admin.start()
         self._loops = [
-            asyncio.create_task(self._price_loop(), name="emulator-prices"),
-            asyncio.create_task(self._match_loop(), name="emulator-matching"),
+            asyncio.create_task(loops.prices(self), name="emulator-prices"),
+            asyncio.create_task(loops.matching(self), name="emulator-matching"),
+            asyncio.create_task(
+                loops.account_updates(self, lambda: self.account_update_period),
+                name="emulator-account-updates",
+            ),
         ]
+        every = self.scenario.prices.trade_print_seconds
+        if every is not None:
+            self._loops.append(
+                asyncio.create_task(loops.trade_prints(self, every), name="emulator-prints")
+            )
         log.info(
             "IB emulator listening on %s:%s (server version %s)",
             self.host,
@@ -82,24 +105,45 @@ class Emulator:
             enc.SERVER_VERSION,
         )
 
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """Where the admin API listens, or None when it is off."""
+        return self._admin.address if self._admin is not None else None
+
     async def _listen(self, port: int) -> None:
         self._server = await asyncio.start_server(self._on_connect, self.host, port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Close every connection and stop listening."""
-        for task in [*self._loops, *self._tasks]:
+        """Stop the loops, close every connection and let each session finish."""
+        tasks = [*self._loops, *self._tasks]
+        for task in tasks:
             task.cancel()
-        for task in [*self._loops, *self._tasks]:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.drop_connections()
         if self._server is not None:
             self._server.close()
+        self.drop_connections()
+        await self._finish_sessions()
+        if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
         if self._admin is not None:
             await self._admin.stop()
+
+    async def _finish_sessions(self) -> None:
+        # A session task cancelled by the loop's teardown ends in a traceback; closed
+        # sockets make every session return on its own, so wait for them to do so.
+        pending = [t for t in self._session_tasks if not t.done()]
+        if not pending:
+            return
+        _done, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+        for task in late:
+            task.cancel()
+        for task in late:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def __aenter__(self) -> Emulator:
         await self.start()
@@ -108,23 +152,38 @@ class Emulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Session(self, reader, writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._session_tasks.add(task)
+            task.add_done_callback(self._session_tasks.discard)
+        session = Session(
+            reader,
+            writer,
+            dispatch=functools.partial(dispatch_request, self),
+            clock=self.clock,
+            pacing=self.fault_state,
+            on_closed=self._session_closed,
+        )
         self.sessions.add(session)
         log.info("client connected from %s", session.peer)
         await session.run()
 
-    def session_closed(self, session: Session) -> None:
-        """Forget a closed session and free its client id."""
+    def _session_closed(self, session: Session) -> None:
         self.sessions.discard(session)
         if session.client_id is not None and self._by_client_id.get(session.client_id) is session:
             del self._by_client_id[session.client_id]
         log.info("client %s (%s) disconnected", session.client_id, session.peer)
+
+    # ------------------------------------------------------ EmulatorContext
+    def clients(self) -> Iterable[Session]:
+        """Every open client connection."""
+        return self.sessions
 
     def claim_client_id(self, client_id: int, session: Session) -> bool:
         """Reserve a client id for a session; False if another live session holds it."""
@@ -134,154 +193,21 @@ class Emulator:
         self._by_client_id[client_id] = session
         return True
 
-    # ------------------------------------------------------------ background
-    async def _price_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.scenario.prices.step_seconds)
-            changed = self.market.step()
-            if changed:
-                self._on_quotes(changed)
-
-    async def _match_loop(self) -> None:
-        while True:
-            await asyncio.sleep(MATCH_INTERVAL)
-            if self.broker.open_orders():
-                self.dispatch(self.broker.match())
-
-    # --------------------------------------------------------------- routing
-    def dispatch(self, events: list[BrokerEvent], ack: bool = False) -> None:
-        """Turn broker events into messages for the clients that should see them."""
+    def deliver(self, events: list[OrderEvent], ack: bool = False) -> None:
+        """Turn order events into messages for the clients that should see them."""
         delay = self.fault_state.ack_delay_seconds if ack else 0.0
         if delay > 0:
 
             async def later() -> None:
                 await asyncio.sleep(delay)
-                self._deliver(events)
-                self.dispatch(self.broker.match())
+                delivery.order_events(self, self._by_client_id, events)
+                self.deliver(self.broker.match())
 
             self._spawn(later())
             return
-        self._deliver(events)
+        delivery.order_events(self, self._by_client_id, events)
         if ack:
-            self._deliver(self.broker.match())
-
-    def _owner(self, client_id: int) -> Session | None:
-        return self._by_client_id.get(client_id)
-
-    def _deliver(self, events: list[BrokerEvent]) -> None:
-        touched: set[tuple[str, str]] = set()
-        for ev in events:
-            s = self._owner(ev.order.client_id)
-            if isinstance(ev, OrderUpdated):
-                if s:
-                    s.send(enc.open_order(ev.order))
-                    s.send(enc.order_status(ev.order))
-            elif isinstance(ev, OrderFilled):
-                o, e = ev.order, ev.execution
-                if s:
-                    # execDetails before commissionReport, and after the openOrder that
-                    # carried the permId: ib_async attaches reports only in that order.
-                    s.send(enc.exec_details(-1, o, e))
-                    s.send(enc.open_order(o))
-                    s.send(enc.order_status(o))
-                    s.send(enc.commission_report(e))
-                touched.add((o.account, o.instrument.symbol))
-            elif isinstance(ev, OrderRejected) and s:
-                s.error(ev.order.order_id, ev.code, ev.message)
-        for account, symbol in touched:
-            self._on_account_changed(account, symbol)
-
-    def _on_account_changed(self, account: str, symbol: str) -> None:
-        b = self.broker
-        inst = b.scenario.instrument(symbol)
-        assert inst is not None
-        pos = b.accounts[account].position(symbol)
-        for s in list(self.sessions):
-            if not s.is_api_ready:
-                continue
-            if s.subs.positions:
-                s.send(enc.position(account, inst, pos.quantity, pos.average_cost))
-            if s.subs.account_updates == account:
-                self.send_account_update(s, account, full=False, symbols=[symbol])
-            for req_id, (accounts, _model) in s.subs.account_multi.items():
-                if account in accounts:
-                    self.send_account_multi(s, req_id)
-            for req_id, (acct, _m) in s.subs.pnl.items():
-                if acct == account:
-                    self.send_pnl(s, req_id)
-            for req_id, (acct, _m, _c) in s.subs.pnl_single.items():
-                if acct == account:
-                    self.send_pnl_single(s, req_id)
-
-    def _on_quotes(self, quotes: list[Quote]) -> None:
-        by_symbol = {q.symbol: q for q in quotes}
-        delayed = self.scenario.market_data_type == "delayed"
-        nan = self.fault_state.nan_prices
-        for s in list(self.sessions):
-            for req_id, symbol in s.subs.market_data.items():
-                q = by_symbol.get(symbol)
-                if q is not None:
-                    for msg in enc.quote_ticks(req_id, q, delayed, nan)[:3]:
-                        s.send(msg)
-            for req_id in s.subs.pnl:
-                self.send_pnl(s, req_id)
-            for req_id in s.subs.pnl_single:
-                self.send_pnl_single(s, req_id)
-        self.dispatch(self.broker.match())
-
-    # ---------------------------------------------------------- account data
-    def send_account_update(
-        self, s: Session, account: str, full: bool, symbols: list[str] | None = None
-    ) -> None:
-        """updateAccountValue for every tag, updatePortfolio rows, and the account time."""
-        b = self.broker
-        acct = b.accounts[account]
-        for tag, value, ccy in acct.values(b.mark):
-            s.send(enc.account_value(tag, value, ccy, account))
-        for sym, p in acct.positions.items():
-            if symbols is not None and sym not in symbols:
-                continue
-            if p.quantity == 0 and full:
-                continue
-            inst = b.scenario.instrument(sym)
-            assert inst is not None
-            mark = b.mark(sym)
-            s.send(
-                enc.portfolio_value(
-                    inst, p.quantity, mark, p.average_cost,
-                    p.quantity * (mark - p.average_cost), p.realized_pnl, account,
-                )
-            )  # fmt: skip
-        s.send(enc.account_time(self.clock()))
-
-    def send_account_multi(self, s: Session, req_id: int) -> None:
-        """accountUpdateMulti rows for a subscription."""
-        accounts, model = s.subs.account_multi[req_id]
-        b = self.broker
-        for account in accounts:
-            for tag, value, ccy in b.accounts[account].values(b.mark):
-                s.send(enc.account_update_multi(req_id, account, model, tag, value, ccy))
-
-    def send_pnl(self, s: Session, req_id: int) -> None:
-        """One pnl message for a subscription."""
-        account, _model = s.subs.pnl[req_id]
-        acct = self.broker.accounts[account]
-        mark = self.broker.mark
-        s.send(enc.pnl(req_id, acct.daily_pnl(mark), acct.unrealized(mark), acct.realized_pnl))
-
-    def send_pnl_single(self, s: Session, req_id: int) -> None:
-        """One pnlSingle message for a subscription."""
-        account, _model, con_id = s.subs.pnl_single[req_id]
-        inst = next(i for i in self.scenario.instruments if i.con_id == con_id)
-        pos = self.broker.accounts[account].position(inst.symbol)
-        mark = self.broker.mark(inst.symbol)
-        unreal = pos.quantity * (mark - pos.average_cost)
-        s.send(
-            enc.pnl_single(
-                req_id, pos.quantity, unreal + pos.realized_pnl, unreal, pos.realized_pnl,
-                pos.quantity * mark,
-            )
-        )  # fmt: skip
+            delivery.order_events(self, self._by_client_id, self.broker.match())
 
     # --------------------------------------------------------- control API
     def set_price(
@@ -303,92 +229,29 @@ class Emulator:
         q = self.market.set_price(
             symbol, last=d(last), bid=d(bid), ask=d(ask), move_pct=d(move_pct)
         )
-        self._on_quotes([q])
+        delivery.quotes(self, [q])
+        self.deliver(self.broker.match())
         return q
+
+    def set_account_update_period(self, seconds: float) -> None:
+        """How often changed account summary and account values are re-sent (IB: 180 s)."""
+        if not seconds > 0:
+            raise ValueError(f"period must be a positive number of seconds, got {seconds!r}")
+        self.account_update_period = seconds
 
     def orders(self) -> list[dict[str, object]]:
         """Every order ever received, oldest first, refusals included."""
-        rows = [o.to_json() for o in self.broker.orders] + [
-            r.to_json() for r in self.broker.refused
-        ]
-        return sorted(rows, key=lambda r: str(r["received_at"]))
+        return orders_report(self)
 
     def state(self) -> dict[str, object]:
         """Accounts with cash, positions, PnL and account values."""
-        b = self.broker
-        accounts = []
-        for acct in b.accounts.values():
-            accounts.append(
-                {
-                    "id": acct.id,
-                    "base_currency": acct.base_currency,
-                    "cash": str(acct.cash),
-                    "net_liquidation": f"{acct.net_liquidation(b.mark):.2f}",
-                    "realized_pnl": f"{acct.realized_pnl:.2f}",
-                    "unrealized_pnl": f"{acct.unrealized(b.mark):.2f}",
-                    "positions": [
-                        {
-                            "symbol": sym,
-                            "quantity": str(p.quantity),
-                            "average_cost": str(round(p.average_cost, 6)),
-                            "market_price": str(b.mark(sym)),
-                            "realized_pnl": f"{p.realized_pnl:.2f}",
-                        }
-                        for sym, p in acct.positions.items()
-                        if p.quantity != 0
-                    ],
-                }
-            )
-        return {
-            "accounts": accounts,
-            "connections": sorted(s.client_id for s in self.sessions if s.client_id is not None),
-            "prices": {
-                sym: {
-                    "bid": str(self.market.quote(sym).bid),
-                    "ask": str(self.market.quote(sym).ask),
-                    "last": str(self.market.quote(sym).last),
-                }
-                for sym in self.market.symbols()
-            },
-            "faults": self.faults.snapshot(),
-        }
+        return state_report(self, self.faults.snapshot())
 
-    # ------------------------------------------------- FaultActions protocol
     def drop_connections(self) -> int:
         """Close every client connection now."""
-        sessions = list(self.sessions)
-        for s in sessions:
-            s.close()
-        return len(sessions)
+        return self.operations.drop_connections()
 
-    def connectivity_blip(self, lost_seconds: float, restore_code: int) -> None:
-        """1100 now; 1101 or 1102 later (1101 also drops market data subscriptions)."""
-        for s in self._ready_sessions():
-            s.error(-1, 1100, "Connectivity between IB and Trader Workstation has been lost.")
-
-        async def restore() -> None:
-            await asyncio.sleep(lost_seconds)
-            for s in self._ready_sessions():
-                if restore_code == 1101:
-                    s.subs.market_data.clear()
-                    s.error(
-                        -1,
-                        1101,
-                        "Connectivity between IB and Trader Workstation has been restored - "
-                        "data lost.",
-                    )
-                else:
-                    s.error(
-                        -1,
-                        1102,
-                        "Connectivity between IB and Trader Workstation has been restored - "
-                        "data maintained. All data farms are connected: usfarm; ushmds; "
-                        "secdefil.",
-                    )
-
-        self._spawn(restore())
-
-    def refuse_connections(self, seconds: float) -> None:
+    def _refuse_connections(self, seconds: float) -> None:
         """Drop everyone and stop listening, then listen again on the same port."""
         port = self.port
         if self._server is not None:
@@ -407,24 +270,3 @@ class Emulator:
             log.error("could not listen again on port %s", port)
 
         self._spawn(reopen())
-
-    def competing_session(self) -> int:
-        """10197 on every market data subscription."""
-        n = 0
-        for s in self._ready_sessions():
-            for req_id in list(s.subs.market_data):
-                s.error(req_id, 10197, "No market data during competing live session")
-                n += 1
-        return n
-
-    def prices_changed(self) -> None:
-        """Re-send current quotes to every subscriber (after NaN mode flips)."""
-        self._on_quotes([self.market.quote(s) for s in self.market.symbols()])
-
-    def fills_may_proceed(self) -> None:
-        """Re-run matching (after fills were released)."""
-        with contextlib.suppress(RuntimeError):
-            self.dispatch(self.broker.match())
-
-    def _ready_sessions(self) -> list[Session]:
-        return [s for s in self.sessions if s.is_api_ready]

@@ -1,4 +1,8 @@
-"""One client connection: handshake, framing, pacing, and the subscriptions it holds."""
+"""One client connection: handshake, framing, pacing, and the subscriptions it holds.
+
+A session knows nothing of requests: it hands every message after the handshake to the
+``dispatch`` callable it was given, so this module imports no handler and no server.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,26 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from decimal import Decimal
 
 from . import encoders as enc
-from .requests import MalformedRequest
+from .faults import FaultState
 from .wire import Field, FrameDecoder, FrameError, encode_fields
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 log = logging.getLogger("ib_emulator.session")
 
 MIN_CLIENT_VERSION = 157
+
+
+@dataclass
+class SummarySubscription:
+    """A reqAccountSummary subscription and the values it was last sent."""
+
+    tags: frozenset[str]
+    sent: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (acct, tag, ccy)
 
 
 @dataclass
@@ -28,9 +39,16 @@ class Subscriptions:
     market_data: dict[int, str] = field(default_factory=dict)  # reqId -> symbol
     positions: bool = False
     account_updates: str | None = None  # account id
+    account_values_sent: dict[tuple[str, str], str] = field(default_factory=dict)
+    portfolio_sent: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     account_multi: dict[int, tuple[list[str], str]] = field(default_factory=dict)
+    account_multi_sent: dict[int, dict[tuple[str, str, str], str]] = field(default_factory=dict)
+    account_summary: dict[int, SummarySubscription] = field(default_factory=dict)
     pnl: dict[int, tuple[str, str]] = field(default_factory=dict)  # reqId -> (account, model)
     pnl_single: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+
+
+Dispatch = Callable[["Session", list[str]], None]
 
 
 class Session:
@@ -38,17 +56,25 @@ class Session:
 
     def __init__(
         self,
-        emulator: Emulator,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        *,
+        dispatch: Dispatch,
+        clock: Callable[[], datetime],
+        pacing: FaultState,
+        on_closed: Callable[[Session], None],
     ) -> None:
-        self.emulator = emulator
         self.reader = reader
         self.writer = writer
         self.client_id: int | None = None
+        self.server_version = enc.SERVER_VERSION
         self.market_data_type = 1
         self.auto_open_orders = False
         self.subs = Subscriptions()
+        self._dispatch = dispatch
+        self._clock = clock
+        self._pacing = pacing
+        self._on_closed = on_closed
         self._decoder = FrameDecoder()
         self._handshaken = False
         self._times: deque[float] = deque()
@@ -81,7 +107,7 @@ class Session:
 
     # ----------------------------------------------------------------- input
     async def run(self) -> None:
-        """Read and handle messages until the peer goes away."""
+        """Read and handle messages until the peer goes away or the session is closed."""
         try:
             while not self._closed:
                 data = await self.reader.read(65536)
@@ -102,7 +128,7 @@ class Session:
             pass
         finally:
             self.close()
-            self.emulator.session_closed(self)
+            self._on_closed(self)
 
     def _on_message(self, fields: list[str]) -> None:
         if not self._handshaken:
@@ -114,29 +140,10 @@ class Session:
         if self._paced_out():
             return
         try:
-            msg_id = int(fields[0])
-        except ValueError:
-            log.warning("%s: message id %r is not a number; ignored", self.peer, fields[0])
-            self.error(
-                -1, 321, f"Error validating request:-'' : cause - bad message id {fields[0]!r}"
-            )
-            return
-        from .handlers import dispatch_request
-
-        try:
-            dispatch_request(self, msg_id, fields)
-        except MalformedRequest as exc:
-            log.warning("%s: malformed request %s: %s (%s)", self.peer, msg_id, exc, fields)
-            self.error(
-                _guess_req_id(fields), 321, f"Error validating request:-'{msg_id}' : cause - {exc}"
-            )
+            self._dispatch(self, fields)
         except Exception:  # the emulator must never crash on a client's input
-            log.exception("%s: failed to handle %s", self.peer, fields)
-            self.error(
-                _guess_req_id(fields),
-                321,
-                f"Error validating request:-'{msg_id}' : cause - internal error",
-            )
+            log.exception("%s: failed to handle %s", self.peer, fields[:3])
+            self.error(-1, 321, f"Error validating request:-'{fields[0]}' : cause - internal error")
 
     def _handshake(self, fields: list[str]) -> None:
         text = fields[0] if fields else ""
@@ -152,12 +159,13 @@ class Session:
             self.close()
             return
         self._handshaken = True
-        now = self.emulator.clock()
-        self.send([min(enc.SERVER_VERSION, high), now.strftime("%Y%m%d %H:%M:%S") + " UTC"])
+        self.server_version = min(enc.SERVER_VERSION, high)
+        now = self._clock()
+        self.send([self.server_version, now.strftime("%Y%m%d %H:%M:%S") + " UTC"])
 
     def _paced_out(self) -> bool:
         """Count the message; True if it must be refused for pacing."""
-        state = self.emulator.fault_state
+        state = self._pacing
         if not state.pacing_enforced:
             return False
         now = time.monotonic()
@@ -179,21 +187,3 @@ class Session:
                 log.warning("%s: pacing abused repeatedly; disconnecting", self.peer)
                 self.close()
         return True
-
-
-def _guess_req_id(fields: list[str]) -> int:
-    """Best effort: most requests carry their id in field 2 (after a version) or 1."""
-    from .handlers import REQ_ID_POSITION
-
-    try:
-        pos = REQ_ID_POSITION.get(int(fields[0]))
-        if pos is not None and len(fields) > pos:
-            return int(fields[pos])
-    except ValueError:
-        pass
-    return -1
-
-
-def _invalid(msg_id: int, cause: str) -> str:
-    """IB's wording for a request it could not validate."""
-    return f"Error validating request:-'{msg_id}' : cause - {cause}"

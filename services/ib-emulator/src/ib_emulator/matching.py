@@ -1,4 +1,4 @@
-"""The paper broker: validates orders, matches them against the market, books fills.
+"""The matching engine of the paper broker: validates orders, matches them, books fills.
 
 Pure and synchronous, deterministic given the scenario, the fault state and the clock. It
 returns events; the server turns them into TWS messages for the right clients.
@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from .accounts import ZERO, Account
 from .faults import FaultState
+from .hours import MarketHours
+from .limits import Limits
 from .market import Market
 from .orders import ContractQuery, Execution, OrderRecord, OrderRequest
 from .scenario import InstrumentSpec, Scenario
@@ -34,14 +35,14 @@ class OrderError(Exception):
 
 
 @dataclass(frozen=True)
-class OrderUpdated:
+class OrderChanged:
     """The order's status changed (or it is new): send openOrder and orderStatus."""
 
     order: OrderRecord
 
 
 @dataclass(frozen=True)
-class OrderFilled:
+class OrderExecuted:
     """An execution happened: send execDetails, orderStatus, commissionReport."""
 
     order: OrderRecord
@@ -49,7 +50,7 @@ class OrderFilled:
 
 
 @dataclass(frozen=True)
-class OrderRejected:
+class ErrorReported:
     """The order was refused after it was recorded: send an error with its id."""
 
     order: OrderRecord
@@ -57,7 +58,7 @@ class OrderRejected:
     message: str
 
 
-BrokerEvent = OrderUpdated | OrderFilled | OrderRejected
+OrderEvent = OrderChanged | OrderExecuted | ErrorReported
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _q(v: Decimal, step: Decimal) -> Decimal:
     return (v / step).to_integral_value(rounding=ROUND_HALF_UP) * step
 
 
-class Broker:
+class MatchingEngine:
     """Accounts, orders and matching for one emulated IB login."""
 
     def __init__(
@@ -117,11 +118,14 @@ class Broker:
         market: Market,
         faults: FaultState,
         clock: Callable[[], datetime],
+        limits: Limits | None = None,
     ) -> None:
         self.scenario = scenario
         self.market = market
         self.faults = faults
         self.clock = clock
+        self.limits = limits or Limits()
+        self.hours = MarketHours(scenario.market_hours)
         self.accounts: dict[str, Account] = {a.id: Account.from_spec(a) for a in scenario.accounts}
         self.orders: list[OrderRecord] = []
         self.refused: list[RefusedOrder] = []
@@ -130,7 +134,7 @@ class Broker:
         self._next_perm_id = 1_100_000_000 + int(clock().timestamp()) % 1_000_000 * 100
         self._exec_seq = 0xE0D5
         for acct in self.accounts.values():
-            acct.start_unrealized = acct.unrealized(self.mark)
+            acct.start_session(self.mark)
 
     # ----------------------------------------------------------------- lookups
     def mark(self, symbol: str) -> Decimal:
@@ -168,49 +172,54 @@ class Broker:
 
     def is_rth(self, now: datetime) -> bool:
         """Whether regular trading hours are on (always, when the scenario sets none)."""
-        hours = self.scenario.market_hours
-        if hours is None:
-            return True
-        local = now.astimezone(ZoneInfo(hours.timezone))
-        if hours.weekdays_only and local.weekday() >= 5:
-            return False
-        hhmm = local.strftime("%H:%M")
-        return hours.open <= hhmm < hours.close
+        return self.hours.is_regular(now)
 
     # ------------------------------------------------------------- validation
-    def _resolve(self, req: OrderRequest) -> tuple[InstrumentSpec, Account]:
+    def resolve(self, req: OrderRequest) -> tuple[InstrumentSpec, Account]:
+        """The instrument and account of an order, or OrderError as IB would refuse it."""
         if req.unsupported:
             raise OrderError(387, f"Unsupported order: {req.unsupported}")
         matches = self.find_instruments(req.contract)
         if len(matches) != 1:
             raise OrderError(200, "No security definition has been found for the request")
         inst = matches[0]
+        acct = self._account_of(req)
+        if req.action not in ("BUY", "SELL"):
+            raise OrderError(201, f"Order rejected - reason:Invalid action '{req.action}'")
+        if req.order_type not in SUPPORTED_ORDER_TYPES:
+            raise OrderError(387, "Unsupported order type for this exchange and security type.")
+        self._check_size(req, inst)
+        self._check_price_and_tif(req, inst)
+        self._check_algo(req)
+        return inst, acct
+
+    def _account_of(self, req: OrderRequest) -> Account:
         if req.account:
             acct = self.accounts.get(req.account)
             if acct is None:
                 raise OrderError(
                     201, f"Order rejected - reason:Account {req.account} is not managed here"
                 )
-        elif len(self.accounts) == 1:
-            acct = next(iter(self.accounts.values()))
-        else:
-            raise OrderError(
-                436, "You must specify an allocation (either a single account, group, or profile)."
-            )
-        if req.action not in ("BUY", "SELL"):
-            raise OrderError(201, f"Order rejected - reason:Invalid action '{req.action}'")
-        if req.order_type not in SUPPORTED_ORDER_TYPES:
-            raise OrderError(387, "Unsupported order type for this exchange and security type.")
+            return acct
+        if len(self.accounts) == 1:
+            return next(iter(self.accounts.values()))
+        raise OrderError(
+            436, "You must specify an allocation (either a single account, group, or profile)."
+        )
+
+    def _check_size(self, req: OrderRequest, inst: InstrumentSpec) -> None:
         qty = req.total_quantity
         if qty <= 0:
             raise OrderError(434, "The order size cannot be zero")
         whole = (qty / inst.size_increment) == (qty / inst.size_increment).to_integral_value()
-        if not whole:
-            fractional_ok = inst.fractional and self.scenario.fills.allow_fractional
-            if not fractional_ok or qty % FRACTION_STEP != 0:
-                raise OrderError(
-                    10243, "Fractional-sized order cannot be placed for this contract."
-                )
+        if whole:
+            return
+        fractional_ok = inst.fractional and self.scenario.fills.allow_fractional
+        if not fractional_ok or qty % FRACTION_STEP != 0:
+            raise OrderError(10243, "Fractional-sized order cannot be placed for this contract.")
+
+    @staticmethod
+    def _check_price_and_tif(req: OrderRequest, inst: InstrumentSpec) -> None:
         if req.tif not in SUPPORTED_TIFS:
             raise OrderError(
                 201, f"Order rejected - reason:Time in force {req.tif!r} not supported"
@@ -221,19 +230,39 @@ class Broker:
             raise OrderError(
                 110, "The price does not conform to the minimum price variation for this contract."
             )
-        if req.algo_strategy:
-            if req.algo_strategy != "Adaptive" or req.order_type not in ("MKT", "LMT"):
-                raise OrderError(
-                    201,
-                    f"Order rejected - reason:Algo {req.algo_strategy!r} is not supported "
-                    f"for {req.order_type} orders",
-                )
-            priority = dict(req.algo_params).get("adaptivePriority", "Normal")
-            if priority not in ADAPTIVE_URGENCY:
-                raise OrderError(
-                    201, f"Order rejected - reason:Invalid adaptivePriority {priority!r}"
-                )
-        return inst, acct
+
+    @staticmethod
+    def _check_algo(req: OrderRequest) -> None:
+        if not req.algo_strategy:
+            return
+        if req.algo_strategy != "Adaptive" or req.order_type not in ("MKT", "LMT"):
+            raise OrderError(
+                201,
+                f"Order rejected - reason:Algo {req.algo_strategy!r} is not supported "
+                f"for {req.order_type} orders",
+            )
+        priority = dict(req.algo_params).get("adaptivePriority", "Normal")
+        if priority not in ADAPTIVE_URGENCY:
+            raise OrderError(201, f"Order rejected - reason:Invalid adaptivePriority {priority!r}")
+
+    def _check_working_orders(self, req: OrderRequest, inst: InstrumentSpec, acct: Account) -> None:
+        """IB keeps at most N working orders per contract, side and account (20 at IB)."""
+        limit = self.limits.orders_per_contract_side
+        if limit is None:
+            return
+        working = sum(
+            1
+            for o in self.open_orders()
+            if o.account == acct.id
+            and o.instrument.con_id == inst.con_id
+            and o.request.action == req.action
+        )
+        if working >= limit:
+            raise OrderError(
+                201,
+                f"Order rejected - reason:Exceeds the maximum of {limit} working orders on "
+                f"one side of {inst.symbol} in account {acct.id}",
+            )
 
     def _check_funds(self, req: OrderRequest, inst: InstrumentSpec, acct: Account) -> None:
         q = self.market.quote(inst.symbol)
@@ -265,7 +294,7 @@ class Broker:
         if order_id > self._max_order_id.get(client_id, 0):
             self._max_order_id[client_id] = order_id
 
-    def place(self, req: OrderRequest) -> list[BrokerEvent]:
+    def place(self, req: OrderRequest) -> list[OrderEvent]:
         """Accept, modify or refuse an order. Raises OrderError when nothing is recorded."""
         existing = self._by_key.get((req.client_id, req.order_id))
         if existing is not None:
@@ -274,7 +303,8 @@ class Broker:
             raise OrderError(103, f"Duplicate order id {req.order_id}")
         self._note_order_id(req.client_id, req.order_id)
         try:
-            inst, acct = self._resolve(req)
+            inst, acct = self.resolve(req)
+            self._check_working_orders(req, inst, acct)
         except OrderError as exc:
             self.refused.append(RefusedOrder(req, self.clock(), exc.code, exc.message))
             raise
@@ -309,20 +339,20 @@ class Broker:
             if mode == "inactive":
                 record.status = "Inactive"
                 record.completed_status = message
-                return [OrderUpdated(record), OrderRejected(record, code, message)]
+                return [OrderChanged(record), ErrorReported(record, code, message)]
             record.status = "Rejected"
-            return [OrderRejected(record, code, message)]
+            return [ErrorReported(record, code, message)]
         if self.is_rth(now) or req.outside_rth:
             record.status = "Submitted"
         else:
             record.why_held = ""
-        return [OrderUpdated(record)]
+        return [OrderChanged(record)]
 
     def _remember(self, record: OrderRecord) -> None:
         self.orders.append(record)
         self._by_key[(record.client_id, record.order_id)] = record
 
-    def _modify(self, record: OrderRecord, req: OrderRequest) -> list[BrokerEvent]:
+    def _modify(self, record: OrderRecord, req: OrderRequest) -> list[OrderEvent]:
         if record.is_done or record.status == "Rejected":
             raise OrderError(103, f"Duplicate order id {req.order_id}")
         if req.total_quantity < record.filled:
@@ -330,11 +360,11 @@ class Broker:
                 201, "Order rejected - reason:Quantity is below what has already filled"
             )
         probe = replace(req, account=req.account or record.account)
-        self._resolve(probe)
+        self.resolve(probe)
         record.request = replace(probe, client_id=record.client_id)
-        return [OrderUpdated(record)]
+        return [OrderChanged(record)]
 
-    def cancel(self, client_id: int, order_id: int) -> list[BrokerEvent]:
+    def cancel(self, client_id: int, order_id: int) -> list[OrderEvent]:
         """Cancel an open order of this client id."""
         record = self._by_key.get((client_id, order_id))
         if record is None or record.status == "Rejected":
@@ -347,18 +377,18 @@ class Broker:
             )
         return self._cancel(record, "")
 
-    def _cancel(self, record: OrderRecord, reason: str) -> list[BrokerEvent]:
+    def _cancel(self, record: OrderRecord, reason: str) -> list[OrderEvent]:
         record.status = "Cancelled"
         record.completed_time = self.clock()
         record.completed_status = reason or "Cancelled by Trader"
         return [
-            OrderUpdated(record),
-            OrderRejected(record, 202, f"Order Canceled - reason:{reason}"),
+            OrderChanged(record),
+            ErrorReported(record, 202, f"Order Canceled - reason:{reason}"),
         ]
 
-    def cancel_all(self) -> list[BrokerEvent]:
+    def cancel_all(self) -> list[OrderEvent]:
         """reqGlobalCancel: cancel every open order of every client."""
-        events: list[BrokerEvent] = []
+        events: list[OrderEvent] = []
         for record in self.orders:
             if not record.is_done and record.status != "Rejected":
                 events += self._cancel(record, "")
@@ -408,12 +438,12 @@ class Broker:
         size = (raw / inc).to_integral_value(rounding=ROUND_CEILING) * inc
         return min(max(size, inc), remaining)
 
-    def match(self) -> list[BrokerEvent]:
+    def match(self) -> list[OrderEvent]:
         """Fill whatever can fill now; return the events."""
         if self.faults.hold_fills:
             return []
         now = self.clock()
-        events: list[BrokerEvent] = []
+        events: list[OrderEvent] = []
         rth = self.is_rth(now)
         for record in self.open_orders():
             if now < record.fillable_at or not (rth or record.request.outside_rth):
@@ -427,7 +457,7 @@ class Broker:
 
     def _fill(
         self, record: OrderRecord, qty: Decimal, price: Decimal, now: datetime
-    ) -> list[BrokerEvent]:
+    ) -> list[OrderEvent]:
         acct = self.accounts[record.account]
         cum = record.filled + qty
         due = self._commission_for(cum, price)
@@ -463,12 +493,12 @@ class Broker:
             record.completed_status = "Filled Size: " + str(record.filled)
         else:
             record.status = "Submitted"
-        return [OrderFilled(record, execution)]
+        return [OrderExecuted(record, execution)]
 
     # ---------------------------------------------------------------- what-if
     def what_if(self, req: OrderRequest) -> WhatIf:
         """Margin and commission impact of an order that is not placed."""
-        inst, acct = self._resolve(req)
+        inst, acct = self.resolve(req)
         q = self.market.quote(inst.symbol)
         price = q.ask if req.action == "BUY" else q.bid
         if req.order_type == "LMT" and req.lmt_price is not None:

@@ -1,0 +1,103 @@
+"""Who hears what: order events, account changes and quotes turned into client messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import account_data
+from . import encoders as enc
+from .context import EmulatorContext
+from .market import Quote
+from .matching import ErrorReported, OrderChanged, OrderEvent, OrderExecuted
+from .session import Session
+
+
+def order_events(
+    ctx: EmulatorContext, owners: dict[int, Session], events: list[OrderEvent]
+) -> None:
+    """Send order events to the client id that placed each order; then account changes."""
+    touched: set[tuple[str, str]] = set()
+    for ev in events:
+        s = owners.get(ev.order.client_id)
+        if isinstance(ev, OrderChanged):
+            if s:
+                s.send(enc.open_order(ev.order))
+                s.send(enc.order_status(ev.order))
+        elif isinstance(ev, OrderExecuted):
+            o, e = ev.order, ev.execution
+            if s:
+                # execDetails before commissionReport, and after the openOrder that
+                # carried the permId: ib_async attaches reports only in that order.
+                s.send(enc.exec_details(-1, o, e))
+                s.send(enc.open_order(o))
+                s.send(enc.order_status(o))
+                s.send(enc.commission_report(e))
+            touched.add((o.account, o.instrument.symbol))
+        elif isinstance(ev, ErrorReported) and s:
+            s.error(ev.order.order_id, ev.code, ev.message)
+    for account, symbol in touched:
+        account_changed(ctx, account, symbol)
+
+
+def account_changed(ctx: EmulatorContext, account: str, symbol: str) -> None:
+    """A fill moved an account: positions, account updates, multi and PnL subscribers."""
+    b = ctx.broker
+    inst = b.scenario.instrument(symbol)
+    assert inst is not None
+    pos = b.accounts[account].position(symbol)
+    for s in _ready(ctx.clients()):
+        subs = s.subs
+        if subs.positions:
+            s.send(enc.position(account, inst, pos.quantity, pos.average_cost))
+        if subs.account_updates == account:
+            account_data.send_account_update(ctx, s, account, full=False, symbols=[symbol])
+        for req_id, (accounts, _model) in subs.account_multi.items():
+            if account in accounts:
+                account_data.send_account_multi(ctx, s, req_id)
+        for req_id, (acct, _m) in subs.pnl.items():
+            if acct == account:
+                account_data.send_pnl(ctx, s, req_id)
+        for req_id, (acct, _m, _c) in subs.pnl_single.items():
+            if acct == account:
+                account_data.send_pnl_single(ctx, s, req_id)
+
+
+def quotes(ctx: EmulatorContext, changed: list[Quote]) -> None:
+    """New quotes: ticks to market data subscribers, PnL to PnL subscribers."""
+    by_symbol = {q.symbol: q for q in changed}
+    delayed = ctx.scenario.market_data_type == "delayed"
+    nan = ctx.fault_state.nan_prices
+    for s in list(ctx.clients()):
+        for req_id, symbol in s.subs.market_data.items():
+            q = by_symbol.get(symbol)
+            if q is not None:
+                for msg in enc.quote_ticks(req_id, q, delayed, nan)[:3]:
+                    s.send(msg)
+        for req_id in s.subs.pnl:
+            account_data.send_pnl(ctx, s, req_id)
+        for req_id in s.subs.pnl_single:
+            account_data.send_pnl_single(ctx, s, req_id)
+
+
+def trade_prints(ctx: EmulatorContext, epoch: int) -> None:
+    """A trade at the last price on every subscribed symbol: size, volume and time ticks.
+
+    A liquid stock trades many times a second in its session, so IB keeps sending last
+    size, volume and last-timestamp ticks even while prices stand still; clients see the
+    quote's time advance.
+    """
+    if ctx.fault_state.nan_prices:
+        return
+    delayed = ctx.scenario.market_data_type == "delayed"
+    volumes = ctx.market.print_trades(
+        {sym for s in ctx.clients() for sym in s.subs.market_data.values()}
+    )
+    for s in list(ctx.clients()):
+        for req_id, symbol in s.subs.market_data.items():
+            q = ctx.market.quote(symbol)
+            for msg in enc.trade_print(req_id, q, volumes[symbol], epoch, delayed):
+                s.send(msg)
+
+
+def _ready(sessions: Iterable[Session]) -> list[Session]:
+    return [s for s in sessions if s.is_api_ready]
