@@ -20,13 +20,13 @@ from planner_testkit import ACCOUNTS, account_view, view
 from planner.main import create_app
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
-from planner.translate import plan_id_for
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
 from shared.contracts.plans import PlanProposed, PlanRejected
 from shared.kit.service import Service
 from shared.policy import TradeMode
+from shared.rebalancing.ids import plan_id_for
 
 
 async def plans_on_stream(client: aioredis.Redis) -> list[Message]:

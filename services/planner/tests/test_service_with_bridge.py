@@ -11,11 +11,11 @@ import pytest
 from ib_stack import IbStack, start_ib_stack
 
 from ib_emulator.scenario import default_scenario
-from planner.translate import plan_id_for
 from shared.accounts import parse_accounts
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, TargetWeight
 from shared.contracts.plans import PlanProposed, PlanRejected
+from shared.rebalancing.ids import plan_id_for
 
 ACCOUNTS = parse_accounts({"accounts": [{"id": "DU1000001"}, {"id": "DU1000002"}]})
 

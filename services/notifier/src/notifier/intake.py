@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from notifier.core.errors import Refusal
-from notifier.core.targets import validate_targets
+from notifier.core.targets import checked_or_refuse
 from notifier.core.trigger_payload import TriggerInput
 from notifier.metrics import NotifierMetrics
 from shared.accounts import Account, Accounts
@@ -20,12 +20,6 @@ log = logging.getLogger(__name__)
 AUTH_CODES = frozenset(
     {"unsigned", "bad_timestamp", "stale_signature", "bad_signature", "replayed", "wrong_channel"}
 )
-
-
-def max_weight_sum(account: Account):  # type: ignore[no-untyped-def]
-    """Return the largest weight sum the account's planning policy allows."""
-    policy = account.planning
-    return policy.max_leverage if policy.allow_leverage else 1
 
 
 def _accepts(account: Account, source: TriggerSource) -> bool:
@@ -102,12 +96,7 @@ class TriggerIntake:
         targets = trigger.targets
         if targets is not None:
             for account in accounts:
-                targets = validate_targets(
-                    targets,
-                    where=f"targets for {account.id}",
-                    tolerance=account.planning.weight_tolerance,
-                    max_sum=max_weight_sum(account),
-                )
+                targets = checked_or_refuse(targets, account.planning, f"targets for {account.id}")
         now = utc_now()
         message_id = new_id()
         request = RequestRebalance(

@@ -17,8 +17,7 @@ import redis.asyncio as aioredis
 
 from notifier.core.allocation_api import SourcedTargets
 from notifier.core.errors import Refusal
-from notifier.core.targets import validate_targets
-from notifier.intake import max_weight_sum
+from notifier.core.targets import checked_or_refuse
 from notifier.metrics import NotifierMetrics
 from notifier.sources import AllocationSources
 from shared.accounts import Account, Accounts
@@ -201,11 +200,8 @@ class TriggerResolver:
                         raise
                     if key:
                         url_cache[key] = (kind, sourced)
-            targets = validate_targets(
-                sourced.targets,
-                where=f"targets for {account.id} ({kind})",
-                tolerance=account.planning.weight_tolerance,
-                max_sum=max_weight_sum(account),
+            targets = checked_or_refuse(
+                sourced.targets, account.planning, f"targets for {account.id} ({kind})"
             )
         except Refusal as refusal:
             return refusal

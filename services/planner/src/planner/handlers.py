@@ -24,6 +24,7 @@ from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Message, Reason
 from shared.contracts.portfolio import PortfolioUnavailable
 from shared.kit.logging import log_context
+from shared.rebalancing.ids import plan_id_for
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Planner:
         self, event: TargetAllocationSet, account_id: str, started: float
     ) -> None:
         with log_context(
-            account_id=account_id, plan_id=translate.plan_id_for(event.allocation_id, account_id)
+            account_id=account_id, plan_id=plan_id_for(event.allocation_id, account_id)
         ):
             policy = self._policies.policy(account_id)
             targets = resolve_targets(event.targets, policy)

@@ -1,28 +1,21 @@
-"""Between the core's values and the plan contracts: ids, PlanProposed and PlanRejected."""
+"""Between the core's values and the plan contracts: PlanProposed (with its sizing terms) and
+PlanRejected; plan ids come from :mod:`shared.rebalancing.ids`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from planner.core import Plan
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Reason
-from shared.contracts.plans import PlanProposed, PlanRejected
+from shared.contracts.plans import PlanProposed, PlanRejected, SizingTerms
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import PlanningPolicy
+from shared.rebalancing.ids import plan_id_for
 
 SOURCE = "planner"
-
-
-def plan_id_for(allocation_id: str, account_id: str) -> str:
-    """Return the plan id of an allocation for an account: the same on every redelivery.
-
-    ``pl-`` and 12 hex digits: no dots, so ``<plan_id>.<leg>.<attempt>`` stays parseable.
-    """
-    digest = hashlib.sha256(f"{allocation_id}\x1f{account_id}".encode()).hexdigest()
-    return f"pl-{digest[:12]}"
 
 
 def policy_record(policy: PlanningPolicy) -> dict[str, str]:
@@ -31,6 +24,19 @@ def policy_record(policy: PlanningPolicy) -> dict[str, str]:
     for key, value in policy.model_dump(mode="json").items():
         record[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return record
+
+
+def sizing_terms(policy: PlanningPolicy) -> SizingTerms:
+    """The policy's terms for sizing buys, as the executor will apply them after the sells."""
+    return SizingTerms(
+        cash_buffer_pct=policy.cash_buffer_pct,
+        leverage_limit=policy.leverage_limit,
+        quantity_step=policy.quantity_increment if policy.fractional else Decimal(1),
+        commission_per_share=policy.commission_per_share,
+        commission_minimum=policy.commission_minimum,
+        min_order_value=policy.min_order_value,
+        min_share_diff=policy.min_share_diff,
+    )
 
 
 def proposed(
@@ -60,6 +66,7 @@ def proposed(
         valid_until=now + timedelta(seconds=policy.plan_ttl_s),
         portfolio_as_of=view.positions_as_of,
         policy=policy_record(policy),
+        sizing=sizing_terms(policy),
     )
 
 

@@ -10,10 +10,8 @@ a rejection or no answer, 2 for an unreadable targets file.
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +28,7 @@ from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, new_id
 from shared.contracts.plans import PlanProposed, PlanRejected
+from shared.rebalancing.targets import parse_target_csv, parse_target_mapping
 from shared.render.plan import plan_tables
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
@@ -40,54 +39,27 @@ class TargetsFileError(ValueError):
     """The targets file cannot be read; the message says where and what."""
 
 
-def _weight(text: Any, where: str) -> Decimal:
-    raw = "" if text is None else str(text).strip()
-    if raw == "":
-        return Decimal(0)  # a blank cell is a 0 % target, as in the reference portfolio CSV
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise TargetsFileError(f"{where}: weight {raw!r} is not a number") from None
-    if not value.is_finite():
-        raise TargetsFileError(f"{where}: weight {raw!r} is not a finite number")
-    return value
-
-
 def load_targets(path: Path) -> tuple[TargetWeight, ...]:
-    """Read targets from CSV (``symbol,weight``; header optional) or YAML (list or mapping)."""
+    """Read targets from CSV (``symbol,weight``; header optional) or YAML (list or mapping).
+
+    The formats are the notifier's (:mod:`shared.rebalancing.targets`); whether the weights
+    suit the account is the notifier's check when the request arrives.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise TargetsFileError(f"{path}: cannot read the targets file ({error.strerror})") from None
-    pairs: list[tuple[str, Decimal]] = []
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise TargetsFileError(f"{path}: not valid YAML: {error}") from None
-        if isinstance(data, dict):
-            data = [{"symbol": k, "weight": v} for k, v in data.items()]
-        if not isinstance(data, list):
-            raise TargetsFileError(f"{path}: expected a list of {{symbol, weight}} or a mapping")
-        for n, item in enumerate(data, 1):
-            if not isinstance(item, dict) or "symbol" not in item:
-                raise TargetsFileError(f"{path}: item {n}: expected symbol and weight")
-            weight = item.get("weight", item.get("allocation"))
-            pairs.append((str(item["symbol"]), _weight(weight, f"{path}: item {n}")))
+        parsed = parse_target_mapping(data, str(path))
     else:
-        for n, row in enumerate(csv.reader(text.splitlines()), 1):
-            cells = [c.strip() for c in row]
-            if not cells or not any(cells) or cells[0].startswith("#"):
-                continue
-            if n == 1 and cells[0].lower() == "symbol":
-                continue
-            pairs.append(
-                (cells[0], _weight(cells[1] if len(cells) > 1 else "", f"{path}: line {n}"))
-            )
-    try:
-        return tuple(TargetWeight(symbol=s, weight=w) for s, w in pairs)
-    except ValidationError as error:
-        raise TargetsFileError(f"{path}: {error.errors()[0]['msg']}") from None
+        parsed = parse_target_csv(text, str(path))
+    if not parsed.ok:
+        raise TargetsFileError("; ".join(r.message for r in parsed.reasons))
+    return parsed.targets
 
 
 def resolve_redis_url(redis_url: str | None, home: Path | None) -> str:

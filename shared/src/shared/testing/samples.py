@@ -42,6 +42,7 @@ LEG = plans.PlanLeg(
     quantity=D("5"),
     reference_price=D("98.1"),
     estimated_value=D("490.5"),
+    quantity_step=D("1"),
 )
 DRIFT = plans.DriftRow(
     symbol="AGG",
@@ -129,8 +130,23 @@ def all_samples() -> list[Message]:
             valid_until=UNTIL,
             portfolio_as_of=T0,
             policy={"min_order_value": "100"},
+            sizing=plans.SizingTerms(
+                cash_buffer_pct=D("2"),
+                leverage_limit=D("1"),
+                quantity_step=D("1"),
+                commission_per_share=D("0.005"),
+                commission_minimum=D("1"),
+                min_order_value=D("100"),
+                min_share_diff=D("0.5"),
+            ),
         ),
         plans.PlanRejected(**ENV, account_id="DU111111", allocation_id="al-1", reasons=(REASON,)),
+        plans.PlanAwaitingApproval(
+            **ENV, plan_id="pl-abc", account_id="DU111111", valid_until=UNTIL, leg_count=1
+        ),
+        plans.PlanDryRunReported(
+            **ENV, plan_id="pl-abc", account_id="DU111111", why="the trigger asked for a dry run"
+        ),
         plans.PlanApproved(**ENV, plan_id="pl-abc", account_id="DU111111", approved_by="auto"),
         plans.PlanExecutionStarted(**ENV, plan_id="pl-abc", account_id="DU111111", leg_count=1),
         plans.PlanCompleted(**ENV, plan_id="pl-abc", account_id="DU111111", legs=(LEG_RESULT,)),

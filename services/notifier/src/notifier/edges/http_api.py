@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifier.authn import TriggerAuthenticator
 from notifier.core.errors import Refusal
-from notifier.core.targets import parse_target_rows
+from notifier.core.targets import rows_or_refuse
 from notifier.core.trigger_payload import TriggerInput, execution_of, parse_trigger_object
 from notifier.intake import TriggerIntake
 from notifier.plan_store import PlanStore
@@ -356,7 +356,7 @@ def _trigger_from(
             "invalid_trigger",
             'the body must be a list of {"symbol", "allocation"} or a trigger object',
         )
-    targets = tuple(parse_target_rows(payload, "body")) if payload is not None else None
+    targets = rows_or_refuse(payload, "body") if payload is not None else None
     if account and group:
         raise Refusal("invalid_trigger", "give either account or group, not both")
     if not account and not group:

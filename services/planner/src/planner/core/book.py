@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from planner.core.format import fmt
 from planner.core.quotes import Prices, check_quote, fallback_value_price
 from planner.core.targets import normalise_symbol
 from planner.core.types import Rejection, ResolvedTargets, Skip
@@ -21,6 +20,7 @@ from shared.contracts.base import Reason
 from shared.contracts.portfolio import PortfolioView, Quote
 from shared.contracts.positions import Position
 from shared.policy import PlanningPolicy
+from shared.rebalancing.numbers import fmt
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

@@ -1,4 +1,4 @@
-"""Number formatting for the sentences the core writes (no locale, no floats)."""
+"""Number formatting and rounding for the sentences and figures of plans (no floats, no locale)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ def fmt(value: Decimal, places: int = 2) -> str:
 
 
 def money(value: Decimal) -> Decimal:
-    """Round an amount of money to cents, for the messages the core returns."""
+    """Round an amount of money to cents."""
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def ratio(value: Decimal) -> Decimal:
-    """Round a percentage or ratio to four decimals, for the messages the core returns."""
+    """Round a percentage or ratio to four decimals."""
     return value.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN)
