@@ -32,6 +32,7 @@ from shared.contracts.base import ExecutionMode, Message, TargetWeight, new_id
 from shared.contracts.plans import PlanCompleted, PlanExpired, PlanFailed, PlanRejected
 from shared.embedded_redis import RedisServer, free_port
 from shared.kit.consumer import MalformedMessage, decode_entry, entry_body
+from shared.plans.view import PlanView, fold_all
 
 T = TypeVar("T")
 PYTHON = sys.executable
@@ -316,12 +317,9 @@ class E2EStack:
     async def wait_end(self, plan_id: str, timeout_s: float = 30) -> Any:
         return await self.wait_event(plan_id, ENDINGS, timeout_s)
 
-    async def read_model(self, plan_id: str) -> dict[str, Any] | None:
-        import json
-
-        assert self.client is not None
-        raw = await self.client.hget("executor:plans", plan_id)
-        return json.loads(raw) if raw else None
+    async def view(self, plan_id: str) -> PlanView | None:
+        """The plan as every reader sees it: the shared fold of events.plans.v1."""
+        return fold_all(await self.messages(catalogue.PLANS)).get(plan_id)
 
     # ------------------------------------------------------------------ the notifier
 
@@ -366,12 +364,19 @@ class E2EStack:
             ]
         return out
 
-    async def wait_status(self, plan_id: str, status: str, timeout_s: float = 30) -> dict[str, Any]:
-        async def found() -> dict[str, Any] | None:
-            row = await self.read_model(plan_id)
-            return row if row and row["status"] == status else None
+    async def wait_status(self, plan_id: str, status: str, timeout_s: float = 30) -> PlanView:
+        async def found() -> PlanView | None:
+            view = await self.view(plan_id)
+            return view if view and view.status == status else None
 
         return await poll(found, timeout_s, f"{plan_id} {status}", 0.1)
+
+    async def metric(self, name: str, sample: str) -> float | None:
+        """The value of one sample line of a service's /metrics (None when absent)."""
+        for line in (await self.metrics_text(name)).splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+        return None
 
 
 def accounts_file(**by_account: dict[str, Any]) -> dict[str, Any]:

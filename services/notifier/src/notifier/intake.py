@@ -9,10 +9,11 @@ from notifier.core.errors import Refusal
 from notifier.core.targets import checked_or_refuse
 from notifier.core.trigger_payload import TriggerInput
 from notifier.metrics import NotifierMetrics
+from shared import operator
 from shared.accounts import Account, Accounts
-from shared.contracts.alerts import SendAlert
-from shared.contracts.base import new_id, utc_now
+from shared.contracts.base import ExecutionMode, new_id
 from shared.contracts.triggers import RequestRebalance, TriggerSource
+from shared.kit.alerts import send_alert
 from shared.kit.service import Service
 
 log = logging.getLogger(__name__)
@@ -97,20 +98,17 @@ class TriggerIntake:
         if targets is not None:
             for account in accounts:
                 targets = checked_or_refuse(targets, account.planning, f"targets for {account.id}")
-        now = utc_now()
-        message_id = new_id()
-        request = RequestRebalance(
-            message_id=message_id,
+        request = operator.request_rebalance(
             source="notifier",
-            correlation_id=message_id,
-            valid_until=now + self._ttl,
-            account_ids=tuple(a.id for a in accounts),
+            message_id=new_id(),
+            accounts=[a.id for a in accounts],
             group=trigger.group,
-            execution=trigger.execution,
             targets=targets,
+            execute=trigger.execution == ExecutionMode.REBALANCE,
+            by=requested_by,
             trigger_source=source,
             trigger_id=trigger.trigger_id,
-            requested_by=requested_by,
+            ttl=self._ttl,
         )
         await self._service.publish(request)
         self._metrics.triggers.labels(source, "accepted").inc()
@@ -134,12 +132,10 @@ class TriggerIntake:
             return
         try:
             await self._service.publish(
-                SendAlert(
-                    source="notifier",
-                    valid_until=utc_now() + timedelta(hours=1),
-                    severity="warning",
-                    title=f"Refused a {source} trigger: {refusal.code}",
-                    text=f"A {source} trigger failed authentication: {refusal.message}",
+                send_alert(
+                    "notifier",
+                    f"Refused a {source} trigger: {refusal.code}",
+                    f"A {source} trigger failed authentication: {refusal.message}",
                     dedupe_key=f"trigger_refused:{source}:{refusal.code}",
                 )
             )

@@ -90,7 +90,6 @@ class Notifier:
             self.service.add_health_check("ably", ably_health)
         self.alerts = AlertDispatcher(
             redis,
-            accounts,
             self.metrics,
             min_severity=settings.alert_min_severity,
             gateway_down_after_s=settings.gateway_down_alert_after_s,

@@ -133,6 +133,9 @@ class PlanRejected(Message):
     allocation_id: str | None = None
     stage: Literal["planning", "risk", "approval"] = "planning"
     reasons: tuple[Reason, ...]
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanAwaitingApproval(Message):
@@ -152,7 +155,9 @@ class PlanDryRunReported(Message):
     plan_id: str
     account_id: str
     why: str = Field(description="Why it is a dry run: the trigger, or the account's approval.")
-    report_paths: tuple[str, ...] = ()
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanApproved(Message):
@@ -181,6 +186,9 @@ class PlanCompleted(Message):
     account_id: str
     legs: tuple[LegResult, ...]
     report_path: str | None = None
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanFailed(Message):
@@ -191,6 +199,9 @@ class PlanFailed(Message):
     account_id: str
     reasons: tuple[Reason, ...]
     legs: tuple[LegResult, ...] = ()
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanExpired(Message):
@@ -199,6 +210,9 @@ class PlanExpired(Message):
     type: Literal["PlanExpired"] = "PlanExpired"
     plan_id: str
     account_id: str
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 PlanEvent = Annotated[

@@ -257,3 +257,11 @@ def all_samples() -> list[Message]:
             **ENV, account_id="DU999", code="unknown_account", reason="IB does not know DU999"
         ),
     ]
+
+
+def sample_of(type_name: str, **overrides: object) -> Message:
+    """The sample message of one type, with ``overrides`` applied (tests' building block)."""
+    for message in all_samples():
+        if getattr(message, "type", None) == type_name:
+            return message.model_copy(update=overrides)
+    raise KeyError(f"no sample of {type_name}")

@@ -28,12 +28,10 @@ from notifier.intake import TriggerIntake
 from notifier.plan_store import PlanStore
 from notifier.resolver import allocation_id_of
 from notifier.settings import NotifierSettings
+from shared import operator
 from shared.accounts import Accounts
-from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
-from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading, ResumeTrading
-from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable
-from shared.kit.rpc import RpcClient, RpcTimeout
+from shared.kit.portfolio import PortfolioClient, PortfolioUnavailableError
 from shared.kit.service import Service
 
 HealthFn = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
@@ -112,7 +110,9 @@ def create_api(
     )
     bearer = HTTPBearer(auto_error=False)
     token: SecretStr | None = settings.api_token
-    rpc = RpcClient(service.redis, service.publisher)
+    portfolio = PortfolioClient(
+        service.redis, service.publisher, source="notifier", timeout_s=settings.positions_timeout_s
+    )
     ttl = timedelta(seconds=settings.trigger_ttl_s)
 
     @app.exception_handler(ApiError)
@@ -237,20 +237,13 @@ def create_api(
         account_id = single_account(account)
         if account_id not in accounts:
             raise ApiError(404, "unknown_account", f"account {account_id!r} is not configured")
-        request = GetPortfolio(
-            source="notifier",
-            account_id=account_id,
-            valid_until=utc_now() + timedelta(seconds=settings.positions_timeout_s),
-        )
         try:
-            reply = await rpc.request(
-                request, catalogue.PORTFOLIO_REPLIES, settings.positions_timeout_s
-            )
-        except RpcTimeout as error:
-            raise ApiError(504, "bridge_timeout", str(error)) from None
-        if isinstance(reply, PortfolioUnavailable):
-            raise ApiError(503, f"portfolio_{reply.code}", reply.reason)
-        return JSONResponse(reply.model_dump(mode="json"))
+            view = await portfolio.get(account_id)
+        except PortfolioUnavailableError as error:
+            if error.code == "timeout":
+                raise ApiError(504, "bridge_timeout", error.reason.message) from None
+            raise ApiError(503, f"portfolio_{error.code}", error.reason.message) from None
+        return JSONResponse(view.model_dump(mode="json"))
 
     @api.get("/plans", tags=["plans"])
     async def list_plans(
@@ -272,18 +265,15 @@ def create_api(
 
     @api.post("/plans/{plan_id}/approve", status_code=202, tags=["plans"])
     async def approve_plan(plan_id: str) -> JSONResponse:
-        """Approve a plan waiting for manual approval."""
-        row = plans.get(plan_id)
-        if row is None or row.plan_id != plan_id:
+        """Approve a plan that awaits approval (409 with the reason otherwise)."""
+        view = plans.get(plan_id)
+        if view is None or view.plan_id != plan_id:
             raise ApiError(404, "unknown_plan", f"no plan {plan_id!r} in the recent plans")
-        if row.status != "proposed":
-            raise ApiError(409, "not_awaiting_approval", f"plan {plan_id} is {row.status}")
-        command = ApprovePlan(
-            source="notifier",
-            correlation_id=row.correlation_id,
-            valid_until=utc_now() + ttl,
-            plan_id=plan_id,
-            approved_by="http-api",
+        refused = operator.approval_refused(plan_id, view)
+        if refused is not None:
+            raise ApiError(409, "not_awaiting_approval", refused)
+        command = operator.approve(
+            plan_id, source="notifier", by="http-api", correlation_id=view.correlation_id, ttl=ttl
         )
         await service.publish(command)
         return JSONResponse({"status": "sent", "command_id": command.message_id}, 202)
@@ -291,11 +281,13 @@ def create_api(
     @api.post("/plans/{plan_id}/cancel", status_code=202, tags=["plans"])
     async def cancel_plan(plan_id: str) -> JSONResponse:
         """Cancel a plan: pending approval dropped, working orders cancelled."""
-        command = CancelPlan(
+        view = plans.get(plan_id)
+        command = operator.cancel(
+            plan_id,
             source="notifier",
-            valid_until=utc_now() + ttl,
-            plan_id=plan_id,
-            requested_by="http-api",
+            by="http-api",
+            correlation_id=view.correlation_id if view else None,
+            ttl=ttl,
         )
         await service.publish(command)
         return JSONResponse({"status": "sent", "command_id": command.message_id}, 202)
@@ -303,18 +295,14 @@ def create_api(
     @api.post("/halt", status_code=202, tags=["kill switch"])
     async def halt(reason: str = "halted through the HTTP API") -> JSONResponse:
         """Kill switch: cancel open orders and refuse new plans until /resume."""
-        command = HaltTrading(
-            source="notifier", valid_until=utc_now() + ttl, reason=reason, requested_by="http-api"
-        )
+        command = operator.halt(reason, source="notifier", by="http-api", ttl=ttl)
         await service.publish(command)
         return JSONResponse({"status": "sent", "command_id": command.message_id}, 202)
 
     @api.post("/resume", status_code=202, tags=["kill switch"])
     async def resume() -> JSONResponse:
         """Lift a halt."""
-        command = ResumeTrading(
-            source="notifier", valid_until=utc_now() + ttl, requested_by="http-api"
-        )
+        command = operator.resume(source="notifier", by="http-api", ttl=ttl)
         await service.publish(command)
         return JSONResponse({"status": "sent", "command_id": command.message_id}, 202)
 
