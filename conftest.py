@@ -1,3 +1,3 @@
 """Root conftest: the shared fixtures (Redis servers) for every test of the workspace."""
 
-pytest_plugins = ["shared.testing.fixtures"]
+pytest_plugins = ["rebalancer_testkit.fixtures"]

@@ -30,9 +30,9 @@ import redis.asyncio as aioredis
 
 from notifier.main import create_app
 from notifier.settings import NotifierSettings
+from rebalancer_cli.embedded_redis import RedisServer
 from shared.accounts import parse_accounts
 from shared.contracts import catalogue
-from shared.embedded_redis import RedisServer
 
 TARGETS = [{"symbol": "QQQ", "allocation": 0.6}, {"symbol": "SPY", "allocation": 0.4}]
 

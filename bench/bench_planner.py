@@ -31,11 +31,11 @@ from pathlib import Path
 import httpx
 
 from planner.core import Plan, plan_rebalance
+from rebalancer_cli.embedded_redis import free_port
 from shared.contracts.base import TargetWeight
 from shared.contracts.portfolio import PortfolioView, Quote
 from shared.contracts.positions import Position
 from shared.contracts.prices import MarketDataType
-from shared.embedded_redis import free_port
 from shared.policy import PlanningPolicy
 
 NOW = datetime(2025, 6, 24, 15, 0, tzinfo=UTC)
@@ -211,11 +211,11 @@ async def bench_service(count: int = 300, symbols: int = 20, warmup: int = 10) -
 
     from planner.main import create_app
     from planner.settings import PlannerSettings
+    from rebalancer_cli.embedded_redis import RedisServer
     from shared.accounts import Accounts
     from shared.contracts import catalogue
     from shared.contracts.allocations import TargetAllocationSet
     from shared.contracts.plans import PlanProposed
-    from shared.embedded_redis import RedisServer
 
     names = list(EMULATOR_SYMBOLS[:symbols])
     with tempfile.TemporaryDirectory() as folder:

@@ -26,11 +26,11 @@ import redis.asyncio as aioredis
 import yaml
 from faststream.redis import RedisBroker
 
+from rebalancer_cli.embedded_redis import RedisServer, free_port
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, new_id
 from shared.contracts.plans import PlanCompleted, PlanExpired, PlanFailed, PlanRejected
-from shared.embedded_redis import RedisServer, free_port
 from shared.kit.consumer import MalformedMessage, decode_entry, entry_body
 from shared.plans.view import PlanView, fold_all
 

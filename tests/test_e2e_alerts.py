@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from e2e_stack import E2EStack, accounts_file, poll
 
+from rebalancer_testkit.http import LocalHttpServer, Route
+from rebalancer_testkit.waiting import stays
 from shared.contracts import catalogue
 from shared.contracts.plans import PlanCompleted, PlanExpired, PlanRejected
-from shared.testing.http import LocalHttpServer, Route
-from shared.testing.waiting import stays
 
 AUTO, MANUAL = "DU1000001", "DU1000002"
 PLANNING = {"drift_band_abs_pct": "0.5", "min_order_value": "50"}

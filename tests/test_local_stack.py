@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.embedded_redis import free_port
+from rebalancer_cli.embedded_redis import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 import redis.asyncio as aioredis
 
+from rebalancer_testkit.samples import all_samples
 from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.contracts.triggers import RequestRebalance
 from shared.kit.service import Service
 from shared.kit.settings import ServiceSettings
-from shared.testing.samples import all_samples
 
 STREAM = catalogue.TRIGGERS.name
 DLQ = f"dlq.{STREAM}"

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from rebalancer_testkit.samples import sample_of
 from shared import operator
 from shared.contracts.base import utc_now
 from shared.plans.view import HaltView, PlanStatus, fold, fold_all, fold_halt
-from shared.testing.samples import sample_of
 
 
 def view_after(*names: str):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from executor.core.sizing import budget, size_buys
 from executor.core.tracking import OrderTrack, apply_order_event, leg_status, needs_new_attempt
 from executor.core.window import in_window
 from executor.service.book import TRIGGERS_KEPT, Book
+from rebalancer_testkit.samples import sample_of
 from shared.contracts.base import Side
 from shared.contracts.order_commands import OrderType
 from shared.contracts.orders import (
@@ -30,7 +31,6 @@ from shared.plans.view import TRANSITIONS, PlanStatus
 from shared.policy import ExecutionPolicy, OrderStyle
 from shared.rebalancing.costs import buy_cost
 from shared.rebalancing.exposure import Exposure
-from shared.testing.samples import sample_of
 
 NOW = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
 D = Decimal

@@ -15,6 +15,7 @@ from executor.core.decide import Abort, ExpireAt, Facts, StartApproval, StartRun
 from executor.core.plan import PlanRecord, apply, replay
 from executor.core.risk import FreshQuote, RiskContext
 from executor.core.tracking import OrderTrack, apply_order_event
+from rebalancer_testkit.samples import sample_of
 from shared.contracts.base import ExecutionMode, Message, Reason, Side
 from shared.contracts.order_commands import CancelAllOrders, CancelOrder
 from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading
@@ -22,7 +23,6 @@ from shared.contracts.plans import PlanLeg, PlanProposed
 from shared.plans.view import PlanStatus
 from shared.policy import ApprovalMode, ExecutionPolicy
 from shared.rebalancing.exposure import Exposure
-from shared.testing.samples import sample_of
 
 NOW = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
 D = Decimal

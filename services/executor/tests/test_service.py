@@ -18,6 +18,9 @@ import redis.asyncio as aioredis
 
 from executor.main import ExecutorApp, create_app
 from executor.settings import ExecutorSettings
+from rebalancer_testkit.fake_bridge import FakeBridge, SimAccount
+from rebalancer_testkit.streams import of_type, read_stream
+from rebalancer_testkit.waiting import eventually, stays
 from shared.accounts import parse_accounts
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, Message, Side, utc_now
@@ -37,9 +40,6 @@ from shared.contracts.plans import (
     SizingTerms,
 )
 from shared.plans.view import PlanView, fold_all
-from shared.testing.fake_bridge import FakeBridge, SimAccount
-from shared.testing.streams import of_type, read_stream
-from shared.testing.waiting import eventually, stays
 
 D = Decimal
 ACCOUNTS = parse_accounts(

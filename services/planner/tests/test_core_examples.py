@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from planner_testkit import NOW, D, policy, quote, targets, view
 
 from planner.core import Plan, Rejection, Skip, plan_rebalance
+from rebalancer_testkit.portfolios import NOW, D, policy, quote, targets, view
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import Replacement, TradeMode
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from planner_testkit import NOW, policy, quote, view
 
 from planner.core import Plan, plan_rebalance
+from rebalancer_testkit.portfolios import NOW, policy, quote, view
 from shared.contracts.base import Side, TargetWeight
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import PlanningPolicy, TradeMode

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from fake_bridge import FakeBridge
 from faststream.redis.parser.binary import BinaryMessageFormatV1
-from planner_testkit import ACCOUNTS, account_view, view
 
 from planner.main import create_app
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
+from rebalancer_testkit.fake_bridge import FakeBridge
+from rebalancer_testkit.portfolios import ACCOUNTS, account_view, view
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
@@ -115,10 +115,10 @@ async def test_allocation_for_a_bridge_account_becomes_an_explained_plan(stack: 
     assert request.correlation_id == "trigger-7"
 
 
-async def test_group_allocation_gives_one_plan_per_account_with_its_own_policy(
+async def test_each_account_of_an_allocation_gets_its_own_plan_with_its_own_policy(
     stack: Stack,
 ) -> None:
-    await stack.send(allocation(account_ids=(), group="family"))
+    await stack.send(allocation(account_ids=("DU111111", "DU222222"), group="family"))
     found = await wait_for_plans(stack.redis, 2)
     by_account = {p.account_id: p for p in found}
     assert set(by_account) == {"DU111111", "DU222222"}
@@ -178,11 +178,16 @@ async def test_redelivered_allocation_gets_the_same_plan_id(stack: Stack) -> Non
     assert first.plan_id == second.plan_id  # type: ignore[attr-defined]
 
 
-async def test_allocation_without_accounts_or_known_group_is_rejected(stack: Stack) -> None:
-    await stack.send(allocation(account_ids=(), group="nobody"))
+@pytest.mark.parametrize("group", ["family", "nobody", None])
+async def test_an_allocation_without_accounts_is_rejected_groups_are_the_notifiers(
+    stack: Stack, group: str | None
+) -> None:
+    await stack.send(allocation(account_ids=(), group=group))
     (rejection,) = await wait_for_plans(stack.redis, 1)
     assert isinstance(rejection, PlanRejected)
     assert rejection.reasons[0].code == "no_accounts"
+    assert "through the notifier" in rejection.reasons[0].message
+    assert stack.bridge.requests == []
 
 
 async def test_metrics_count_plans_by_account_and_outcome(stack: Stack) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from shared.contracts.base import Side
 from shared.contracts.plans import LegResult, PlanProposed
+from shared.plans.rows import drift_csv_rows
 from shared.plans.view import PlanStatus, PlanView
 from shared.rebalancing.exposure import Exposure
-from shared.render.plan import drift_csv_rows
 
 SUMMARY_COLUMNS = (
     "timestamp_run",

@@ -84,3 +84,62 @@ def rejected(
         stage="planning",
         reasons=reasons,
     )
+
+
+UNAVAILABLE = {
+    "unknown_account": "The gateway-bridge does not know account {account}: {reason} Check the "
+    "account id, and that the IB login the bridge uses manages it.",
+    "gateway_disconnected": "The gateway-bridge is not connected to IB, so {account} cannot be "
+    "planned now: {reason} Retry once it is connected.",
+    "not_reconciled": "The gateway-bridge has not finished reconciling {account} with IB: "
+    "{reason} Retry in a moment.",
+    "expired": "The portfolio request for {account} expired before the bridge handled it: "
+    "{reason} Retry; if it repeats, the bridge is overloaded.",
+    "error": "The gateway-bridge could not read {account}: {reason} Check its logs.",
+}
+"""The bridge's PortfolioUnavailable codes, in sentences that say what to do."""
+
+
+def unavailable(account_id: str, reason: Reason, waited_s: float) -> Reason:
+    """Why no plan could be made for ``account_id``: the bridge's view could not be had."""
+    if reason.code == "timeout":
+        return Reason(
+            code="portfolio_unavailable",
+            message=f"The gateway-bridge did not answer within {waited_s:g} s with the portfolio "
+            f"of {account_id}; check that it is running and connected (`rebalancer status`), "
+            "then send the allocation again.",
+        )
+    if reason.code == "invalid_reply":
+        return Reason(
+            code="portfolio_invalid",
+            message=f"The gateway-bridge answered with a portfolio of {account_id} that cannot "
+            f"be read: {reason.message}; nothing was planned. Check the bridge's logs.",
+        )
+    text = reason.message.strip()
+    if text and not text.endswith("."):
+        text += "."
+    template = UNAVAILABLE.get(reason.code, UNAVAILABLE["error"])
+    code = "unknown_account" if reason.code == "unknown_account" else "portfolio_unavailable"
+    return Reason(
+        code=code, message=template.format(account=account_id, reason=text), field="account_id"
+    )
+
+
+def no_accounts(event: TargetAllocationSet) -> Reason:
+    """Why an allocation naming no account gets no plan (groups are the notifier's)."""
+    who = f"only the group {event.group!r}" if event.group else "no account"
+    return Reason(
+        code="no_accounts",
+        message=f"The allocation names {who}, so there is no account to plan for; send the "
+        "rebalance through the notifier, which resolves groups into one allocation per account.",
+        field="account_ids",
+    )
+
+
+def internal_error() -> Reason:
+    """The planner's own failure (a bug), said plainly rather than retried forever."""
+    return Reason(
+        code="internal_error",
+        message="The planner failed on this allocation (a bug, logged with its trace); nothing "
+        "was planned. Report it with the allocation id.",
+    )

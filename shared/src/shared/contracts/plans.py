@@ -167,6 +167,9 @@ class PlanApproved(Message):
     plan_id: str
     account_id: str
     approved_by: str = Field(description="`auto`, or who approved it (CLI user, API token name).")
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The pre-trade report the executor wrote on approval."
+    )
 
 
 class PlanExecutionStarted(Message):

@@ -1,4 +1,4 @@
-"""The operator CLI: ``rebalancer up``, ``status``, ``down``."""
+"""``rebalancer up``, ``status``, ``down``: the local stack."""
 
 from __future__ import annotations
 
@@ -11,35 +11,13 @@ from typing import Annotated
 import redis
 import typer
 
-from shared.cli.console import make_console
-from shared.cli.demo import demo_command
-from shared.cli.plan import plan_command
-from shared.cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
-from shared.cli.stackconfig import StackSettings, StackState
-from shared.cli.status import render_status, service_health, stream_rows
-from shared.cli.trade import (
-    approve_command,
-    halt_command,
-    plans_command,
-    rebalance_command,
-    resume_command,
-)
+from rebalancer_cli.console import make_console
+from rebalancer_cli.stack import Stack, StackAlreadyRunning, run_until_interrupted
+from rebalancer_cli.stackconfig import StackSettings, StackState
+from rebalancer_cli.status import render_status, service_health, stream_rows
 
-app = typer.Typer(
-    name="rebalancer",
-    help="Operate the IBKR rebalancer: run the local stack and look into it.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 console = make_console()
 err = make_console(stderr=True)
-app.command(name="plan")(plan_command)
-app.command(name="rebalance")(rebalance_command)
-app.command(name="approve")(approve_command)
-app.command(name="plans")(plans_command)
-app.command(name="halt")(halt_command)
-app.command(name="resume")(resume_command)
-app.command(name="demo")(demo_command)
 
 HomeOption = Annotated[
     Path | None,
@@ -56,7 +34,6 @@ def _settings(home: Path | None, **overrides: object) -> StackSettings:
     return StackSettings(**values)  # type: ignore[arg-type]
 
 
-@app.command()
 def up(
     home: HomeOption = None,
     redis_port: Annotated[
@@ -85,7 +62,6 @@ def up(
         stack.release()
 
 
-@app.command()
 def status(home: HomeOption = None) -> None:
     """Show each service's health, the Redis address, stream lengths and consumer-group lag."""
     settings = _settings(home)
@@ -116,7 +92,6 @@ def status(home: HomeOption = None) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
 def down(home: HomeOption = None) -> None:
     """Stop the stack started by `rebalancer up` (as Ctrl-C in its terminal would)."""
     settings = _settings(home)
@@ -131,8 +106,3 @@ def down(home: HomeOption = None) -> None:
         (settings.home.resolve() / "stack.json").unlink(missing_ok=True)
         raise typer.Exit(1) from None
     console.print(f"asked the stack (pid {state.pid}) to stop")
-
-
-def main() -> None:
-    """Console script entry point."""
-    app()

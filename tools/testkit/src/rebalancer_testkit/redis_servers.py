@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from shared.embedded_redis import RedisServer
+from rebalancer_cli.embedded_redis import RedisServer
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Builders for the planner's tests: quotes, portfolio views, targets and policies.
+"""Builders of portfolio views, quotes, targets and policies for tests (the planner's worked
+examples, the CLI's and the benchmarks').
 
 Prices and quantities are given as strings or ints and become Decimals; every quote is
 fresh and live at ``NOW`` unless told otherwise.
@@ -43,7 +44,7 @@ def quote(
     """A quote whose bid and ask are ``price`` unless given."""
     return Quote(
         symbol=symbol,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         bid=D(bid) if bid is not None else (D(price) if price is not None else None),
         ask=D(ask) if ask is not None else (D(price) if price is not None else None),
         last=D(last) if last is not None else None,

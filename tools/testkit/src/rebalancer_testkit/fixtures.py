@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.embedded_redis import RedisServer
-from shared.testing.redis_servers import TestRedis, start_test_redis
+from rebalancer_cli.embedded_redis import RedisServer
+from rebalancer_testkit.redis_servers import TestRedis, start_test_redis
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
+
 
 class StackSettings(BaseSettings):
     """Settings of the local stack started by ``rebalancer up``."""
@@ -49,3 +51,12 @@ class StackState:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
+
+
+def resolve_redis_url(redis_url: str | None, home: Path | None) -> str:
+    """The --redis-url option, else the running stack's (``<home>/stack.json``), else 6390."""
+    if redis_url:
+        return redis_url
+    settings = StackSettings(home=home) if home is not None else StackSettings()
+    state = StackState.read(settings.home.resolve() / "stack.json")
+    return state.redis_url if state is not None else DEFAULT_REDIS_URL

@@ -12,20 +12,17 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
 
 import httpx
 import redis.asyncio as aioredis
-import typer
 import yaml
 from rich.console import Console
 from rich.rule import Rule
 
-from shared.cli.console import make_console
-from shared.cli.plan import TargetsFileError, load_targets
-from shared.cli.stack import ConsoleView, Stack, StackAlreadyRunning
-from shared.cli.stackconfig import StackSettings, StackState
-from shared.cli.trade import build_request, rebalance_flow
+from rebalancer_cli.flows import rebalance_flow, trade_request
+from rebalancer_cli.stack import ConsoleView, Stack
+from rebalancer_cli.stackconfig import StackSettings, StackState
+from rebalancer_cli.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[4]
 DEMO_DIR = ROOT / "deploy" / "demo"
@@ -102,31 +99,29 @@ async def demo_flow(settings: StackSettings, model: Path, console: Console) -> b
         console.print(f"[dim]using the running stack at {url}[/]")
     try:
         console.print(Rule("1. Dry run: what would change"))
-        request, correlation = build_request(list(ACCOUNTS), None, weights, execute=False)
-        ok, rows = await rebalance_flow(
-            url, request, correlation, set(ACCOUNTS), execute=False, yes=True, console=console,
-            timeout_s=60,
-        )  # fmt: skip
+        request = trade_request(list(ACCOUNTS), None, weights, execute=False)
+        ok, views = await rebalance_flow(
+            url, request, set(ACCOUNTS), execute=False, yes=True, console=console, timeout_s=60
+        )
         if not ok:
             return False
-        if all(row and not row["legs"] for row in rows.values()):
+        if all(view is not None and not view.legs for view in views.values()):
             console.print(Rule())
             console.print("[green]Nothing left to trade:[/] every account is within its bands.")
             return True
         console.print(Rule("2. Execute (auto approval, market orders on the emulator)"))
-        request, correlation = build_request(list(ACCOUNTS), None, weights, execute=True)
-        ok, rows = await rebalance_flow(
-            url, request, correlation, set(ACCOUNTS), execute=True, yes=True, console=console,
+        request = trade_request(list(ACCOUNTS), None, weights, execute=True)
+        ok, _ = await rebalance_flow(
+            url, request, set(ACCOUNTS), execute=True, yes=True, console=console,
             timeout_s=60, exec_timeout_s=300,
         )  # fmt: skip
         if not ok:
             return False
         console.print(Rule("3. After: the drift left"))
-        request, correlation = build_request(list(ACCOUNTS), None, weights, execute=False)
+        request = trade_request(list(ACCOUNTS), None, weights, execute=False)
         ok, _ = await rebalance_flow(
-            url, request, correlation, set(ACCOUNTS), execute=False, yes=True, console=console,
-            timeout_s=60,
-        )  # fmt: skip
+            url, request, set(ACCOUNTS), execute=False, yes=True, console=console, timeout_s=60
+        )
         reports = settings.home.resolve() / "reports"
         console.print(Rule())
         console.print(f"Reports (pre-trade, post-trade, run summary): [bold]{reports}[/]")
@@ -143,29 +138,3 @@ async def demo_flow(settings: StackSettings, model: Path, console: Console) -> b
             console.print("[dim]stopping the stack[/]")
             await stack.stop()
             stack.release()
-
-
-def demo_command(
-    home: Annotated[Path | None, typer.Option("--home", help="Folder of the stack.")] = None,
-    model: Annotated[
-        Path, typer.Option(help="Model portfolio (CSV symbol,weight or YAML).")
-    ] = DEMO_DIR / "model.csv",
-    accounts_file: Annotated[Path, typer.Option(help="Accounts file of the demo stack.")] = DEMO_DIR
-    / "accounts.yaml",
-) -> None:
-    """Start the stack on the emulator, rebalance the sample accounts: dry run, execute, report."""
-    console = make_console()
-    values: dict[str, object] = {"accounts_file": accounts_file}
-    if home is not None:
-        values["home"] = home
-    settings = StackSettings(**values)  # type: ignore[arg-type]
-    try:
-        ok = asyncio.run(demo_flow(settings, model, console))
-    except TargetsFileError as error:
-        console.print(f"[red]rebalancer demo:[/] {error}")
-        raise typer.Exit(2) from None
-    except (StackAlreadyRunning, RuntimeError, TimeoutError) as error:
-        console.print(f"[red]rebalancer demo:[/] {error}")
-        raise typer.Exit(1) from None
-    if not ok:
-        raise typer.Exit(1)

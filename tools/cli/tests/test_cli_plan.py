@@ -1,4 +1,5 @@
-"""Plan rendering (drift table, batch summary, reasons, CSV rows) and `rebalancer plan`."""
+"""Plan rendering (drift table, batch summary, reasons, CSV rows) and `rebalancer plan`, which
+goes through the notifier (its checks apply) to the planner, both running in this process."""
 
 from __future__ import annotations
 
@@ -7,20 +8,26 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fake_bridge import FakeBridge
-from planner_testkit import ACCOUNTS, NOW, account_view, policy, targets, view
 from rich.console import Console
 from typer.testing import CliRunner
 
+from notifier.main import create_app as create_notifier
+from notifier.settings import NotifierSettings
 from planner.core import Plan, plan_rebalance
-from planner.main import create_app
+from planner.main import create_app as create_planner
 from planner.settings import PlannerSettings
 from planner.translate import proposed, rejected
-from shared.cli.app import app
-from shared.cli.plan import TargetsFileError, load_targets
+from rebalancer_cli.app import app
+from rebalancer_cli.targets import TargetsFileError, load_targets
+from rebalancer_cli.views import plan_tables
+from rebalancer_testkit.fake_bridge import FakeBridge
+from rebalancer_testkit.portfolios import ACCOUNTS, NOW, account_view, policy, targets, view
+from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Reason, utc_now
-from shared.render.plan import DRIFT_COLUMNS, drift_csv_rows, plan_tables, summary_csv_row
+from shared.contracts.triggers import RequestRebalance
+from shared.kit.streams import read
+from shared.plans.rows import DRIFT_COLUMNS, drift_csv_rows, summary_csv_row
 
 EVENT = TargetAllocationSet(
     source="test", allocation_id="al-1", account_ids=("DU111111",), targets=targets({"SPY": "1"})
@@ -116,15 +123,25 @@ def test_unreadable_weight_names_the_line(tmp_path: Path, content: str) -> None:
 
 @pytest.fixture
 async def running(redis_url: str) -> AsyncIterator[str]:
+    """The fake bridge, the planner and the notifier (no HTTP API, no schedules)."""
     bridge = FakeBridge(redis_url)
     bridge.views = {"DU111111": account_view("DU111111")}
-    planner = create_app(
+    planner = create_planner(
         PlannerSettings(redis_url=redis_url, consumer_name="planner-cli", portfolio_timeout_s=1),
         accounts=ACCOUNTS,
     )
+    notifier = create_notifier(
+        NotifierSettings(
+            redis_url=redis_url, consumer_name="notifier-cli", api_enabled=False,
+            schedules_enabled=False,
+        ),
+        ACCOUNTS,
+    )  # fmt: skip
     await bridge.start()
     await planner.start()
+    await notifier.start()
     yield redis_url
+    await notifier.stop()
     await planner.stop()
     await bridge.stop()
 
@@ -137,6 +154,16 @@ async def test_cli_plan_prints_the_plan_and_exits_0(running: str, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "Batch Summary" in result.output
     assert "SELL" in result.output
+    # The CLI asked the notifier, as every trigger does; it published no targets itself.
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(running)
+    [request] = await read(client, catalogue.TRIGGERS)
+    [allocation] = await read(client, catalogue.ALLOCATIONS)
+    await client.aclose()
+    assert isinstance(request, RequestRebalance)
+    assert (request.source, request.execution.value) == ("cli", "dry_run")
+    assert allocation.source == "notifier"
 
 
 async def test_cli_plan_shows_reasons_and_exits_1_on_rejection(
@@ -148,9 +175,10 @@ async def test_cli_plan_shows_reasons_and_exits_1_on_rejection(
     result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == 1
     assert "weights_sum" in result.output
+    assert "sum to 0.9" in result.output  # the sentence says what to fix
 
 
-async def test_cli_plan_exits_1_when_no_planner_answers(redis_url: str, tmp_path: Path) -> None:
+async def test_cli_plan_exits_1_when_nothing_answers(redis_url: str, tmp_path: Path) -> None:
     path = tmp_path / "targets.csv"
     path.write_text("SPY,1\n")
     args = ["plan", "-a", "DU111111", "-t", str(path), "--redis-url", redis_url, "--timeout", "0.3"]

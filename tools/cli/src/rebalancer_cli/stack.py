@@ -25,8 +25,8 @@ from typing import IO
 
 import httpx
 
-from shared.cli.stackconfig import StackSettings, StackState
-from shared.embedded_redis import RedisServer, port_is_open
+from rebalancer_cli.embedded_redis import RedisServer, port_is_open
+from rebalancer_cli.stackconfig import StackSettings, StackState
 
 COLOURS = {
     "redis": "\033[31m",
