@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_stack import E2EStack, accounts_file, poll
 
+from rebalancer_testkit.e2e import E2EStack, accounts_file
 from rebalancer_testkit.http import LocalHttpServer, Route
-from rebalancer_testkit.waiting import stays
+from rebalancer_testkit.waiting import eventually, stays
 from shared.contracts import catalogue
 from shared.contracts.plans import PlanCompleted, PlanExpired, PlanRejected
 
@@ -107,7 +107,7 @@ async def test_every_plan_outcome_is_told_once_and_only_by_the_notifier(
     async def all_told() -> bool:
         return len(alerts(hook)) >= total
 
-    await poll(all_told, 20, f"{total} alerts at the webhook", 0.1)
+    await eventually(all_told, 20, f"{total} alerts at the webhook", 0.1)
 
     async def no_more() -> bool:
         return len(alerts(hook)) == total

@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2e_stack import E2EStack, accounts_file, poll
 
+from rebalancer_testkit.e2e import E2EStack, accounts_file
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 from shared.contracts.order_commands import SubmitOrder
@@ -208,7 +209,7 @@ async def test_halt_during_execution_cancels_orders_fails_the_plan_and_survives_
     async def working() -> bool:
         return any(o["status"] in ("Submitted", "PreSubmitted") for o in await stack.ib_orders())
 
-    await poll(working, 20, "a working order at IB")
+    await eventually(working, 20, "a working order at IB")
     await stack.publish(
         HaltTrading(source="e2e", reason="test halt", valid_until=utc_now() + timedelta(minutes=1))
     )
@@ -221,7 +222,7 @@ async def test_halt_during_execution_cancels_orders_fails_the_plan_and_survives_
             o["status"] in ("Cancelled", "Filled", "Inactive") for o in await stack.ib_orders()
         )
 
-    await poll(all_cancelled, 20, "every IB order cancelled")
+    await eventually(all_cancelled, 20, "every IB order cancelled")
     await stack.restart("executor")
     await stack.emulator("POST", "/faults/hold-fills", {"enabled": False})
     refused = await stack.request_plan((A1,), TARGETS)
@@ -234,6 +235,6 @@ async def test_halt_during_execution_cancels_orders_fails_the_plan_and_survives_
     async def resumed() -> bool:
         return await stack.metric("executor", "rebalancer_trading_halted") == 0
 
-    await poll(resumed, 20, "the halt lifted")
+    await eventually(resumed, 20, "the halt lifted")
     again = await stack.request_plan((A1,), TARGETS)
     assert isinstance(await stack.wait_end(again[A1], 60), PlanCompleted)

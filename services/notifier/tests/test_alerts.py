@@ -6,9 +6,10 @@ import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
-from fake_ably import FakeAbly
-from notifier_testing import Route, closed_port, eventually, make_accounts, metric
-
+from rebalancer_testkit.fake_ably import FakeAbly
+from rebalancer_testkit.http import Route
+from rebalancer_testkit.notifier import closed_port, make_accounts, metric
+from rebalancer_testkit.waiting import eventually
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Reason, utc_now
 from shared.contracts.gateway import GatewayConnected, GatewayDisconnected
@@ -97,7 +98,7 @@ async def test_rate_limit_spaces_sends_and_later_alerts_join_one_batch(start_not
     await eventually(received(http_server, "/hook"))
     await notifier.service.publish(alert("second"))
     await notifier.service.publish(alert("third"))
-    batches = await eventually(lambda: _at_least(received(http_server, "/hook")(), 2), timeout_s=5)
+    batches = await eventually(lambda: _at_least(received(http_server, "/hook")(), 2), within=5)
     assert [a["title"] for a in batches[1]["alerts"]] == ["second", "third"]
 
 
@@ -184,7 +185,7 @@ async def test_plan_events_worth_telling_become_alerts(start_notifier, http_serv
     await publish(
         HaltTrading(source="cli", valid_until=utc_now() + timedelta(minutes=1), reason="panic")
     )
-    found = await eventually(lambda: _titles_at_least(http_server, 5), timeout_s=5)
+    found = await eventually(lambda: _titles_at_least(http_server, 5), within=5)
     assert sorted(found) == sorted(
         [
             "Plan for DU111 awaits approval",
@@ -215,13 +216,13 @@ async def test_gateway_down_longer_than_threshold_alerts_once_and_recovery_is_to
     await notifier.service.publish(
         GatewayDisconnected(source="gateway-bridge", reason="socket closed")
     )
-    titles = await eventually(lambda: _titles_at_least(http_server, 1), timeout_s=5)
+    titles = await eventually(lambda: _titles_at_least(http_server, 1), within=5)
     assert titles == ["Gateway disconnected"]
     await notifier.alerts.check_gateway_down()  # a second check (or replica) does not repeat it
     await notifier.service.publish(
         GatewayConnected(source="gateway-bridge", host="127.0.0.1", port=4002, client_id=1)
     )
-    titles = await eventually(lambda: _titles_at_least(http_server, 2), timeout_s=5)
+    titles = await eventually(lambda: _titles_at_least(http_server, 2), within=5)
     assert titles == ["Gateway disconnected", "Gateway connection restored"]
 
 

@@ -11,9 +11,11 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from notifier_testing import TOKEN, eventually, read_stream
 
 from notifier.core.signing import sign
+from rebalancer_testkit.notifier import TOKEN
+from rebalancer_testkit.streams import read_stream
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 from shared.contracts.plan_commands import ApprovePlan, HaltTrading, ResumeTrading
@@ -289,7 +291,7 @@ async def test_a_dry_run_plan_shows_dry_run_and_an_approval_of_it_is_refused(api
 
 
 async def test_wait_true_returns_the_rejection_when_the_source_fails(start_notifier, client):
-    from notifier_testing import make_accounts
+    from rebalancer_testkit.notifier import make_accounts
 
     notifier = await start_notifier(make_accounts({"id": "DU111"}))
     async with httpx.AsyncClient(base_url=base(notifier), headers=AUTH) as http:

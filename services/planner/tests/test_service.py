@@ -5,49 +5,37 @@ Fast service tests; the real bridge and IB emulator are in ``test_service_with_b
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 from planner.main import create_app
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
 from rebalancer_testkit.fake_bridge import FakeBridge
 from rebalancer_testkit.portfolios import ACCOUNTS, account_view, view
+from rebalancer_testkit.waiting import eventually, stays
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
 from shared.contracts.plans import PlanProposed, PlanRejected
 from shared.kit.service import Service
+from shared.kit.streams import read
 from shared.policy import TradeMode
 from shared.rebalancing.ids import plan_id_for
-
-
-async def plans_on_stream(client: aioredis.Redis) -> list[Message]:
-    entries = await client.xrange(catalogue.PLANS.name)
-    messages = []
-    for _, fields in entries:
-        body, _ = BinaryMessageFormatV1.parse(fields[b"__data__"])
-        messages.append(catalogue.PLANS.decode(body))
-    return messages
 
 
 async def wait_for_plans(
     client: aioredis.Redis, count: int, timeout_s: float = 10
 ) -> list[Message]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = await plans_on_stream(client)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} plan messages, got {await plans_on_stream(client)}")
+    async def enough() -> list[Message] | None:
+        found = await read(client, catalogue.PLANS)
+        return found if len(found) >= count else None
+
+    return await eventually(enough, timeout_s, f"{count} plan messages")
 
 
 def allocation(**overrides: Any) -> TargetAllocationSet:
@@ -218,9 +206,13 @@ async def test_two_replicas_in_one_group_plan_each_allocation_once(
     try:
         for n in range(6):
             await stack.send(allocation(allocation_id=f"al-{n}"))
-        found = await wait_for_plans(stack.redis, 6)
-        await asyncio.sleep(0.3)  # a duplicate would show up within the polling interval
-        found = await plans_on_stream(stack.redis)
+        await wait_for_plans(stack.redis, 6)
+
+        async def six() -> bool:
+            return len(await read(stack.redis, catalogue.PLANS)) == 6
+
+        await stays(six, 0.3, "no duplicate plan")  # one would show within the polling interval
+        found = await read(stack.redis, catalogue.PLANS)
         assert sorted(p.plan_id for p in found) == sorted(  # type: ignore[attr-defined]
             plan_id_for(f"al-{n}", "DU111111") for n in range(6)
         )

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ib_stack import IbStack, start_ib_stack
 
 from ib_emulator.scenario import default_scenario
+from rebalancer_testkit.ib_stack import IbStack, start_ib_stack
 from shared.accounts import parse_accounts
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, TargetWeight

@@ -20,7 +20,7 @@ from notifier.authn import TriggerAuthenticator
 from notifier.core.alerts import Alert
 from notifier.core.schedule import ScheduleError, schedules_of
 from notifier.edges.ably_edge import AblyEdge
-from notifier.edges.http_api import create_api
+from notifier.edges.api import ApiContext, create_api
 from notifier.edges.http_server import ApiServer
 from notifier.edges.redis_channel import RedisChannelEdge
 from notifier.edges.scheduler import Scheduler
@@ -113,15 +113,10 @@ class Notifier:
         self.service.subscribe(catalogue.GATEWAY, self.alerts.on_gateway_event)
         self.api_server: ApiServer | None = None
         if settings.api_enabled:
-            api = create_api(
-                settings=settings,
-                service=self.service,
-                accounts=accounts,
-                intake=self.intake,
-                auth=self.auth,
-                plans=self.plans,
-                health=self.service.health.run,
+            context = ApiContext(
+                settings, self.service, accounts, self.intake, self.auth, self.plans
             )
+            api = create_api(context, self.service.health.run)
             self.api_server = ApiServer(api, settings.api_host, settings.api_port)
         self.service.on_startup(self._start_edges)
         self.service.on_shutdown(self._stop_edges)

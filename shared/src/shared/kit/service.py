@@ -58,7 +58,7 @@ class Service:
                 timeout=None,
             )
         )
-        self.publisher = Publisher(self.broker, self.metrics)
+        self.publisher = Publisher(self.broker, self.metrics, self.redis)
         self.consumer = StreamConsumer(
             self.broker,
             self.redis,

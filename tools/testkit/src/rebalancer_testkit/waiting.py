@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     within: float = 10.0,
     what: str = "the condition",
     every: float = 0.02,

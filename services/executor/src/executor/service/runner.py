@@ -109,53 +109,65 @@ class Runner:
         return self.book.sized.setdefault(plan_id, {})
 
     async def _run(self, plan_id: str) -> None:
-        record = self._record(plan_id)
-        policy = self.ports.policy(record.account_id)
-        run = self.book.run(plan_id)
         started = time.monotonic()
-        if record.status == PlanStatus.APPROVED:
-            decision = decide.start(
-                record,
-                policy,
-                abort=run.abort,
-                has_orders=bool(self.book.plan_orders(plan_id)),
-                facts=self.ports.facts(),
-            )
-            record = await self.ports.execute(plan_id, decision) or record
-            if record.status != PlanStatus.EXECUTING:
-                return
-        sells = record.legs(Side.SELL)
-        if sells:
-            quotes = await self._quotes_for_limits(record, policy, sells)
-            for leg in sells:
-                if run.abort:
-                    break
-                if self.book.last_attempt(plan_id, leg.leg) is None:
-                    await self._send(record, leg, leg.quantity, 0, policy, quotes.get(leg.symbol))
-            await self._settle(record, sells, policy, policy.sell_fill_timeout_s)
-        problems: list[Reason] = []
-        buys = record.legs(Side.BUY)
-        if buys and not run.abort:
-            unsent = [leg for leg in buys if self.book.last_attempt(plan_id, leg.leg) is None]
-            quotes = {}
-            if unsent:
-                try:
-                    sizes, quotes = await self._size_buys(record, policy, unsent)
-                except PortfolioUnavailableError as error:
-                    problems.append(
-                        Reason(code="no_cash_view", message=f"cannot read the cash: {error}")
-                    )
-                    unsent, sizes = [], {}
-                self._sized(plan_id).update(sizes)
-            for leg in unsent:
-                if run.abort:
-                    break
-                quantity = self._sized(plan_id).get(leg.leg, leg.quantity)
-                if quantity > 0:
-                    await self._send(record, leg, quantity, 0, policy, quotes.get(leg.symbol))
-            if not problems:
-                await self._settle(record, buys, policy, policy.fill_timeout_s)
+        record = await self._start(plan_id)
+        if record.status != PlanStatus.EXECUTING:
+            return
+        policy = self.ports.policy(record.account_id)
+        await self._sells(record, policy)
+        problems = await self._buys(record, policy)
         await self._finish(plan_id, problems, started)
+
+    async def _start(self, plan_id: str) -> PlanRecord:
+        """PlanExecutionStarted for an approved plan (a restarted one is executing already)."""
+        record = self._record(plan_id)
+        if record.status != PlanStatus.APPROVED:
+            return record
+        decision = decide.start(
+            record,
+            self.ports.policy(record.account_id),
+            abort=self.book.run(plan_id).abort,
+            has_orders=bool(self.book.plan_orders(plan_id)),
+            facts=self.ports.facts(),
+        )
+        return await self.ports.execute(plan_id, decision) or record
+
+    async def _sells(self, record: PlanRecord, policy: ExecutionPolicy) -> None:
+        """Send every sell not sent yet, then wait for them to end."""
+        sells = record.legs(Side.SELL)
+        if not sells:
+            return
+        run = self.book.run(record.plan_id)
+        quotes = await self._quotes_for_limits(record, policy, sells)
+        for leg in sells:
+            if run.abort:
+                break
+            if self.book.last_attempt(record.plan_id, leg.leg) is None:
+                await self._send(record, leg, leg.quantity, 0, policy, quotes.get(leg.symbol))
+        await self._settle(record, sells, policy, policy.sell_fill_timeout_s)
+
+    async def _buys(self, record: PlanRecord, policy: ExecutionPolicy) -> list[Reason]:
+        """Size the unsent buys from the cash there is now, send them, wait for them to end."""
+        buys = record.legs(Side.BUY)
+        run = self.book.run(record.plan_id)
+        if not buys or run.abort:
+            return []
+        unsent = [leg for leg in buys if self.book.last_attempt(record.plan_id, leg.leg) is None]
+        quotes: dict[str, FreshQuote] = {}
+        if unsent:
+            try:
+                sizes, quotes = await self._size_buys(record, policy, unsent)
+            except PortfolioUnavailableError as error:
+                return [Reason(code="no_cash_view", message=f"cannot read the cash: {error}")]
+            self._sized(record.plan_id).update(sizes)
+        for leg in unsent:
+            if run.abort:
+                break
+            quantity = self._sized(record.plan_id).get(leg.leg, leg.quantity)
+            if quantity > 0:
+                await self._send(record, leg, quantity, 0, policy, quotes.get(leg.symbol))
+        await self._settle(record, buys, policy, policy.fill_timeout_s)
+        return []
 
     async def _quotes_for_limits(
         self, record: PlanRecord, policy: ExecutionPolicy, legs: list[PlanLeg]

@@ -63,6 +63,28 @@ def check_quote(
         return None, [_reason("unknown_symbol", symbol, _unknown(symbol))], []
     if quote is None or quote.status == "missing":
         return None, [_reason("missing_quote", symbol, _missing(symbol))], []
+    reasons = _quote_problems(symbol, quote, policy, now)
+    value, warning = valuation_of(quote)
+    if value is None:
+        reasons.append(
+            _reason(
+                "missing_quote",
+                symbol,
+                f"The quote for {symbol} has no usable price (bid, ask, last and close are "
+                "missing, zero or not numbers); retry when the market data is available.",
+            )
+        )
+    if reasons or value is None:
+        return None, reasons, []
+    if warning is None and policy.sizing_price == "mid":
+        return Prices(value, value, value), [], []  # the common case, without the branches
+    return _sizing_prices(symbol, quote, value, warning, policy)
+
+
+def _quote_problems(
+    symbol: str, quote: Quote, policy: PlanningPolicy, now: datetime
+) -> list[Reason]:
+    """Why a quote cannot be traded on: its age unknown or too old, delayed where live is due."""
     reasons: list[Reason] = []
     if quote.as_of is None:
         reasons.append(
@@ -94,20 +116,13 @@ def check_quote(
                 "data; subscribe to live data for it or set require_live_data to false.",
             )
         )
-    value, warning = valuation_of(quote)
-    if value is None:
-        reasons.append(
-            _reason(
-                "missing_quote",
-                symbol,
-                f"The quote for {symbol} has no usable price (bid, ask, last and close are "
-                "missing, zero or not numbers); retry when the market data is available.",
-            )
-        )
-    if reasons or value is None:
-        return None, reasons, []
-    if warning is None and policy.sizing_price == "mid":
-        return Prices(value, value, value), [], []  # the common case, without the branches
+    return reasons
+
+
+def _sizing_prices(
+    symbol: str, quote: Quote, value: Decimal, warning: str | None, policy: PlanningPolicy
+) -> tuple[Prices, list[Reason], list[str]]:
+    """The buy and sell prices under ``policy.sizing_price`` (the valuation where one lacks)."""
     warnings = [warning] if warning else []
     buy, sell = value, value
     if policy.sizing_price == "bid_ask":

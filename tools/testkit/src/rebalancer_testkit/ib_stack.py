@@ -2,21 +2,18 @@
 
 The emulator listens on an ephemeral TCP port; the bridge connects to it with ib_async
 exactly as to IB Gateway and answers ``rpc.portfolio.v1`` on the test's Redis; the planner
-asks it. A copy of the minimal part of ``services/gateway-bridge/tests/conftest.py``
-(services' tests do not import each other's modules).
+asks it. (The gateway-bridge's own suite has its own copy of the bridge settings; the lead
+points it here after the merges.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 from gateway_bridge.main import create_app as create_bridge
 from gateway_bridge.settings import GatewayBridgeSettings
@@ -24,26 +21,14 @@ from ib_emulator import Emulator
 from ib_emulator.scenario import Scenario
 from planner.main import create_app as create_planner
 from planner.settings import PlannerSettings
+from rebalancer_testkit.waiting import eventually
 from shared.accounts import Accounts
 from shared.contracts import catalogue
 from shared.contracts.base import Message
 from shared.kit.service import Service
+from shared.kit.streams import read
 
 _ids = itertools.count(1)
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[Any]], within: float = 10.0, what: str = "condition"
-) -> Any:
-    """Await ``condition`` until truthy; fail naming ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def bridge_settings(
@@ -85,11 +70,7 @@ class IbStack:
 
     async def plans(self) -> list[Message]:
         """Every message on events.plans.v1, oldest first."""
-        out = []
-        for _, fields in await self.redis.xrange(catalogue.PLANS.name):
-            body, _ = BinaryMessageFormatV1.parse(fields[b"__data__"])
-            out.append(catalogue.PLANS.decode(body))
-        return out
+        return await read(self.redis, catalogue.PLANS)
 
     async def wait_for_plans(self, count: int, within: float = 15) -> list[Message]:
         """The plan messages once there are ``count`` of them."""
@@ -98,7 +79,7 @@ class IbStack:
             found = await self.plans()
             return found if len(found) >= count else None
 
-        return await eventually(enough, within, f"{count} message(s) on events.plans.v1")  # type: ignore[no-any-return]
+        return await eventually(enough, within, f"{count} message(s) on events.plans.v1")
 
     def emulator_account(self, account: str) -> dict[str, Any]:
         """The emulator's own view of an account (cash, NLV, positions)."""
@@ -132,7 +113,7 @@ async def start_ib_stack(
     await bridge_service.start()
 
     async def reconciled() -> bool:
-        return bool(bridge_service.bridge.gate.is_open)  # type: ignore[attr-defined]
+        return bool(bridge_service.bridge.gate.is_open)
 
     await eventually(reconciled, 15, "the bridge to reconcile with the emulator")
     planner = create_planner(
