@@ -21,7 +21,16 @@ from rebalancer_cli.app import app
 from rebalancer_cli.targets import TargetsFileError, load_targets
 from rebalancer_cli.views import plan_tables
 from rebalancer_testkit.fake_bridge import FakeBridge
-from rebalancer_testkit.portfolios import ACCOUNTS, NOW, account_view, policy, targets, view
+from rebalancer_testkit.portfolios import (
+    ACCOUNTS,
+    NOW,
+    SEED002_HOLDINGS,
+    SEED002_TARGETS,
+    account_view,
+    policy,
+    targets,
+    view,
+)
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Reason, utc_now
@@ -35,12 +44,7 @@ EVENT = TargetAllocationSet(
 
 
 def seed002_plan() -> Plan:
-    result = plan_rebalance(
-        view(0, {"SPY": (55, 100), "AGG": (45, 100)}),
-        targets({"SPY": "0.6", "AGG": "0.4"}),
-        policy(),
-        NOW,
-    )
+    result = plan_rebalance(view(0, SEED002_HOLDINGS), targets(SEED002_TARGETS), policy(), NOW)
     assert isinstance(result, Plan)
     return result
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from planner.core import Plan
 from shared.contracts.allocations import TargetAllocationSet
@@ -39,6 +40,18 @@ def sizing_terms(policy: PlanningPolicy) -> SizingTerms:
     )
 
 
+def _envelope(event: TargetAllocationSet, account_id: str, now: datetime) -> dict[str, Any]:
+    """The fields every plan message of an allocation for an account carries."""
+    return {
+        "source": SOURCE,
+        "correlation_id": event.correlation_id,
+        "ts_event": now,
+        "plan_id": plan_id_for(event.allocation_id, account_id),
+        "account_id": account_id,
+        "allocation_id": event.allocation_id,
+    }
+
+
 def proposed(
     event: TargetAllocationSet,
     account_id: str,
@@ -52,12 +65,7 @@ def proposed(
     con_ids |= {q.symbol.upper(): q.con_id for q in view.quotes if q.con_id is not None}
     legs = tuple(leg.model_copy(update={"con_id": con_ids.get(leg.symbol)}) for leg in plan.legs)
     return PlanProposed(
-        source=SOURCE,
-        correlation_id=event.correlation_id,
-        ts_event=now,
-        plan_id=plan_id_for(event.allocation_id, account_id),
-        account_id=account_id,
-        allocation_id=event.allocation_id,
+        **_envelope(event, account_id, now),
         execution=event.execution,
         legs=legs,
         drift=plan.drift,
@@ -75,12 +83,7 @@ def rejected(
 ) -> PlanRejected:
     """Build the PlanRejected of an allocation for an account."""
     return PlanRejected(
-        source=SOURCE,
-        correlation_id=event.correlation_id,
-        ts_event=now,
-        plan_id=plan_id_for(event.allocation_id, account_id),
-        account_id=account_id,
-        allocation_id=event.allocation_id,
+        **_envelope(event, account_id, now),
         stage="planning",
         reasons=reasons,
     )

@@ -137,3 +137,8 @@ def account_view(account: str) -> Any:
         )
 
     return build
+
+
+SEED002_HOLDINGS = {"SPY": (55, 100), "AGG": (45, 100)}
+SEED002_TARGETS = {"SPY": "0.6", "AGG": "0.4"}
+"""The reference rebalancer's README example: 55/45 SPY/AGG at 100 each, to 60/40."""

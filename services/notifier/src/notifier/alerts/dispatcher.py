@@ -27,8 +27,27 @@ from shared.contracts.gateway import (
     GatewayError,
     ReconciliationCompleted,
 )
+from shared.contracts.plan_commands import HaltTrading, ResumeTrading
+from shared.contracts.plans import (
+    PlanAwaitingApproval,
+    PlanCompleted,
+    PlanDryRunReported,
+    PlanExpired,
+    PlanFailed,
+    PlanRejected,
+)
 
 log = logging.getLogger(__name__)
+
+PLAN_OUTCOMES = (
+    PlanDryRunReported,
+    PlanAwaitingApproval,
+    PlanRejected,
+    PlanCompleted,
+    PlanFailed,
+    PlanExpired,
+)
+"""The plan events a human hears about, one alert each (a proposal is not an outcome)."""
 
 DOWN_KEY = "notifier:gateway:down-since"
 DOWN_ALERTED_PREFIX = "notifier:gateway:down-alerted:"
@@ -100,8 +119,14 @@ class AlertDispatcher:
         self.offer(from_send_alert(command))
 
     async def on_plan_event(self, event: Message) -> None:
-        """Tell each plan outcome once (``events.plans.v1``), and halt/resume."""
+        """Tell each plan outcome once (``events.plans.v1``)."""
         alert = from_event(event)
+        if alert is not None:
+            self.offer(alert)
+
+    async def on_plan_command(self, command: HaltTrading | ResumeTrading) -> None:
+        """Tell the kill switch going on and off (``commands.plans.v1``)."""
+        alert = from_event(command)
         if alert is not None:
             self.offer(alert)
 
