@@ -36,6 +36,8 @@ COPY services/planner/pyproject.toml services/planner/pyproject.toml
 COPY services/executor/pyproject.toml services/executor/pyproject.toml
 COPY services/notifier/pyproject.toml services/notifier/pyproject.toml
 COPY services/ib-emulator/pyproject.toml services/ib-emulator/pyproject.toml
+COPY tools/cli/pyproject.toml tools/cli/pyproject.toml
+COPY tools/testkit/pyproject.toml tools/testkit/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package "${SERVICE}"
 COPY shared shared

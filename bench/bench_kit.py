@@ -27,10 +27,10 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 
+from rebalancer_cli.embedded_redis import RedisServer, free_port
 from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.contracts.triggers import RequestRebalance
-from shared.embedded_redis import RedisServer, free_port
 from shared.kit.service import Service
 from shared.kit.settings import ServiceSettings
 

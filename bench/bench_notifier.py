@@ -30,9 +30,10 @@ import redis.asyncio as aioredis
 
 from notifier.main import create_app
 from notifier.settings import NotifierSettings
+from rebalancer_cli.embedded_redis import RedisServer
 from shared.accounts import parse_accounts
 from shared.contracts import catalogue
-from shared.embedded_redis import RedisServer
+from shared.kit.streams import Tail
 
 TARGETS = [{"symbol": "QQQ", "allocation": 0.6}, {"symbol": "SPY", "allocation": 0.4}]
 
@@ -44,8 +45,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 async def bench_redis(url: str, count: int) -> list[float]:
     client = aioredis.Redis.from_url(url)
-    newest = await client.xrevrange(catalogue.ALLOCATIONS.name, count=1)
-    last = newest[0][0] if newest else "0-0"  # not "$": the answer may beat our XREAD
+    tail = await Tail(client, [catalogue.ALLOCATIONS]).mark()  # not "$": the answer may beat XREAD
     latencies: list[float] = []
     for index in range(count):
         payload = json.dumps(
@@ -53,11 +53,10 @@ async def bench_redis(url: str, count: int) -> list[float]:
         )
         started = time.perf_counter()
         await client.publish("rebalance", payload)
-        answer = await client.xread({catalogue.ALLOCATIONS.name: last}, block=5000, count=1)
+        answer = await tail.read(block_ms=5000, count=1)
         if not answer:
             raise RuntimeError(f"trigger {index} produced no TargetAllocationSet within 5 s")
         latencies.append((time.perf_counter() - started) * 1000)
-        last = answer[0][1][-1][0]
     await client.aclose()
     return latencies
 

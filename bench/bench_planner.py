@@ -31,11 +31,11 @@ from pathlib import Path
 import httpx
 
 from planner.core import Plan, plan_rebalance
+from rebalancer_cli.embedded_redis import free_port
 from shared.contracts.base import TargetWeight
 from shared.contracts.portfolio import PortfolioView, Quote
 from shared.contracts.positions import Position
 from shared.contracts.prices import MarketDataType
-from shared.embedded_redis import free_port
 from shared.policy import PlanningPolicy
 
 NOW = datetime(2025, 6, 24, 15, 0, tzinfo=UTC)
@@ -207,15 +207,15 @@ class Processes:
 
 async def bench_service(count: int = 300, symbols: int = 20, warmup: int = 10) -> None:
     import redis.asyncio as aioredis
-    from faststream.redis.parser.binary import BinaryMessageFormatV1
 
     from planner.main import create_app
     from planner.settings import PlannerSettings
+    from rebalancer_cli.embedded_redis import RedisServer
     from shared.accounts import Accounts
     from shared.contracts import catalogue
     from shared.contracts.allocations import TargetAllocationSet
     from shared.contracts.plans import PlanProposed
-    from shared.embedded_redis import RedisServer
+    from shared.kit.streams import Tail
 
     names = list(EMULATOR_SYMBOLS[:symbols])
     with tempfile.TemporaryDirectory() as folder:
@@ -231,7 +231,7 @@ async def bench_service(count: int = 300, symbols: int = 20, warmup: int = 10) -
             client = aioredis.Redis.from_url(server.url)
             goal = weights(names)
             samples = []
-            cursor = "0-0"
+            tail = Tail(client, [catalogue.PLANS])
             for n in range(warmup + count):
                 event = TargetAllocationSet(
                     source="bench", allocation_id=f"al-{n}", account_ids=(ACCOUNT,), targets=goal
@@ -240,16 +240,12 @@ async def bench_service(count: int = 300, symbols: int = 20, warmup: int = 10) -
                 await planner.publish(event)
                 answer = None
                 while answer is None:
-                    found = await client.xread({catalogue.PLANS.name: cursor}, block=10_000)
+                    found = await tail.read(block_ms=10_000)
                     if not found:
                         raise SystemExit(f"no plan within 10 s; see the logs in {folder}")
-                    for _, entries in found:
-                        for entry_id, fields in entries:
-                            cursor = entry_id
-                            body, _ = BinaryMessageFormatV1.parse(fields[b"__data__"])
-                            message = catalogue.PLANS.decode(body)
-                            if getattr(message, "allocation_id", None) == event.allocation_id:
-                                answer = message
+                    for message in found:
+                        if getattr(message, "allocation_id", None) == event.allocation_id:
+                            answer = message
                 if not isinstance(answer, PlanProposed):
                     raise SystemExit(f"expected a PlanProposed, got {answer!r}")
                 if n >= warmup:  # the first requests subscribe to the quotes

@@ -1,13 +1,10 @@
-"""Fixtures of the cross-service tests: the real stack as processes (see ``e2e_stack.py``)."""
+"""Markers of the cross-service tests (the stack builder is ``rebalancer_testkit.e2e``)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
+import pytest
 
 
-def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "accounts(data): the accounts file of an e2e stack")
     config.addinivalue_line("markers", "executor_env(env): extra EXECUTOR_ environment")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from shared.embedded_redis import RedisServer
+from rebalancer_cli.embedded_redis import RedisServer
 
 BIN = Path(sys.executable).parent
 

@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2e_stack import E2EStack, accounts_file, poll
 
+from rebalancer_testkit.e2e import E2EStack, accounts_file
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 from shared.contracts.order_commands import SubmitOrder
@@ -54,10 +55,10 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
 
 async def test_dry_run_sends_nothing_and_writes_the_pre_trade_report(stack: E2EStack) -> None:
     plans = await stack.request_plan((A1,), TARGETS, ExecutionMode.DRY_RUN)
-    row = await stack.wait_status(plans[A1], "dry_run")
+    view = await stack.wait_status(plans[A1], "dry_run")
     assert [m for m in await stack.messages(catalogue.ORDER_COMMANDS)] == []
     assert await stack.ib_orders() == []
-    assert any("rebalance_pre_DU1000001_" in p for p in row["reports"])
+    assert any("rebalance_pre_DU1000001_" in p for p in view.report_paths)
     assert not list(stack.reports_dir.glob("rebalance_post_*"))
     [summary] = stack.reports_dir.glob("run_summary_*.csv")
     assert summary.read_text().splitlines()[0] == (
@@ -128,8 +129,10 @@ async def test_risk_gate_rejects_with_every_reason_and_sends_nothing(stack: E2ES
     assert end.stage == "risk"
     assert {"denied_symbol", "max_order_notional"} <= {r.code for r in end.reasons}
     assert await stack.ib_orders() == []
+    # The rejection is an event; the executor sends no alert of its own about it (the
+    # notifier alone decides what a human hears: see test_e2e_alerts.py).
     alerts = await stack.messages(catalogue.ALERTS)
-    assert any(a.plan_id == plans[A1] and a.title == "Plan rejected" for a in alerts)
+    assert not [a for a in alerts if a.plan_id == plans[A1]]
     summary = next(stack.reports_dir.glob("run_summary_*.csv")).read_text()
     assert ",rejected," in summary
 
@@ -206,7 +209,7 @@ async def test_halt_during_execution_cancels_orders_fails_the_plan_and_survives_
     async def working() -> bool:
         return any(o["status"] in ("Submitted", "PreSubmitted") for o in await stack.ib_orders())
 
-    await poll(working, 20, "a working order at IB")
+    await eventually(working, 20, "a working order at IB")
     await stack.publish(
         HaltTrading(source="e2e", reason="test halt", valid_until=utc_now() + timedelta(minutes=1))
     )
@@ -219,7 +222,7 @@ async def test_halt_during_execution_cancels_orders_fails_the_plan_and_survives_
             o["status"] in ("Cancelled", "Filled", "Inactive") for o in await stack.ib_orders()
         )
 
-    await poll(all_cancelled, 20, "every IB order cancelled")
+    await eventually(all_cancelled, 20, "every IB order cancelled")
     await stack.restart("executor")
     await stack.emulator("POST", "/faults/hold-fills", {"enabled": False})
     refused = await stack.request_plan((A1,), TARGETS)
@@ -230,9 +233,8 @@ async def test_halt_during_execution_cancels_orders_fails_the_plan_and_survives_
 
     # after resume, trading works again (wait for the executor to have read the resume)
     async def resumed() -> bool:
-        assert stack.client is not None
-        return not await stack.client.exists("executor:halted")
+        return await stack.metric("executor", "rebalancer_trading_halted") == 0
 
-    await poll(resumed, 20, "the halt lifted")
+    await eventually(resumed, 20, "the halt lifted")
     again = await stack.request_plan((A1,), TARGETS)
     assert isinstance(await stack.wait_end(again[A1], 60), PlanCompleted)

@@ -15,8 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2e_stack import E2EStack, accounts_file, poll
 
+from rebalancer_testkit.e2e import E2EStack, accounts_file
+from rebalancer_testkit.waiting import eventually
 from shared.contracts.plans import PlanCompleted, PlanExecutionStarted, PlanFailed
 
 A1 = "DU1000001"
@@ -64,7 +65,7 @@ async def test_executor_killed_at_random_points_never_double_sends_nor_loses_fil
             # kill once execution started, a random moment into it
             await stack.wait_event(plan_id, (PlanExecutionStarted,), 30)
         delay = rng.uniform(0, 0.6)
-        await poll(_after(delay), delay + 1, "the kill moment", every_s=0.01)
+        await eventually(_after(delay), delay + 1, "the kill moment", every=0.01)
         stack.kill("executor")
         stack.spawn("executor")
         end = await stack.wait_end(plan_id, 60)
@@ -95,7 +96,7 @@ async def test_bridge_restarted_mid_plan_the_plan_completes_with_one_order_per_r
     async def sells_working() -> bool:
         return any(o["status"] == "Submitted" for o in await stack.ib_orders())
 
-    await poll(sells_working, 30, "sells working at IB")
+    await eventually(sells_working, 30, "sells working at IB")
     stack.kill("gateway-bridge")
     await stack.emulator("POST", "/faults/hold-fills", {"enabled": False})
     stack.spawn("gateway-bridge")
@@ -111,7 +112,7 @@ async def test_redis_restarted_mid_plan_with_its_aof_the_plan_still_ends(stack: 
     async def sells_working() -> bool:
         return any(o["status"] == "Submitted" for o in await stack.ib_orders())
 
-    await poll(sells_working, 30, "sells working at IB")
+    await eventually(sells_working, 30, "sells working at IB")
     stack.redis.kill()
     await stack.emulator("POST", "/faults/hold-fills", {"enabled": False})
     stack.redis.restart()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from shared.embedded_redis import free_port
+from rebalancer_cli.embedded_redis import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli.stack import ConsoleView, ProcessSpec, Stack
-from shared.cli.stackconfig import StackSettings, StackState
+from rebalancer_cli.stack import ConsoleView, ProcessSpec, Stack
+from rebalancer_cli.stackconfig import StackSettings, StackState
 
 BIN = Path(sys.executable).parent
 

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
 
+from rebalancer_testkit.samples import all_samples
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.contracts.triggers import RequestRebalance
 from shared.kit.service import Service
 from shared.kit.settings import ServiceSettings
-from shared.testing.samples import all_samples
 
 STREAM = catalogue.TRIGGERS.name
 DLQ = f"dlq.{STREAM}"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    """Poll ``check`` until it is true, failing after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 def trigger(**fields: object) -> RequestRebalance:
@@ -136,7 +125,7 @@ async def test_failing_handler_is_retried_then_dead_lettered_at_the_delivery_cap
         await service.publish(poisoned)
         after = trigger(requested_by="after")
         await service.publish(after)
-        await eventually(lambda: _exists(client, DLQ), timeout_s=15)
+        await eventually(lambda: _exists(client, DLQ), within=15)
         assert recorder.failures == 3  # max_deliveries handler runs, then the cap
         assert after in recorder.seen  # the poisoned message never blocked the next one
         [(_, entry)] = await client.xrange(DLQ)

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from rebalancer_testkit.samples import all_samples
 from shared.contracts.base import Message
 from shared.contracts.catalogue import CATALOGUE, PORTFOLIO_REPLIES, spec_of, stream_of
 from shared.contracts.orders import OrderFilled
 from shared.contracts.triggers import RequestRebalance
-from shared.testing.samples import all_samples
 
 SAMPLES = all_samples()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from rebalancer_cli.embedded_redis import RedisServer, find_redis_server
 from shared.accounts import AccountsFileError, load_accounts, parse_accounts
-from shared.embedded_redis import RedisServer, find_redis_server
 from shared.policy import ApprovalMode, PlanningPolicy, TradeMode
 
 

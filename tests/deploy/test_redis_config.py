@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.embedded_redis import free_port
+from rebalancer_cli.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,20 +1,22 @@
-"""The executor's pure core: state machine, risk gate, sizing, order specs, tracking, windows."""
+"""The executor's pure core: the plan's transitions, risk gate, sizing, order specs, tracking,
+windows. The decisions have their own tables in ``test_decisions.py``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from executor.core.orders import client_order_id, order_spec, parse_client_order_id
+from executor.core.orders import order_spec, submit_order
+from executor.core.plan import IllegalTransition, PlanRecord, apply
 from executor.core.risk import FreshQuote, RiskContext, RiskLeg, check_plan
-from executor.core.sizing import BuyIntent, cost, size_buys
-from executor.core.state import TRANSITIONS, IllegalTransition, PlanStatus, PlanTrigger, apply
+from executor.core.sizing import budget, size_buys
 from executor.core.tracking import OrderTrack, apply_order_event, leg_status, needs_new_attempt
 from executor.core.window import in_window
+from executor.service.book import TRIGGERS_KEPT, Book
+from rebalancer_testkit.samples import sample_of
 from shared.contracts.base import Side
 from shared.contracts.order_commands import OrderType
 from shared.contracts.orders import (
@@ -24,34 +26,64 @@ from shared.contracts.orders import (
     OrderRejected,
     OrderStatusUnknown,
 )
+from shared.contracts.plans import PlanLeg, SizingTerms
+from shared.plans.view import TRANSITIONS, PlanStatus
 from shared.policy import ExecutionPolicy, OrderStyle
+from shared.rebalancing.costs import buy_cost
+from shared.rebalancing.exposure import Exposure
 
 NOW = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
 D = Decimal
 
 
-# ----------------------------------------------------------------- state machine
+# ----------------------------------------------------------------- the plan's transitions
+
+PATHS = {
+    PlanStatus.PROPOSED: (),
+    PlanStatus.AWAITING_APPROVAL: ("PlanAwaitingApproval",),
+    PlanStatus.APPROVED: ("PlanApproved",),
+    PlanStatus.EXECUTING: ("PlanApproved", "PlanExecutionStarted"),
+}
+
+
+def reach(status: PlanStatus) -> PlanRecord:
+    """A record brought to ``status`` through the table itself."""
+    record = apply(None, sample_of("PlanProposed"))
+    for name in PATHS[status]:
+        record = apply(record, sample_of(name))
+    return record
 
 
 @pytest.mark.parametrize(
-    ("status", "trigger", "after"),
-    [(s, t, a) for (s, t), a in TRANSITIONS.items()],
+    ("before", "event", "after"),
+    [(b, e.__name__, a) for (b, e), a in TRANSITIONS.items() if b is not None],
 )
-def test_every_listed_transition_is_applied(status, trigger, after) -> None:
-    assert apply(status, trigger) == after
+def test_every_move_of_the_table_is_applied(
+    before: PlanStatus, event: str, after: PlanStatus
+) -> None:
+    record = reach(before)
+    assert record.status == before
+    assert apply(record, sample_of(event)).status == after
 
 
-def test_unlisted_transitions_are_refused() -> None:
-    for status in PlanStatus:
-        for trigger in PlanTrigger:
-            if (status, trigger) not in TRANSITIONS:
-                with pytest.raises(IllegalTransition):
-                    apply(status, trigger)
-
-
-def test_a_completed_plan_can_never_start_again() -> None:
+def test_unlisted_moves_are_refused() -> None:
+    done = apply(reach(PlanStatus.EXECUTING), sample_of("PlanCompleted"))
+    assert done.status == PlanStatus.COMPLETED
+    for name in ("PlanExecutionStarted", "PlanApproved", "PlanDryRunReported", "PlanFailed"):
+        with pytest.raises(IllegalTransition):
+            apply(done, sample_of(name))
     with pytest.raises(IllegalTransition):
-        apply(PlanStatus.COMPLETED, PlanTrigger.START)
+        apply(reach(PlanStatus.PROPOSED), sample_of("PlanCompleted"))  # never started
+    with pytest.raises(IllegalTransition):
+        apply(None, sample_of("PlanApproved"))  # never proposed
+
+
+def test_a_dry_run_is_final() -> None:
+    reported = apply(reach(PlanStatus.PROPOSED), sample_of("PlanDryRunReported"))
+    assert reported.status == PlanStatus.DRY_RUN
+    assert reported.view.why == "the trigger asked for a dry run"
+    with pytest.raises(IllegalTransition):
+        apply(reported, sample_of("PlanApproved"))
 
 
 # ----------------------------------------------------------------- risk gate
@@ -61,7 +93,7 @@ def ctx(**overrides) -> RiskContext:
     base = {
         "now": NOW,
         "net_liquidation": D(100_000),
-        "gross_position_value": D(90_000),
+        "exposure": Exposure({"SPY": (D(100), D(500)), "BND": (D(200), D(72))}, other=D(35_600)),
         "positions": {"SPY": D(100), "BND": D(200)},
         "quotes": {
             "SPY": FreshQuote(D("499.9"), D("500.1"), D(500), NOW),
@@ -151,51 +183,90 @@ def test_a_limit_price_outside_the_collar_is_refused() -> None:
     assert "price_collar" in codes(check_plan([leg], ExecutionPolicy(), ctx()))
 
 
+def test_post_trade_leverage_is_recomputed_position_by_position() -> None:
+    # Short 50 SPY: buying them back closes the short, so gross exposure falls by 25,000;
+    # "gross + buys - sells" would have seen it rise by 25,000.
+    cover = RiskLeg("SPY", Side.BUY, D(50), D(500))
+    policy = ExecutionPolicy(max_post_leverage=D("0.85"))
+    short = ctx(
+        exposure=Exposure({"SPY": (D(-50), D(500))}, other=D(80_000)),
+        positions={"SPY": D(-50)},
+    )
+    assert "max_post_leverage" not in codes(check_plan([cover], policy, short))
+    flat = ctx(exposure=Exposure({}, other=D(80_000)), positions={})
+    assert "max_post_leverage" in codes(check_plan([cover], policy, flat))
+
+
 # ----------------------------------------------------------------- sizing
+
+TERMS = SizingTerms(
+    cash_buffer_pct=D(0), leverage_limit=D(1), quantity_step=D(1),
+    commission_per_share=D("0.005"), commission_minimum=D(1),
+    min_order_value=D(0), min_share_diff=D(0),
+)  # fmt: skip
+
+
+def buy_leg(n: int, quantity: int, price: str, step: str | None = None) -> PlanLeg:
+    return PlanLeg(
+        leg=n, symbol=f"S{n}", side=Side.BUY, quantity=D(quantity), reference_price=D(price),
+        estimated_value=D(quantity) * D(price), quantity_step=D(step) if step else None,
+    )  # fmt: skip
+
+
+def sized(
+    legs: list[PlanLeg],
+    cash: int,
+    terms: SizingTerms = TERMS,
+    working: tuple[OrderTrack, ...] = (),
+) -> dict[int, Decimal]:
+    quotes = {
+        leg.symbol: FreshQuote(leg.reference_price, leg.reference_price, None, NOW) for leg in legs
+    }
+    result = size_buys(
+        legs, terms, ExecutionPolicy(), cash=D(cash), net_liquidation=D(10_000), quotes=quotes,
+        working=working, margin_bps=D(0),
+    )  # fmt: skip
+    return result.quantities
+
+
+def test_the_budget_keeps_the_buffer_and_counts_allowed_leverage() -> None:
+    buffered = TERMS.model_copy(update={"cash_buffer_pct": D(2)})
+    assert budget(D(10_000), D(100_000), buffered, D(0)) == D(8_000)
+    levered = TERMS.model_copy(update={"leverage_limit": D("1.5")})
+    assert budget(D(10_000), D(100_000), levered, D(1_000)) == D(59_000)
 
 
 def test_buys_that_fit_the_cash_keep_their_quantities() -> None:
-    buys = [BuyIntent(1, D(10), D(100)), BuyIntent(2, D(5), D(50))]
-    assert size_buys(buys, D(2000)) == {1: D(10), 2: D(5)}
+    assert sized([buy_leg(1, 10, "100"), buy_leg(2, 5, "50")], 2000) == {1: D(10), 2: D(5)}
 
 
 def test_buys_shrink_when_the_sells_raised_less_cash_than_planned() -> None:
-    buys = [BuyIntent(1, D(10), D(100)), BuyIntent(2, D(10), D(100))]
-    sized = size_buys(buys, D(1000))
-    assert sum(q * 100 for q in sized.values()) + 2 <= 1000
-    assert sized[1] > 0
-    assert sized[2] > 0
+    quantities = sized([buy_leg(1, 10, "100"), buy_leg(2, 10, "100")], 1000)
+    assert sum(buy_cost(q, D(100), TERMS) for q in quantities.values()) <= 1000
+    assert quantities[1] > 0
+    assert quantities[2] > 0
+
+
+def test_a_buy_is_resized_with_the_planners_minimums_and_its_own_step() -> None:
+    terms = TERMS.model_copy(update={"min_order_value": D(300), "quantity_step": D("0.01")})
+    legs = [buy_leg(1, 10, "100", step="1"), buy_leg(2, 3, "100", step="0.5")]
+    quantities = sized(legs, 900, terms)
+    assert quantities[1] % 1 == 0
+    assert quantities[2] % D("0.5") == 0
+    assert all(q == 0 or q * 100 >= 300 for q in quantities.values()), quantities
+
+
+def test_working_buys_of_another_attempt_are_paid_for_first() -> None:
+    working = (OrderTrack("p.0.0", 0, 0, "S1", Side.BUY, D(5)),)
+    quantities = sized([buy_leg(1, 10, "100")], 1000, working=working)
+    assert quantities[1] == 4  # 500 are held by the working buy; 5 x 100 + 1 would pass it
 
 
 def test_no_cash_means_no_buys() -> None:
-    assert size_buys([BuyIntent(1, D(3), D(10))], D(0)) == {1: D(0)}
-
-
-@given(
-    quantities=st.lists(st.integers(min_value=1, max_value=500), min_size=1, max_size=20),
-    prices=st.lists(st.decimals(min_value=1, max_value=900, places=2), min_size=20, max_size=20),
-    budget=st.decimals(min_value=0, max_value=500_000, places=2),
-    fractional=st.booleans(),
-)
-def test_sized_buys_never_spend_more_than_the_cash(quantities, prices, budget, fractional) -> None:
-    increment = D("0.0001") if fractional else D(1)
-    buys = [BuyIntent(n, D(q), prices[n], increment) for n, q in enumerate(quantities)]
-    sized = size_buys(buys, budget)
-    spent = sum((cost(sized[b.leg], b.price, D("0.005"), D(1)) for b in buys), D(0))
-    assert spent <= max(budget, D(0))
-    for b in buys:
-        assert D(0) <= sized[b.leg] <= b.quantity
-        assert sized[b.leg] % increment == 0
+    assert sized([buy_leg(1, 3, "10")], 0) == {1: D(0)}
 
 
 # ----------------------------------------------------------------- orders
-
-
-def test_client_order_ids_are_deterministic_and_parse_back() -> None:
-    coid = client_order_id("alloc-1.DU1", 3, 1)
-    assert coid == "alloc-1.DU1.3.1"
-    assert parse_client_order_id(coid) == ("alloc-1.DU1", 3, 1)
-    assert parse_client_order_id("manual-order") is None
 
 
 @pytest.mark.parametrize(
@@ -228,6 +299,15 @@ def test_fallback_gives_a_plain_market_order() -> None:
     assert spec.adaptive_priority is None
 
 
+def test_orders_carry_the_plan_leg_and_attempt_in_their_id() -> None:
+    plan = sample_of("PlanProposed")
+    spec = order_spec(ExecutionPolicy(), Side.SELL, None, None)
+    command = submit_order(plan, plan.legs[0], D(5), 2, spec, NOW, timedelta(seconds=120))
+    assert command.client_order_id == f"{plan.plan_id}.{plan.legs[0].leg}.2"
+    assert command.valid_until == NOW + timedelta(seconds=120)
+    assert command.correlation_id == plan.correlation_id
+
+
 # ----------------------------------------------------------------- tracking
 
 
@@ -243,27 +323,26 @@ def fill(exec_id: str, qty: str, price: str = "500") -> OrderFilled:
 
 
 def test_a_redelivered_fill_counts_once() -> None:
-    t = track()
-    assert apply_order_event(t, fill("e1", "4"))
-    assert not apply_order_event(t, fill("e1", "4"))
-    apply_order_event(t, fill("e2", "6", "502"))
+    t = apply_order_event(track(), fill("e1", "4"))
+    assert t.filled == D(4)
+    assert apply_order_event(t, fill("e1", "4")) is t  # nothing changed
+    t = apply_order_event(t, fill("e2", "6", "502"))
     assert t.status == "filled"
     assert t.filled == D(10)
     assert t.average_price == D("501.2")
 
 
 def test_the_last_fill_time_is_the_newest_execution_whatever_the_arrival_order() -> None:
-    t = track()
     late, early = datetime(2025, 1, 2, 15, 0, 5, tzinfo=UTC), datetime(2025, 1, 2, 15, tzinfo=UTC)
-    apply_order_event(t, fill("e2", "6").model_copy(update={"ts_event": late}))
-    apply_order_event(t, fill("e1", "4").model_copy(update={"ts_event": early}))
+    t = apply_order_event(track(), fill("e2", "6").model_copy(update={"ts_event": late}))
+    t = apply_order_event(t, fill("e1", "4").model_copy(update={"ts_event": early}))
     assert t.last_fill_at == late
 
 
 def test_a_fill_after_a_cancel_still_counts() -> None:
-    t = track()
-    apply_order_event(t, OrderCancelled(source="t", client_order_id="p.0.0", account_id="A"))
-    apply_order_event(t, fill("e1", "3"))
+    cancel = OrderCancelled(source="t", client_order_id="p.0.0", account_id="A")
+    t = apply_order_event(apply_order_event(track(), cancel), fill("e1", "3"))
+    assert t.status == "cancelled"
     assert t.filled == D(3)
     assert leg_status(D(10), [t]) == "partially_filled"
 
@@ -271,7 +350,7 @@ def test_a_fill_after_a_cancel_still_counts() -> None:
 def test_commissions_are_summed_per_execution() -> None:
     t = track()
     for exec_id in ("e1", "e1", "e2"):
-        apply_order_event(
+        t = apply_order_event(
             t,
             CommissionReported(
                 source="t", client_order_id="p.0.0", account_id="A", exec_id=exec_id,
@@ -282,9 +361,9 @@ def test_commissions_are_summed_per_execution() -> None:
 
 
 def test_a_rejected_leg_reports_rejected() -> None:
-    t = track()
-    apply_order_event(
-        t, OrderRejected(source="t", client_order_id="p.0.0", account_id="A", reason="no", code=201)
+    t = apply_order_event(
+        track(),
+        OrderRejected(source="t", client_order_id="p.0.0", account_id="A", reason="no", code=201),
     )
     assert leg_status(D(10), [t]) == "rejected"
     assert t.code == 201
@@ -309,30 +388,25 @@ def unknown(*, not_found_at_ib: bool) -> OrderStatusUnknown:
 
 
 def test_an_order_ib_never_received_asks_for_a_new_attempt() -> None:
-    t = track()
-    assert apply_order_event(t, unknown(not_found_at_ib=True))
+    t = apply_order_event(track(), unknown(not_found_at_ib=True))
     assert t.status == "unknown"
     assert needs_new_attempt(t)
 
 
 def test_an_unclear_outcome_alone_never_asks_for_a_new_attempt() -> None:
-    t = track()
-    apply_order_event(t, unknown(not_found_at_ib=False))
+    t = apply_order_event(track(), unknown(not_found_at_ib=False))
     assert t.status == "unknown"
     assert not needs_new_attempt(t)
 
 
 def test_an_order_with_fills_is_never_sent_again_even_if_reported_unknown() -> None:
-    t = track()
-    apply_order_event(t, fill("e1", "4"))
-    t.status = "sent"  # as after a restart that lost the acceptance
-    apply_order_event(t, unknown(not_found_at_ib=True))
+    t = apply_order_event(track(), fill("e1", "4"))
+    t = replace(t, status="sent")  # as after a restart that lost the acceptance
+    t = apply_order_event(t, unknown(not_found_at_ib=True))
     assert not needs_new_attempt(t)
 
 
 def test_the_book_remembers_trigger_times_within_a_bound() -> None:
-    from executor.book import TRIGGERS_KEPT, Book
-
     book, start = Book(), datetime(2025, 1, 2, tzinfo=UTC)
     for n in range(TRIGGERS_KEPT + 5):
         book.note_trigger(f"t{n}", start + timedelta(seconds=n))
@@ -342,3 +416,52 @@ def test_the_book_remembers_trigger_times_within_a_bound() -> None:
         seconds=TRIGGERS_KEPT + 4
     )
     assert book.triggered_at(None) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "event", "after"),
+    [
+        ("sent", "OrderAccepted", "accepted"),
+        ("unknown", "OrderAccepted", "accepted"),
+        ("accepted", "OrderAccepted", "accepted"),
+        ("sent", "OrderCancelled", "cancelled"),
+        ("rejected", "OrderCancelled", "cancelled"),
+        ("filled", "OrderCancelled", "filled"),
+        ("accepted", "OrderRejected", "rejected"),
+        ("filled", "OrderRejected", "filled"),
+        ("cancelled", "OrderStatusUnknown", "cancelled"),
+        ("accepted", "OrderStatusUnknown", "unknown"),
+    ],
+)
+def test_the_order_status_table(status: str, event: str, after: str) -> None:
+    moved = apply_order_event(
+        replace(track(), status=status), sample_of(event, client_order_id="p.0.0")
+    )
+    assert moved.status == after
+
+
+def test_a_rejection_after_a_partial_fill_cancels_the_rest() -> None:
+    rejected = OrderRejected(
+        source="t", client_order_id="p.0.0", account_id="A", reason="x", code=202
+    )
+    t = apply_order_event(apply_order_event(track(), fill("e1", "4")), rejected)
+    assert (t.status, t.filled) == ("cancelled", D(4))
+    assert leg_status(D(10), [t]) == "partially_filled"
+
+
+def test_the_book_replaces_tracks_and_counts_each_order_once() -> None:
+    book = Book()
+    submit = sample_of("SubmitOrder")
+    first = book.add_order(submit, D(100))
+    assert first is not None
+    assert book.add_order(submit, D(100)) is None  # once per client order id
+    filled = OrderFilled(
+        source="t", client_order_id=submit.client_order_id, account_id=submit.account_id,
+        exec_id="x1", side=submit.side, last_quantity=submit.quantity, last_price=D(100),
+        cumulative_quantity=submit.quantity, average_price=D(100),
+    )  # fmt: skip
+    assert book.on_order_event(filled)
+    assert not book.on_order_event(filled)
+    assert book.orders[submit.client_order_id].status == "filled"
+    assert first.status == "sent"
+    assert book.today(submit.account_id, submit.ts_init.date())[0] == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,10 @@ import redis.asyncio as aioredis
 
 from notifier.main import Notifier, create_app
 from notifier.settings import NotifierSettings
+from rebalancer_testkit.ably_standin import AblyStandin
+from rebalancer_testkit.http import LocalHttpServer
+from rebalancer_testkit.notifier import DEFAULT_ACCOUNTS, TOKEN, make_accounts
 from shared.accounts import Accounts
-
-sys.path.insert(0, str(Path(__file__).parent))  # notifier_testing, ably_standin
-
-from ably_standin import AblyStandin
-from notifier_testing import DEFAULT_ACCOUNTS, TOKEN, LocalHttpServer, make_accounts
 
 
 @pytest.fixture

@@ -10,12 +10,14 @@ import time
 from datetime import timedelta
 
 import pytest
-from fake_ably import FakeAbly
-from notifier_testing import closed_port, eventually, make_accounts, metric, read_stream
 
 from notifier.ably_adapter import AblyConfigError, AblyMessage, AblyRealtimeAdapter
 from notifier.main import create_app
 from notifier.settings import NotifierSettings
+from rebalancer_testkit.fake_ably import FakeAbly
+from rebalancer_testkit.notifier import closed_port, make_accounts, metric
+from rebalancer_testkit.streams import read_stream
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from ably_standin import AblyStandin, realtime_client
-from notifier_testing import closed_port, read_stream
+from rebalancer_testkit.ably_standin import AblyStandin, realtime_client
+from rebalancer_testkit.notifier import closed_port
+from rebalancer_testkit.streams import read_stream
 
 from notifier.main import run
 from shared.contracts import catalogue

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from ably import AblyRealtime
 from ably.util.exceptions import AblyException
-from ably_standin import AblyStandin, realtime_client, rest_client
+from rebalancer_testkit.ably_standin import AblyStandin, realtime_client, rest_client
 
 from notifier.ably_adapter import AblyMessage, AblyRealtimeAdapter
 

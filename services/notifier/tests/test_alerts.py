@@ -6,14 +6,22 @@ import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
-from fake_ably import FakeAbly
-from notifier_testing import Route, closed_port, eventually, make_accounts, metric
-
+from rebalancer_testkit.fake_ably import FakeAbly
+from rebalancer_testkit.http import Route
+from rebalancer_testkit.notifier import closed_port, make_accounts, metric
+from rebalancer_testkit.waiting import eventually
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Reason, utc_now
 from shared.contracts.gateway import GatewayConnected, GatewayDisconnected
 from shared.contracts.plan_commands import HaltTrading
-from shared.contracts.plans import BatchSummary, PlanFailed, PlanProposed, PlanRejected
+from shared.contracts.plans import (
+    BatchSummary,
+    PlanAwaitingApproval,
+    PlanDryRunReported,
+    PlanFailed,
+    PlanProposed,
+    PlanRejected,
+)
 
 
 def alert(title: str = "Something happened", **fields) -> SendAlert:
@@ -90,7 +98,7 @@ async def test_rate_limit_spaces_sends_and_later_alerts_join_one_batch(start_not
     await eventually(received(http_server, "/hook"))
     await notifier.service.publish(alert("second"))
     await notifier.service.publish(alert("third"))
-    batches = await eventually(lambda: _at_least(received(http_server, "/hook")(), 2), timeout_s=5)
+    batches = await eventually(lambda: _at_least(received(http_server, "/hook")(), 2), within=5)
     assert [a["title"] for a in batches[1]["alerts"]] == ["second", "third"]
 
 
@@ -147,17 +155,25 @@ async def test_plan_events_worth_telling_become_alerts(start_notifier, http_serv
     accounts = make_accounts({"id": "DU111", "approval": "manual"}, {"id": "DU222"})
     notifier = await start_notifier(accounts, alert_webhook_urls=[http_server.url + "/hook"])
     publish = notifier.service.publish
+    until = utc_now() + timedelta(minutes=15)
+    # A proposal is not an outcome: the executor's decision about it is.
     await publish(
         PlanProposed(
-            source="planner",
-            plan_id="p1",
-            account_id="DU111",
-            allocation_id="a1",
-            execution="rebalance",
-            legs=(),
-            drift=(),
-            summary=summary(),
-            valid_until=utc_now() + timedelta(minutes=15),
+            source="planner", plan_id="p1", account_id="DU111", allocation_id="a1",
+            execution="rebalance", legs=(), drift=(), summary=summary(), valid_until=until,
+        )
+    )  # fmt: skip
+    await publish(
+        PlanAwaitingApproval(
+            source="executor", plan_id="p1", account_id="DU111", valid_until=until, leg_count=3
+        )
+    )
+    await publish(
+        PlanDryRunReported(
+            source="executor",
+            plan_id="p3",
+            account_id="DU222",
+            why="the trigger asked for a dry run",
         )
     )
     reason = Reason(code="weights_sum", message="weights sum to 0.9")
@@ -169,15 +185,20 @@ async def test_plan_events_worth_telling_become_alerts(start_notifier, http_serv
     await publish(
         HaltTrading(source="cli", valid_until=utc_now() + timedelta(minutes=1), reason="panic")
     )
-    found = await eventually(lambda: _titles_at_least(http_server, 4), timeout_s=5)
+    found = await eventually(lambda: _titles_at_least(http_server, 5), within=5)
     assert sorted(found) == sorted(
         [
             "Plan for DU111 awaits approval",
+            "Plan for DU222 reported (dry run)",
             "Plan for DU222 rejected (planning)",
             "Plan for DU222 failed",
             "Trading halted",
         ]
     )
+    awaiting = next(
+        a for b in http_server.bodies("/hook") for a in b["alerts"] if "awaits" in a["title"]
+    )
+    assert "rebalancer approve p1" in awaiting["text"]
 
 
 async def _titles_at_least(server, n):
@@ -195,13 +216,13 @@ async def test_gateway_down_longer_than_threshold_alerts_once_and_recovery_is_to
     await notifier.service.publish(
         GatewayDisconnected(source="gateway-bridge", reason="socket closed")
     )
-    titles = await eventually(lambda: _titles_at_least(http_server, 1), timeout_s=5)
+    titles = await eventually(lambda: _titles_at_least(http_server, 1), within=5)
     assert titles == ["Gateway disconnected"]
     await notifier.alerts.check_gateway_down()  # a second check (or replica) does not repeat it
     await notifier.service.publish(
         GatewayConnected(source="gateway-bridge", host="127.0.0.1", port=4002, client_id=1)
     )
-    titles = await eventually(lambda: _titles_at_least(http_server, 2), timeout_s=5)
+    titles = await eventually(lambda: _titles_at_least(http_server, 2), within=5)
     assert titles == ["Gateway disconnected", "Gateway connection restored"]
 
 

@@ -6,9 +6,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from notifier_testing import Route, closed_port, eventually, make_accounts, read_stream
 
 from notifier.resolver import allocation_id_of
+from rebalancer_testkit.http import Route
+from rebalancer_testkit.notifier import closed_port, make_accounts
+from rebalancer_testkit.streams import read_stream
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import utc_now
 from shared.contracts.plans import PlanRejected

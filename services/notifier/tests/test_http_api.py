@@ -11,13 +11,20 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from notifier_testing import TOKEN, eventually, read_stream
 
 from notifier.core.signing import sign
+from rebalancer_testkit.notifier import TOKEN
+from rebalancer_testkit.streams import read_stream
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, utc_now
 from shared.contracts.plan_commands import ApprovePlan, HaltTrading, ResumeTrading
-from shared.contracts.plans import BatchSummary, PlanProposed
+from shared.contracts.plans import (
+    BatchSummary,
+    PlanAwaitingApproval,
+    PlanDryRunReported,
+    PlanProposed,
+)
 from shared.contracts.portfolio import PortfolioUnavailable, PortfolioView
 from shared.kit.rpc import send_reply
 
@@ -226,6 +233,14 @@ async def test_wait_true_returns_the_proposed_plan_which_can_be_listed_and_appro
     assert (await http.get(f"/api/v1/plans/{plan['plan_id']}")).json()["status"] == "proposed"
     assert (await http.get("/api/v1/plans/nope")).status_code == 404
 
+    # The executor has not decided yet: an approval now would be lost, so it is refused.
+    early = await http.post(f"/api/v1/plans/{plan['plan_id']}/approve")
+    assert early.status_code == 409
+    assert early.json()["error"] == "not_awaiting_approval"
+    assert "not decided" in early.json()["message"]
+
+    await notifier.service.publish(awaiting(plan["plan_id"], answer["request_id"]))
+    await eventually(lambda: _status_is(http, plan["plan_id"], "awaiting_approval"))
     approved = await http.post(f"/api/v1/plans/{plan['plan_id']}/approve")
     assert approved.status_code == 202
     [command] = await eventually(lambda: read_stream(client, catalogue.PLAN_COMMANDS))
@@ -234,8 +249,49 @@ async def test_wait_true_returns_the_proposed_plan_which_can_be_listed_and_appro
     assert command.correlation_id == answer["request_id"]
 
 
+def awaiting(plan_id: str, correlation_id: str) -> PlanAwaitingApproval:
+    return PlanAwaitingApproval(
+        source="executor",
+        correlation_id=correlation_id,
+        plan_id=plan_id,
+        account_id="DU111",
+        valid_until=utc_now() + timedelta(minutes=15),
+    )
+
+
+async def _status_is(http, plan_id: str, status: str) -> bool:
+    return (await http.get(f"/api/v1/plans/{plan_id}")).json()["status"] == status
+
+
+async def test_a_dry_run_plan_shows_dry_run_and_an_approval_of_it_is_refused(api, client):
+    notifier, http = api
+    async with running(fake_planner(client, notifier.service.publisher)):
+        response = await http.post("/api/v1/rebalance?account=DU111&wait=true", json=BODY)
+    [plan] = response.json()["plans"]
+    await notifier.service.publish(
+        PlanDryRunReported(
+            source="executor",
+            plan_id=plan["plan_id"],
+            account_id="DU111",
+            why="the trigger asked for a dry run",
+            report_paths=("/reports/rebalance_pre_DU111_x.csv",),
+        )
+    )
+    shown = await eventually(lambda: _status_is(http, plan["plan_id"], "dry_run"))
+    assert shown
+    view = (await http.get(f"/api/v1/plans/{plan['plan_id']}")).json()
+    assert view["why"] == "the trigger asked for a dry run"
+    assert view["report_paths"] == ["/reports/rebalance_pre_DU111_x.csv"]
+    assert view["history"] == ["proposed", "dry_run"]
+    refused = await http.post(f"/api/v1/plans/{plan['plan_id']}/approve")
+    assert refused.status_code == 409
+    assert refused.json()["message"].startswith(f"plan {plan['plan_id']} is dry_run")
+    assert "--execute" in refused.json()["message"]
+    assert await read_stream(client, catalogue.PLAN_COMMANDS) == []
+
+
 async def test_wait_true_returns_the_rejection_when_the_source_fails(start_notifier, client):
-    from notifier_testing import make_accounts
+    from rebalancer_testkit.notifier import make_accounts
 
     notifier = await start_notifier(make_accounts({"id": "DU111"}))
     async with httpx.AsyncClient(base_url=base(notifier), headers=AUTH) as http:

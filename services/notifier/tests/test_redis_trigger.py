@@ -6,9 +6,11 @@ import json
 import time
 
 import pytest
-from notifier_testing import eventually, make_accounts, metric, read_stream
 
 from notifier.core.signing import canonical_body, sign
+from rebalancer_testkit.notifier import make_accounts, metric
+from rebalancer_testkit.streams import read_stream
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode
@@ -54,7 +56,7 @@ async def test_only_the_exact_value_rebalance_may_trade(start_notifier, client, 
 async def test_group_trigger_yields_one_target_allocation_set_per_account(start_notifier, client):
     await start_notifier()
     await client.publish("rebalance", json.dumps({"group": "family", "targets": TARGETS}))
-    found = await eventually(lambda: allocations(client), timeout_s=5) and await eventually(
+    found = await eventually(lambda: allocations(client), within=5) and await eventually(
         _count(client, 2)
     )
     assert sorted(a.account_ids[0] for a in found) == ["DU111", "DU222"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from notifier_testing import eventually, make_accounts, metric, read_stream
 
 from notifier.core.schedule import ScheduleError, next_fire, schedules_of
+from rebalancer_testkit.notifier import make_accounts, metric
+from rebalancer_testkit.streams import read_stream
+from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode
 

@@ -10,9 +10,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from planner_testkit import NOW, D, policy, quote, targets, view
 
 from planner.core import Plan, Rejection, Skip, plan_rebalance
+from rebalancer_testkit.portfolios import (
+    NOW,
+    SEED002_HOLDINGS,
+    SEED002_TARGETS,
+    D,
+    policy,
+    quote,
+    targets,
+    view,
+)
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import Replacement, TradeMode
 
@@ -250,12 +259,7 @@ def test_worked_example(example: Example) -> None:
 
 
 def test_drift_table_and_summary_of_the_seed002_example() -> None:
-    result = plan_rebalance(
-        view(0, {"SPY": (55, 100), "AGG": (45, 100)}),
-        targets({"SPY": "0.6", "AGG": "0.4"}),
-        policy(),
-        NOW,
-    )
+    result = plan_rebalance(view(0, SEED002_HOLDINGS), targets(SEED002_TARGETS), policy(), NOW)
     assert isinstance(result, Plan)
     spy, agg = result.drift
     assert (spy.symbol, spy.target_pct, spy.current_pct, spy.drift_pct) == ("SPY", 60, 55, -5)

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from planner_testkit import NOW, policy, quote, view
 
 from planner.core import Plan, plan_rebalance
-from planner.core.sizing import commission
+from rebalancer_testkit.portfolios import NOW, policy, quote, view
 from shared.contracts.base import Side, TargetWeight
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import PlanningPolicy, TradeMode
+from shared.rebalancing.costs import commission
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"]
 ZERO = Decimal(0)

@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from planner_testkit import NOW, D, policy, quote, targets, view
 
 from planner.core import Rejection, plan_rebalance
+from rebalancer_testkit.portfolios import NOW, D, policy, quote, targets, view
 from shared.contracts.base import TargetWeight
 from shared.contracts.portfolio import PortfolioView, Quote
 from shared.contracts.prices import MarketDataType

@@ -5,49 +5,37 @@ Fast service tests; the real bridge and IB emulator are in ``test_service_with_b
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from fake_bridge import FakeBridge
-from faststream.redis.parser.binary import BinaryMessageFormatV1
-from planner_testkit import ACCOUNTS, account_view, view
 
 from planner.main import create_app
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
-from planner.translate import plan_id_for
+from rebalancer_testkit.fake_bridge import FakeBridge
+from rebalancer_testkit.portfolios import ACCOUNTS, account_view, view
+from rebalancer_testkit.waiting import eventually, stays
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
 from shared.contracts.plans import PlanProposed, PlanRejected
 from shared.kit.service import Service
+from shared.kit.streams import read
 from shared.policy import TradeMode
-
-
-async def plans_on_stream(client: aioredis.Redis) -> list[Message]:
-    entries = await client.xrange(catalogue.PLANS.name)
-    messages = []
-    for _, fields in entries:
-        body, _ = BinaryMessageFormatV1.parse(fields[b"__data__"])
-        messages.append(catalogue.PLANS.decode(body))
-    return messages
+from shared.rebalancing.ids import plan_id_for
 
 
 async def wait_for_plans(
     client: aioredis.Redis, count: int, timeout_s: float = 10
 ) -> list[Message]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = await plans_on_stream(client)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} plan messages, got {await plans_on_stream(client)}")
+    async def enough() -> list[Message] | None:
+        found = await read(client, catalogue.PLANS)
+        return found if len(found) >= count else None
+
+    return await eventually(enough, timeout_s, f"{count} plan messages")
 
 
 def allocation(**overrides: Any) -> TargetAllocationSet:
@@ -115,10 +103,10 @@ async def test_allocation_for_a_bridge_account_becomes_an_explained_plan(stack: 
     assert request.correlation_id == "trigger-7"
 
 
-async def test_group_allocation_gives_one_plan_per_account_with_its_own_policy(
+async def test_each_account_of_an_allocation_gets_its_own_plan_with_its_own_policy(
     stack: Stack,
 ) -> None:
-    await stack.send(allocation(account_ids=(), group="family"))
+    await stack.send(allocation(account_ids=("DU111111", "DU222222"), group="family"))
     found = await wait_for_plans(stack.redis, 2)
     by_account = {p.account_id: p for p in found}
     assert set(by_account) == {"DU111111", "DU222222"}
@@ -178,11 +166,16 @@ async def test_redelivered_allocation_gets_the_same_plan_id(stack: Stack) -> Non
     assert first.plan_id == second.plan_id  # type: ignore[attr-defined]
 
 
-async def test_allocation_without_accounts_or_known_group_is_rejected(stack: Stack) -> None:
-    await stack.send(allocation(account_ids=(), group="nobody"))
+@pytest.mark.parametrize("group", ["family", "nobody", None])
+async def test_an_allocation_without_accounts_is_rejected_groups_are_the_notifiers(
+    stack: Stack, group: str | None
+) -> None:
+    await stack.send(allocation(account_ids=(), group=group))
     (rejection,) = await wait_for_plans(stack.redis, 1)
     assert isinstance(rejection, PlanRejected)
     assert rejection.reasons[0].code == "no_accounts"
+    assert "through the notifier" in rejection.reasons[0].message
+    assert stack.bridge.requests == []
 
 
 async def test_metrics_count_plans_by_account_and_outcome(stack: Stack) -> None:
@@ -213,9 +206,13 @@ async def test_two_replicas_in_one_group_plan_each_allocation_once(
     try:
         for n in range(6):
             await stack.send(allocation(allocation_id=f"al-{n}"))
-        found = await wait_for_plans(stack.redis, 6)
-        await asyncio.sleep(0.3)  # a duplicate would show up within the polling interval
-        found = await plans_on_stream(stack.redis)
+        await wait_for_plans(stack.redis, 6)
+
+        async def six() -> bool:
+            return len(await read(stack.redis, catalogue.PLANS)) == 6
+
+        await stays(six, 0.3, "no duplicate plan")  # one would show within the polling interval
+        found = await read(stack.redis, catalogue.PLANS)
         assert sorted(p.plan_id for p in found) == sorted(  # type: ignore[attr-defined]
             plan_id_for(f"al-{n}", "DU111111") for n in range(6)
         )

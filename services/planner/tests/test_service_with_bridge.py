@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ib_stack import IbStack, start_ib_stack
 
 from ib_emulator.scenario import default_scenario
-from planner.translate import plan_id_for
+from rebalancer_testkit.ib_stack import IbStack, start_ib_stack
 from shared.accounts import parse_accounts
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, TargetWeight
 from shared.contracts.plans import PlanProposed, PlanRejected
+from shared.rebalancing.ids import plan_id_for
 
 ACCOUNTS = parse_accounts({"accounts": [{"id": "DU1000001"}, {"id": "DU1000002"}]})
 
@@ -155,7 +155,8 @@ async def test_delayed_data_is_rejected_only_where_the_policy_requires_live(
     delayed = default_scenario().model_copy(update={"market_data_type": "delayed"})
     # A login without live subscriptions: the bridge asks for delayed data (type 3).
     stack = await ib_stack(accounts=accounts, scenario=delayed, bridge={"market_data_type": 3})
-    await stack.send(allocation({"SPY": "0.5", "QQQ": "0.5"}, account_ids=(), group="both"))
+    both = ("DU1000001", "DU1000002")
+    await stack.send(allocation({"SPY": "0.5", "QQQ": "0.5"}, account_ids=both, group="both"))
     found = {p.account_id: p for p in await stack.wait_for_plans(2)}  # type: ignore[attr-defined]
     live_only = found["DU1000001"]
     assert isinstance(live_only, PlanRejected)

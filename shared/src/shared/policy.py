@@ -96,6 +96,11 @@ class PlanningPolicy(BaseModel):
     commission_minimum: Decimal = Field(default=Decimal("1"), ge=0)
     plan_ttl_s: int = Field(default=900, gt=0, description="A plan is valid this long.")
 
+    @property
+    def leverage_limit(self) -> Decimal:
+        """Gross exposure allowed, as a multiple of net liquidation (1 without leverage)."""
+        return self.max_leverage  # 1 unless allow_leverage (the validator below holds it)
+
     @model_validator(mode="after")
     def _leverage_consistent(self) -> PlanningPolicy:
         if not self.allow_leverage and self.max_leverage != 1:

@@ -1,45 +1,63 @@
-"""Subscribers: decode (done by the kit) -> engine -> publish. Thin by design."""
+"""What the executor consumes, as dispatch tables: message class -> PlanService use case."""
 
 from __future__ import annotations
 
-from executor.engine import Engine
-from shared.contracts.base import Message
+from executor.service.plans import PlanService
+from shared.contracts import catalogue
+from shared.contracts.catalogue import StreamSpec
+from shared.contracts.gateway import GatewayDisconnected, ReconciliationCompleted
+from shared.contracts.orders import (
+    CommissionReported,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatusUnknown,
+)
 from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading, ResumeTrading
 from shared.contracts.plans import PlanProposed
 from shared.contracts.triggers import RequestRebalance
+from shared.kit.service import Dispatch
 
 
-class Handlers:
-    """One handler per consumed stream."""
+def subscriptions(plans: PlanService) -> list[tuple[StreamSpec, Dispatch, int]]:
+    """(stream, dispatch table, polling interval in ms) of every stream the executor reads.
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    async def on_plan_event(self, message: Message) -> None:
-        """``events.plans.v1``: only PlanProposed matters (the rest are our own decisions)."""
-        if isinstance(message, PlanProposed):
-            await self.engine.on_plan_proposed(message)
-
-    async def on_plan_command(self, message: Message) -> None:
-        """``commands.plans.v1``: approve, cancel, halt, resume."""
-        if isinstance(message, ApprovePlan):
-            await self.engine.on_approve(message)
-        elif isinstance(message, CancelPlan):
-            await self.engine.on_cancel(message)
-        elif isinstance(message, HaltTrading):
-            await self.engine.on_halt(message)
-        elif isinstance(message, ResumeTrading):
-            await self.engine.on_resume(message)
-
-    async def on_order_event(self, message: Message) -> None:
-        """``events.orders.v1``: follow our orders."""
-        self.engine.on_order_event(message)
-
-    async def on_gateway_event(self, message: Message) -> None:
-        """``events.gateway.v1``: pause and resume with the gateway."""
-        self.engine.on_gateway_event(message)
-
-    async def on_trigger(self, message: Message) -> None:
-        """``commands.triggers.v1``: only their time matters here (trigger-to-fill latency)."""
-        if isinstance(message, RequestRebalance):
-            self.engine.on_trigger(message)
+    Plan events other than PlanProposed are the executor's own decisions (skipped live; read
+    back at start by the recovery).
+    """
+    on_order = plans.on_order_event
+    return [
+        (catalogue.PLANS, {PlanProposed: plans.on_plan_proposed}, 100),
+        (
+            catalogue.PLAN_COMMANDS,
+            {
+                ApprovePlan: plans.on_approve_plan,
+                CancelPlan: plans.on_cancel_plan,
+                HaltTrading: plans.on_halt_trading,
+                ResumeTrading: plans.on_resume_trading,
+            },
+            100,
+        ),
+        (
+            catalogue.ORDERS,
+            {
+                OrderAccepted: on_order,
+                OrderFilled: on_order,
+                OrderCancelled: on_order,
+                OrderRejected: on_order,
+                OrderStatusUnknown: on_order,
+                CommissionReported: on_order,
+            },
+            20,
+        ),
+        (
+            catalogue.GATEWAY,
+            {
+                GatewayDisconnected: plans.on_gateway_event,
+                ReconciliationCompleted: plans.on_gateway_event,
+            },
+            100,
+        ),
+        (catalogue.TRIGGERS, {RequestRebalance: plans.on_request_rebalance}, 100),
+    ]

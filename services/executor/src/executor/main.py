@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 
-from executor.adapters import DecisionStore, PortfolioReader, ReadModel, RpcPortfolioReader
-from executor.engine import Clock, Engine
-from executor.handlers import Handlers
+from executor.handlers import subscriptions
 from executor.metrics import ExecutorMetrics
-from executor.recovery import rebuild, resume
-from executor.runner import Runner
+from executor.reports import CsvReports
+from executor.service.plans import Clock, PlanService
+from executor.service.recovery import rebuild
+from executor.service.runner import PortfolioReader
 from executor.settings import ExecutorSettings
 from shared.accounts import Accounts, accounts_from_env
-from shared.contracts import catalogue
 from shared.contracts.base import utc_now
+from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 
-log = logging.getLogger(__name__)
+
+@dataclass
+class ExecutorApp:
+    """The executor's parts: the kit's service (consumers, ops) and its plan service."""
+
+    service: Service
+    plans: PlanService
+
+    async def start(self) -> None:
+        await self.service.start()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    def serve_forever(self) -> None:
+        self.service.serve_forever()
 
 
 def create_app(
@@ -25,51 +40,40 @@ def create_app(
     accounts: Accounts | None = None,
     portfolio: PortfolioReader | None = None,
     clock: Clock = utc_now,
-) -> Service:
+) -> ExecutorApp:
     """Build the executor (settings from the environment, accounts from
     ``REBALANCER_ACCOUNTS_FILE``, the bridge over Redis, unless given)."""
     settings = settings or ExecutorSettings()
     service = Service(settings)
     accounts = accounts if accounts is not None else accounts_from_env()
-    store = DecisionStore(settings.data_dir)
-    engine = Engine(
+    plans = PlanService(
         settings,
         accounts,
-        service.publish,
-        portfolio
-        or RpcPortfolioReader(
-            service.redis, service.publisher, settings.portfolio_timeout_s, service.name
+        publish=service.publish,
+        portfolio=portfolio
+        or PortfolioClient(
+            service.redis,
+            service.publisher,
+            source=service.name,
+            timeout_s=settings.portfolio_timeout_s,
         ),
-        ReadModel(service.redis),
-        store,
-        ExecutorMetrics(service.metrics.registry),
-        clock,
-        service.name,
+        reports=CsvReports(settings.reports_dir),
+        metrics=ExecutorMetrics(service.metrics.registry),
+        clock=clock,
+        background=service.background,
     )
-    engine.run_plan = Runner(engine).run_plan
-    handlers = Handlers(engine)
-    service.subscribe(catalogue.PLANS, handlers.on_plan_event)
-    service.subscribe(catalogue.PLAN_COMMANDS, handlers.on_plan_command)
-    service.subscribe(catalogue.ORDERS, handlers.on_order_event, polling_interval_ms=20)
-    service.subscribe(catalogue.GATEWAY, handlers.on_gateway_event)
-    service.subscribe(catalogue.TRIGGERS, handlers.on_trigger)
-    service.engine = engine  # for tests and the benchmark
+    for spec, table, polling_ms in subscriptions(plans):
+        service.subscribe(spec, table, polling_interval_ms=polling_ms)
 
-    async def started() -> None:
-        await rebuild(engine, service.redis)
+    async def rebuilt() -> None:
+        await rebuild(plans, service.redis, service.name)
 
-    async def running() -> None:
-        engine.spawn(resume(engine), "resume")
+    async def resumed() -> None:
+        service.background(plans.resume(), "resume")
 
-    async def stopping() -> None:
-        await engine.stop()
-        store.close()
-
-    service.on_startup(started)
-    service.after_startup(running)
-    service.on_shutdown(stopping)
-
-    return service
+    service.on_startup(rebuilt)
+    service.after_startup(resumed)
+    return ExecutorApp(service, plans)
 
 
 def run() -> None:

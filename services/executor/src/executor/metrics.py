@@ -4,6 +4,27 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.contracts.base import Message
+from shared.contracts.plans import (
+    PlanApproved,
+    PlanAwaitingApproval,
+    PlanCompleted,
+    PlanDryRunReported,
+    PlanExpired,
+    PlanFailed,
+    PlanRejected,
+)
+from shared.plans.view import ACTIVE, PlanStatus
+
+OUTCOMES: dict[type[Message], str] = {
+    PlanDryRunReported: "dry_run",
+    PlanAwaitingApproval: "awaiting_approval",
+    PlanRejected: "rejected",
+    PlanCompleted: "completed",
+    PlanFailed: "failed",
+    PlanExpired: "expired",
+}
+
 
 class ExecutorMetrics:
     """Counters, gauges and histograms registered on the service's registry."""
@@ -53,3 +74,16 @@ class ExecutorMetrics:
         self.active = Gauge(
             "rebalancer_plans_active", "Plans approved or executing.", registry=registry
         )
+
+    def observe(self, event: Message, before: PlanStatus | None) -> None:
+        """Count a plan event the executor published (``before``: the plan's status until it)."""
+        account = str(getattr(event, "account_id", ""))
+        outcome = OUTCOMES.get(type(event))
+        if outcome is not None:
+            self.outcomes.labels(account, outcome).inc()
+        if isinstance(event, PlanApproved):
+            mode = "auto" if event.approved_by == "auto" else "manual"
+            self.approvals.labels(account, mode).inc()
+            self.active.inc()
+        elif isinstance(event, PlanCompleted | PlanFailed) and before in ACTIVE:
+            self.active.dec()

@@ -16,13 +16,16 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from shared.contracts.base import Side
 from shared.contracts.plans import LegResult, PlanProposed
-from shared.render.plan import drift_csv_rows
+from shared.plans.rows import drift_csv_rows
+from shared.plans.view import PlanStatus, PlanView
+from shared.rebalancing.exposure import Exposure
 
 SUMMARY_COLUMNS = (
     "timestamp_run",
@@ -134,6 +137,24 @@ def write_post_trade(reports_dir: Path, proposal: PlanProposed, legs: list[LegRe
     return _write(path, POST_COLUMNS, rows)
 
 
+def _post_leverage(proposal: PlanProposed, legs: list[LegResult]) -> Decimal:
+    """Leverage after the executed legs, position by position from the plan's drift rows."""
+    s = proposal.summary
+    holdings = {
+        row.symbol: (row.current_quantity, row.price) for row in proposal.drift if row.price
+    }
+    held = Exposure(holdings)
+    exposure = Exposure(holdings, other=s.pre_gross_exposure - held.gross)
+    change: dict[str, Decimal] = {}
+    prices: dict[str, Decimal] = {}
+    for leg in legs:
+        signed = leg.filled_quantity if leg.side == Side.BUY else -leg.filled_quantity
+        change[leg.symbol] = change.get(leg.symbol, Decimal(0)) + signed
+        if leg.average_price is not None:
+            prices[leg.symbol] = leg.average_price
+    return exposure.after(change, prices) / s.net_liquidation
+
+
 def summary_row(
     proposal: PlanProposed, status: str, legs: list[LegResult] | None, error: str = ""
 ) -> SummaryRow:
@@ -159,7 +180,7 @@ def summary_row(
         rejected = sum(1 for leg in legs if leg.status == "rejected")
     post = s.post_leverage
     if legs is not None and s.net_liquidation > 0:
-        post = (s.pre_gross_exposure + buy - sell) / s.net_liquidation
+        post = _post_leverage(proposal, legs)
     return SummaryRow(
         account_id=proposal.account_id,
         planned_orders=len(proposal.legs),
@@ -173,6 +194,11 @@ def summary_row(
         status=status,
         error=error,
     )
+
+
+def summary_path(reports_dir: Path, proposal: PlanProposed) -> Path:
+    """Where the run summary of the plan's run is written."""
+    return reports_dir / f"run_summary_{run_label(proposal)}.csv"
 
 
 def write_summary(reports_dir: Path, label: str, timestamp: str, rows: list[SummaryRow]) -> Path:
@@ -195,3 +221,46 @@ def write_summary(reports_dir: Path, label: str, timestamp: str, rows: list[Summ
         for r in sorted(rows, key=lambda r: r.account_id)
     ]
     return _write(reports_dir / f"run_summary_{label}.csv", SUMMARY_COLUMNS, lines)
+
+
+def outcome_row(proposal: PlanProposed, view: PlanView) -> SummaryRow | None:
+    """The summary line of a plan from its view (None while it has no outcome yet)."""
+    if not view.terminal:
+        return None
+    status = view.status.value
+    if view.status == PlanStatus.DRY_RUN:
+        return summary_row(proposal, status, None, view.why or "")
+    if view.status == PlanStatus.EXPIRED:
+        return summary_row(proposal, status, None, "the plan expired before it could execute")
+    error = "; ".join(r.message for r in view.reasons)
+    legs = list(view.results) if view.results else None
+    return summary_row(proposal, status, legs, error)
+
+
+class CsvReports:
+    """The executor's reports as CSV files under ``reports_dir`` (see the module)."""
+
+    def __init__(self, reports_dir: Path) -> None:
+        self.reports_dir = reports_dir
+
+    def pre_trade(self, proposal: PlanProposed) -> Path:
+        return write_pre_trade(self.reports_dir, proposal)
+
+    def post_trade(self, proposal: PlanProposed, legs: list[LegResult]) -> Path:
+        return write_post_trade(self.reports_dir, proposal, legs)
+
+    def summary_path(self, proposal: PlanProposed) -> Path:
+        return summary_path(self.reports_dir, proposal)
+
+    def summary(self, proposal: PlanProposed, run: Iterable[tuple[PlanProposed, PlanView]]) -> Path:
+        """(Re)write the run summary of ``proposal``'s run from every plan of it.
+
+        Built from the plans' views, so a restart (which replays them) loses no line.
+        """
+        label = run_label(proposal)
+        rows = [
+            row
+            for other, view in run
+            if run_label(other) == label and (row := outcome_row(other, view)) is not None
+        ]
+        return write_summary(self.reports_dir, label, proposal.ts_event.isoformat(), rows)

@@ -24,7 +24,8 @@ class ExecutorSettings(ServiceSettings):
 
     ops_port: int = Field(default=9103, ge=0, le=65535, description="/health and /metrics.")
     data_dir: Path = Field(
-        default=Path("data/executor"), description="Small SQLite of decisions not on a stream."
+        default=Path("data/executor"),
+        description="Unused since every decision is an event (kept so old settings still load).",
     )
     reports_dir: Path = Field(default=Path("reports"), description="CSV reports per run.")
     default_execution: ExecutionPolicy = Field(

@@ -6,13 +6,14 @@ import logging
 from datetime import timedelta
 
 from notifier.core.errors import Refusal
-from notifier.core.targets import validate_targets
+from notifier.core.targets import checked_or_refuse
 from notifier.core.trigger_payload import TriggerInput
 from notifier.metrics import NotifierMetrics
+from shared import operator
 from shared.accounts import Account, Accounts
-from shared.contracts.alerts import SendAlert
-from shared.contracts.base import new_id, utc_now
+from shared.contracts.base import ExecutionMode, new_id
 from shared.contracts.triggers import RequestRebalance, TriggerSource
+from shared.kit.alerts import send_alert
 from shared.kit.service import Service
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,6 @@ log = logging.getLogger(__name__)
 AUTH_CODES = frozenset(
     {"unsigned", "bad_timestamp", "stale_signature", "bad_signature", "replayed", "wrong_channel"}
 )
-
-
-def max_weight_sum(account: Account):  # type: ignore[no-untyped-def]
-    """Return the largest weight sum the account's planning policy allows."""
-    policy = account.planning
-    return policy.max_leverage if policy.allow_leverage else 1
 
 
 def _accepts(account: Account, source: TriggerSource) -> bool:
@@ -102,26 +97,18 @@ class TriggerIntake:
         targets = trigger.targets
         if targets is not None:
             for account in accounts:
-                targets = validate_targets(
-                    targets,
-                    where=f"targets for {account.id}",
-                    tolerance=account.planning.weight_tolerance,
-                    max_sum=max_weight_sum(account),
-                )
-        now = utc_now()
-        message_id = new_id()
-        request = RequestRebalance(
-            message_id=message_id,
+                targets = checked_or_refuse(targets, account.planning, f"targets for {account.id}")
+        request = operator.request_rebalance(
             source="notifier",
-            correlation_id=message_id,
-            valid_until=now + self._ttl,
-            account_ids=tuple(a.id for a in accounts),
+            message_id=new_id(),
+            accounts=[a.id for a in accounts],
             group=trigger.group,
-            execution=trigger.execution,
             targets=targets,
+            execute=trigger.execution == ExecutionMode.REBALANCE,
+            by=requested_by,
             trigger_source=source,
             trigger_id=trigger.trigger_id,
-            requested_by=requested_by,
+            ttl=self._ttl,
         )
         await self._service.publish(request)
         self._metrics.triggers.labels(source, "accepted").inc()
@@ -145,12 +132,10 @@ class TriggerIntake:
             return
         try:
             await self._service.publish(
-                SendAlert(
-                    source="notifier",
-                    valid_until=utc_now() + timedelta(hours=1),
-                    severity="warning",
-                    title=f"Refused a {source} trigger: {refusal.code}",
-                    text=f"A {source} trigger failed authentication: {refusal.message}",
+                send_alert(
+                    "notifier",
+                    f"Refused a {source} trigger: {refusal.code}",
+                    f"A {source} trigger failed authentication: {refusal.message}",
                     dedupe_key=f"trigger_refused:{source}:{refusal.code}",
                 )
             )

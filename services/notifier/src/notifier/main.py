@@ -14,13 +14,13 @@ from notifier.alerts.destinations import (
     TelegramDestination,
     WebhookDestination,
 )
-from notifier.alerts.dispatcher import AlertDispatcher
+from notifier.alerts.dispatcher import PLAN_OUTCOMES, AlertDispatcher
 from notifier.alerts.worker import DestinationWorker
 from notifier.authn import TriggerAuthenticator
 from notifier.core.alerts import Alert
 from notifier.core.schedule import ScheduleError, schedules_of
 from notifier.edges.ably_edge import AblyEdge
-from notifier.edges.http_api import create_api
+from notifier.edges.api import ApiContext, create_api
 from notifier.edges.http_server import ApiServer
 from notifier.edges.redis_channel import RedisChannelEdge
 from notifier.edges.scheduler import Scheduler
@@ -32,6 +32,15 @@ from notifier.settings import NotifierSettings
 from notifier.sources import AllocationSources
 from shared.accounts import Accounts, AccountsFileError, accounts_from_env
 from shared.contracts import catalogue
+from shared.contracts.alerts import SendAlert
+from shared.contracts.gateway import (
+    GatewayConnected,
+    GatewayDisconnected,
+    GatewayError,
+    ReconciliationCompleted,
+)
+from shared.contracts.plan_commands import HaltTrading, ResumeTrading
+from shared.contracts.triggers import RequestRebalance
 from shared.kit.service import Service
 
 
@@ -62,7 +71,9 @@ class Notifier:
         )
         self.resolver = TriggerResolver(self.service, redis, accounts, self.sources, self.metrics)
         self.service.subscribe(
-            catalogue.TRIGGERS, self.resolver.on_request_rebalance, polling_interval_ms=10
+            catalogue.TRIGGERS,
+            {RequestRebalance: self.resolver.on_request_rebalance},
+            polling_interval_ms=10,
         )
         self.redis_edge = RedisChannelEdge(
             redis, settings.trigger_channel, self.intake, self.auth, settings.redis_dedupe_window_s
@@ -90,7 +101,6 @@ class Notifier:
             self.service.add_health_check("ably", ably_health)
         self.alerts = AlertDispatcher(
             redis,
-            accounts,
             self.metrics,
             min_severity=settings.alert_min_severity,
             gateway_down_after_s=settings.gateway_down_alert_after_s,
@@ -108,21 +118,30 @@ class Notifier:
                     on_gave_up=self.alerts.destination_gave_up,
                 )
             )
-        self.service.subscribe(catalogue.ALERTS, self.alerts.on_send_alert)
-        self.service.subscribe(catalogue.PLANS, self.alerts.on_plan_event)
-        self.service.subscribe(catalogue.PLAN_COMMANDS, self.alerts.on_plan_event)
-        self.service.subscribe(catalogue.GATEWAY, self.alerts.on_gateway_event)
+        self.service.subscribe(catalogue.ALERTS, {SendAlert: self.alerts.on_send_alert})
+        self.service.subscribe(
+            catalogue.PLANS, {kind: self.alerts.on_plan_event for kind in PLAN_OUTCOMES}
+        )
+        self.service.subscribe(
+            catalogue.PLAN_COMMANDS,
+            {HaltTrading: self.alerts.on_plan_command, ResumeTrading: self.alerts.on_plan_command},
+        )
+        gateway = self.alerts.on_gateway_event
+        self.service.subscribe(
+            catalogue.GATEWAY,
+            {
+                GatewayDisconnected: gateway,
+                GatewayConnected: gateway,
+                ReconciliationCompleted: gateway,
+                GatewayError: gateway,
+            },
+        )
         self.api_server: ApiServer | None = None
         if settings.api_enabled:
-            api = create_api(
-                settings=settings,
-                service=self.service,
-                accounts=accounts,
-                intake=self.intake,
-                auth=self.auth,
-                plans=self.plans,
-                health=self.service.health.run,
+            context = ApiContext(
+                settings, self.service, accounts, self.intake, self.auth, self.plans
             )
+            api = create_api(context, self.service.health.run)
             self.api_server = ApiServer(api, settings.api_host, settings.api_port)
         self.service.on_startup(self._start_edges)
         self.service.on_shutdown(self._stop_edges)

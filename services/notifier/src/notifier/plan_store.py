@@ -1,7 +1,9 @@
 """An in-memory view of recent plans, fed by reading ``events.plans.v1`` from its start.
 
 It reads the stream directly (XREAD, not the consumer group) so that every replica sees
-every plan and can answer ``GET /api/v1/plans`` alone. Bounded to the newest ``capacity``.
+every plan and can answer ``GET /api/v1/plans`` alone. The views are the shared fold
+(:mod:`shared.plans.view`), the same the executor and the CLI read. Bounded to the newest
+``capacity``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import logging
 from collections import OrderedDict
 
 import redis.asyncio as aioredis
-from faststream.redis.parser.binary import BinaryMessageFormatV1
 
-from notifier.core.plan_view import PlanRow, fold, row_key
 from shared.contracts import catalogue
-from shared.kit.consumer import MalformedMessage, decode_entry
+from shared.contracts.base import Message
+from shared.kit.streams import Tail
+from shared.plans.view import PlanView, fold, plan_key
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +27,9 @@ class PlanStore:
     """Recent plans by id, kept up to date in the background."""
 
     def __init__(self, client: aioredis.Redis, capacity: int = 2000) -> None:
-        self._client = client
+        self._tail = Tail(client, [catalogue.PLANS])
         self._capacity = capacity
-        self._rows: OrderedDict[str, PlanRow] = OrderedDict()
+        self._views: OrderedDict[str, PlanView] = OrderedDict()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.caught_up = asyncio.Event()
@@ -43,27 +45,27 @@ class PlanStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def get(self, key: str) -> PlanRow | None:
-        """Return the row of a plan id (or of an allocation id for a plan never made)."""
-        row = self._rows.get(key)
-        if row is not None:
-            return row
-        return next((r for r in self._rows.values() if r.allocation_id == key), None)
+    def get(self, key: str) -> PlanView | None:
+        """Return the view of a plan id (or of an allocation id for a plan never made)."""
+        view = self._views.get(key)
+        if view is not None:
+            return view
+        return next((v for v in self._views.values() if v.allocation_id == key), None)
 
-    def rows(self, account_id: str | None = None, status: str | None = None) -> list[PlanRow]:
-        """Return rows, newest first, optionally filtered."""
+    def rows(self, account_id: str | None = None, status: str | None = None) -> list[PlanView]:
+        """Return views, newest first, optionally filtered."""
         found = [
-            r
-            for r in reversed(self._rows.values())
-            if (account_id is None or r.account_id == account_id)
-            and (status is None or r.status == status)
+            v
+            for v in reversed(self._views.values())
+            if (account_id is None or v.account_id == account_id)
+            and (status is None or v.status == status)
         ]
-        return sorted(found, key=lambda r: r.updated_at, reverse=True)
+        return sorted(found, key=lambda v: v.updated_at, reverse=True)
 
-    def by_allocation(self, allocation_ids: set[str]) -> dict[str, PlanRow]:
-        """Return the row (proposed or rejected) of each allocation id known so far."""
+    def by_allocation(self, allocation_ids: set[str]) -> dict[str, PlanView]:
+        """Return the view (proposed or rejected, or later) of each allocation id known so far."""
         return {
-            r.allocation_id: r for r in self._rows.values() if r.allocation_id in allocation_ids
+            v.allocation_id: v for v in self._views.values() if v.allocation_id in allocation_ids
         }
 
     async def wait_changed(self, timeout_s: float) -> None:
@@ -73,46 +75,31 @@ class PlanStore:
             await asyncio.wait_for(event.wait(), timeout_s)
 
     async def _follow(self) -> None:
-        last_id = "0"
         while True:
             try:
-                answer = await self._client.xread(
-                    {catalogue.PLANS.name: last_id}, count=500, block=1000
-                )
+                events = await self._tail.read(block_ms=1000, count=500)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("cannot read %s (%s); retrying", catalogue.PLANS.name, error)
                 await asyncio.sleep(1)
                 continue
-            if not answer:
+            if not events:
                 self.caught_up.set()
                 continue
-            for _stream, entries in answer:
-                for entry_id, fields in entries:
-                    last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    self._apply(fields)
+            for event in events:
+                self._apply(event)
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
 
-    def _apply(self, fields: dict[bytes, bytes]) -> None:
-        body = fields.get(b"__data__") or next(iter(fields.values()), b"")
-        try:
-            event = decode_entry(catalogue.PLANS, _faststream_body(body))
-        except MalformedMessage:
-            return
-        key = row_key(event)
+    def _apply(self, event: Message) -> None:
+        key = plan_key(event)
         if key is None:
             return
-        row = fold(self._rows.get(key), event)
-        if row is None:
+        view = fold(self._views.get(key), event)
+        if view is None:
             return
-        self._rows[key] = row
-        self._rows.move_to_end(key)
-        while len(self._rows) > self._capacity:
-            self._rows.popitem(last=False)
-
-
-def _faststream_body(raw: bytes) -> bytes:
-    """Return the JSON body of a stream entry written by FastStream (or by hand)."""
-    return BinaryMessageFormatV1.parse(raw)[0]
+        self._views[key] = view
+        self._views.move_to_end(key)
+        while len(self._views) > self._capacity:
+            self._views.popitem(last=False)

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import timedelta
 
 import redis.asyncio as aioredis
 
 from notifier.core.allocation_api import SourcedTargets
 from notifier.core.errors import Refusal
-from notifier.core.targets import validate_targets
-from notifier.intake import max_weight_sum
+from notifier.core.targets import checked_or_refuse
 from notifier.metrics import NotifierMetrics
 from notifier.sources import AllocationSources
 from shared.accounts import Account, Accounts
-from shared.contracts.alerts import SendAlert
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Reason, utc_now
 from shared.contracts.plans import PlanRejected
 from shared.contracts.triggers import RequestRebalance
+from shared.kit.alerts import send_alert
 from shared.kit.logging import log_context
 from shared.kit.service import Service
 
@@ -201,11 +199,8 @@ class TriggerResolver:
                         raise
                     if key:
                         url_cache[key] = (kind, sourced)
-            targets = validate_targets(
-                sourced.targets,
-                where=f"targets for {account.id} ({kind})",
-                tolerance=account.planning.weight_tolerance,
-                max_sum=max_weight_sum(account),
+            targets = checked_or_refuse(
+                sourced.targets, account.planning, f"targets for {account.id} ({kind})"
             )
         except Refusal as refusal:
             return refusal
@@ -221,15 +216,13 @@ class TriggerResolver:
         correlation = request.correlation_id or request.message_id
         log.warning("no targets for %s: %s (%s)", account_id, reason.message, reason.code)
         await self._service.publish(
-            SendAlert(
-                source="notifier",
-                correlation_id=correlation,
-                valid_until=utc_now() + timedelta(hours=1),
-                severity="warning",
-                title=f"Rebalance of {account_id} refused: {reason.code}",
-                text=reason.message,
-                account_id=account_id,
+            send_alert(
+                "notifier",
+                f"Rebalance of {account_id} refused: {reason.code}",
+                reason.message,
                 dedupe_key=f"allocation:{account_id}:{reason.code}",
+                correlation_id=correlation,
+                account_id=account_id,
             )
         )
         await self._service.publish(

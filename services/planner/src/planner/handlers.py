@@ -16,31 +16,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from planner import translate
-from planner.adapters import PortfolioNotAnswered, PortfolioSource
+from planner.adapters import PortfolioSource
 from planner.core import Rejection, plan_rebalance, resolve_targets
 from planner.metrics import PlannerMetrics
 from planner.policies import AccountPolicies
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import Message, Reason
-from shared.contracts.portfolio import PortfolioUnavailable
 from shared.kit.logging import log_context
+from shared.kit.portfolio import PortfolioUnavailableError
+from shared.rebalancing.ids import plan_id_for
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Message], Awaitable[None]]
 Clock = Callable[[], datetime]
-
-UNAVAILABLE = {
-    "unknown_account": "The gateway-bridge does not know account {account}: {reason} Check the "
-    "account id, and that the IB login the bridge uses manages it.",
-    "gateway_disconnected": "The gateway-bridge is not connected to IB, so {account} cannot be "
-    "planned now: {reason} Retry once it is connected.",
-    "not_reconciled": "The gateway-bridge has not finished reconciling {account} with IB: "
-    "{reason} Retry in a moment.",
-    "expired": "The portfolio request for {account} expired before the bridge handled it: "
-    "{reason} Retry; if it repeats, the bridge is overloaded.",
-    "error": "The gateway-bridge could not read {account}: {reason} Check its logs.",
-}
 
 
 class Planner:
@@ -53,32 +42,21 @@ class Planner:
         publish: Publish,
         metrics: PlannerMetrics,
         clock: Clock,
+        portfolio_wait_s: float = 10.0,
     ) -> None:
         self._portfolio = portfolio
+        self._portfolio_wait_s = portfolio_wait_s
         self._policies = policies
         self._publish = publish
         self._metrics = metrics
         self._clock = clock
 
     async def on_target_allocation_set(self, event: TargetAllocationSet) -> None:
-        """Plan every account the allocation names, concurrently."""
+        """Plan every account the allocation names (the notifier names one), concurrently."""
         started = time.perf_counter()
-        accounts = self._policies.accounts_of(event)
+        accounts = tuple(dict.fromkeys(event.account_ids))
         if not accounts:
-            who = f"group {event.group!r}" if event.group else "no account and no group"
-            await self._reject(
-                event,
-                event.group or "",
-                (
-                    Reason(
-                        code="no_accounts",
-                        message=f"The allocation names {who}, so there is no account to plan "
-                        "for; name accounts, or a group listed in the accounts file.",
-                        field="account_ids",
-                    ),
-                ),
-                started,
-            )
+            await self._reject(event, event.group or "", (translate.no_accounts(event),), started)
             return
         await asyncio.gather(*(self._plan_account(event, a, started) for a in accounts))
 
@@ -86,7 +64,7 @@ class Planner:
         self, event: TargetAllocationSet, account_id: str, started: float
     ) -> None:
         with log_context(
-            account_id=account_id, plan_id=translate.plan_id_for(event.allocation_id, account_id)
+            account_id=account_id, plan_id=plan_id_for(event.allocation_id, account_id)
         ):
             policy = self._policies.policy(account_id)
             targets = resolve_targets(event.targets, policy)
@@ -94,16 +72,10 @@ class Planner:
                 await self._reject(event, account_id, targets.reasons, started)
                 return
             try:
-                reply = await self._portfolio.get_portfolio(
-                    account_id, targets.symbols, event.correlation_id, self._clock()
-                )
-            except PortfolioNotAnswered as error:
-                await self._reject(
-                    event, account_id, (Reason(code=error.code, message=error.message),), started
-                )
-                return
-            if isinstance(reply, PortfolioUnavailable) or reply.account_id != account_id:
-                await self._reject(event, account_id, (_unavailable(account_id, reply),), started)
+                reply = await self._portfolio.get(account_id, targets.symbols, event.correlation_id)
+            except PortfolioUnavailableError as error:
+                reason = translate.unavailable(account_id, error.reason, self._portfolio_wait_s)
+                await self._reject(event, account_id, (reason,), started)
                 return
             now = self._clock()
             try:
@@ -111,15 +83,7 @@ class Planner:
             except Exception:
                 # A bug, not a business "no": say so plainly rather than retry it forever.
                 log.exception("planning %s failed", account_id)
-                result = Rejection(
-                    (
-                        Reason(
-                            code="internal_error",
-                            message="The planner failed on this allocation (a bug, logged with "
-                            "its trace); nothing was planned. Report it with the allocation id.",
-                        ),
-                    )
-                )
+                result = Rejection((translate.internal_error(),))
             if isinstance(result, Rejection):
                 await self._reject(event, account_id, result.reasons, started)
                 return
@@ -159,20 +123,3 @@ class Planner:
             account_id,
             "; ".join(r.code for r in reasons),
         )
-
-
-def _unavailable(account_id: str, reply: Message) -> Reason:
-    if not isinstance(reply, PortfolioUnavailable):
-        return Reason(
-            code="portfolio_unavailable",
-            message=f"The gateway-bridge answered for account {getattr(reply, 'account_id', '?')} "
-            f"instead of {account_id}; nothing was planned. Check the bridge.",
-        )
-    template = UNAVAILABLE.get(reply.code, UNAVAILABLE["error"])
-    reason = reply.reason.strip()
-    if reason and not reason.endswith("."):
-        reason += "."
-    code = "unknown_account" if reply.code == "unknown_account" else "portfolio_unavailable"
-    return Reason(
-        code=code, message=template.format(account=account_id, reason=reason), field="account_id"
-    )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from planner.adapters import PortfolioSource, RpcPortfolioSource
+from planner.adapters import PortfolioSource
 from planner.handlers import Clock, Planner
 from planner.metrics import PlannerMetrics
 from planner.policies import AccountPolicies
 from planner.settings import PlannerSettings
 from shared.accounts import Accounts, accounts_from_env
 from shared.contracts import catalogue
+from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import utc_now
+from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 
 
@@ -25,8 +27,11 @@ def create_app(
     settings = settings or PlannerSettings()
     service = Service(settings)
     accounts = accounts if accounts is not None else accounts_from_env()
-    source = portfolio or RpcPortfolioSource(
-        service.redis, service.publisher, settings.portfolio_timeout_s
+    source = portfolio or PortfolioClient(
+        service.redis,
+        service.publisher,
+        source=service.name,
+        timeout_s=settings.portfolio_timeout_s,
     )
     planner = Planner(
         source,
@@ -34,8 +39,11 @@ def create_app(
         service.publish,
         PlannerMetrics(service.metrics.registry),
         clock,
+        settings.portfolio_timeout_s,
     )
-    service.subscribe(catalogue.ALLOCATIONS, planner.on_target_allocation_set)
+    service.subscribe(
+        catalogue.ALLOCATIONS, {TargetAllocationSet: planner.on_target_allocation_set}
+    )
     return service
 
 

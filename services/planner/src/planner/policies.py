@@ -1,11 +1,10 @@
-"""Which accounts an allocation names, and each account's effective planning policy."""
+"""Each account's effective planning policy (the accounts file over the service's defaults)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shared.accounts import Accounts
-from shared.contracts.allocations import TargetAllocationSet
 from shared.policy import PlanningPolicy, merge_policy
 
 
@@ -27,11 +26,3 @@ class AccountPolicies:
     def policy(self, account_id: str) -> PlanningPolicy:
         """Return the effective planning policy of ``account_id``."""
         return self._accounts.planning_policy(account_id, self.default)
-
-    def accounts_of(self, event: TargetAllocationSet) -> tuple[str, ...]:
-        """Return the accounts to plan for: those named, else the group's members (sorted)."""
-        if event.account_ids:
-            return tuple(dict.fromkeys(event.account_ids))
-        if event.group:
-            return tuple(sorted(a.id for a in self._accounts.group(event.group)))
-        return ()

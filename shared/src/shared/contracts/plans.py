@@ -34,6 +34,9 @@ class PlanLeg(Contract):
     quantity: Quantity
     reference_price: Price
     estimated_value: Money
+    quantity_step: Quantity | None = Field(
+        default=None, description="Quantities of this leg are multiples of it (1: whole shares)."
+    )
 
 
 class DriftRow(Contract):
@@ -83,6 +86,22 @@ class LegResult(Contract):
     status: Literal["filled", "partially_filled", "cancelled", "rejected", "unknown", "skipped"]
 
 
+class SizingTerms(Contract):
+    """How the plan's buys may be sized again from the cash the account has after the sells.
+
+    The planner's effective policy, typed: the executor sizes the buys with the same rules
+    (``shared.rebalancing.costs.allocate_buys``) and never reads the audit copy in ``policy``.
+    """
+
+    cash_buffer_pct: Ratio = Field(description="% of net liquidation always kept in cash.")
+    leverage_limit: Ratio = Field(description="Gross exposure allowed, times net liquidation.")
+    quantity_step: Quantity = Field(description="Quantity step of a leg without its own (1).")
+    commission_per_share: Money
+    commission_minimum: Money
+    min_order_value: Money = Field(description="A buy worth less is dropped.")
+    min_share_diff: Quantity = Field(description="A buy of fewer shares is dropped.")
+
+
 class PlanProposed(Message):
     """A plan computed by the planner, valid until ``valid_until``."""
 
@@ -100,6 +119,9 @@ class PlanProposed(Message):
     policy: dict[str, str] = Field(
         default_factory=dict, description="The effective planning policy, for the audit trail."
     )
+    sizing: SizingTerms | None = Field(
+        default=None, description="Terms for sizing the buys after the sells (None: older planner)."
+    )
 
 
 class PlanRejected(Message):
@@ -111,6 +133,31 @@ class PlanRejected(Message):
     allocation_id: str | None = None
     stage: Literal["planning", "risk", "approval"] = "planning"
     reasons: tuple[Reason, ...]
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
+
+
+class PlanAwaitingApproval(Message):
+    """The executor holds the plan until an ApprovePlan arrives before ``valid_until``."""
+
+    type: Literal["PlanAwaitingApproval"] = "PlanAwaitingApproval"
+    plan_id: str
+    account_id: str
+    valid_until: UtcDatetime
+    leg_count: int = 0
+
+
+class PlanDryRunReported(Message):
+    """The executor reported the plan (pre-trade report, run summary) and will never trade it."""
+
+    type: Literal["PlanDryRunReported"] = "PlanDryRunReported"
+    plan_id: str
+    account_id: str
+    why: str = Field(description="Why it is a dry run: the trigger, or the account's approval.")
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanApproved(Message):
@@ -120,6 +167,9 @@ class PlanApproved(Message):
     plan_id: str
     account_id: str
     approved_by: str = Field(description="`auto`, or who approved it (CLI user, API token name).")
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The pre-trade report the executor wrote on approval."
+    )
 
 
 class PlanExecutionStarted(Message):
@@ -139,6 +189,9 @@ class PlanCompleted(Message):
     account_id: str
     legs: tuple[LegResult, ...]
     report_path: str | None = None
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanFailed(Message):
@@ -149,6 +202,9 @@ class PlanFailed(Message):
     account_id: str
     reasons: tuple[Reason, ...]
     legs: tuple[LegResult, ...] = ()
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 class PlanExpired(Message):
@@ -157,11 +213,16 @@ class PlanExpired(Message):
     type: Literal["PlanExpired"] = "PlanExpired"
     plan_id: str
     account_id: str
+    report_paths: tuple[str, ...] = Field(
+        default=(), description="The CSV reports the executor wrote for this outcome."
+    )
 
 
 PlanEvent = Annotated[
     PlanProposed
     | PlanRejected
+    | PlanAwaitingApproval
+    | PlanDryRunReported
     | PlanApproved
     | PlanExecutionStarted
     | PlanCompleted
@@ -172,6 +233,8 @@ PlanEvent = Annotated[
 MESSAGES: tuple[type[Message], ...] = (
     PlanProposed,
     PlanRejected,
+    PlanAwaitingApproval,
+    PlanDryRunReported,
     PlanApproved,
     PlanExecutionStarted,
     PlanCompleted,

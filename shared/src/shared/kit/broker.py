@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import redis.asyncio as aioredis
 from faststream.redis import RedisBroker
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from faststream.security import SASLPlaintext
@@ -40,9 +41,12 @@ def create_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Red
 class Publisher:
     """Publish contract messages on the stream the catalogue assigns them."""
 
-    def __init__(self, broker: RedisBroker, metrics: KitMetrics) -> None:
+    def __init__(
+        self, broker: RedisBroker, metrics: KitMetrics, client: aioredis.Redis | None = None
+    ) -> None:
         self._broker = broker
         self._metrics = metrics
+        self._client = client
 
     async def publish(self, message: Message, *, stream: str | None = None) -> None:
         """Put ``message`` on its stream (or on ``stream`` when given, e.g. a reply stream)."""
@@ -59,3 +63,22 @@ class Publisher:
         log.debug(
             "published %s on %s", message_type, name, extra={"message_id": message.message_id}
         )
+
+    async def publish_many(self, messages: list[Message]) -> None:
+        """Publish many messages in one Redis round trip (a pipeline), each on its stream."""
+        if self._client is None:
+            raise RuntimeError("publish_many needs the Publisher built with its Redis client")
+        async with self._client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                name = stream_of(message)
+                await self._broker.publish(
+                    message.model_dump(mode="json"),
+                    stream=name,
+                    maxlen=spec_of(name).maxlen,
+                    correlation_id=message.correlation_id or message.message_id,
+                    pipeline=pipe,
+                )
+            await pipe.execute()
+        for message in messages:
+            kind = getattr(message, "type", type(message).__name__)
+            self._metrics.published.labels(stream_of(message), kind).inc()

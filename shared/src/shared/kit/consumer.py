@@ -20,7 +20,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -32,9 +31,9 @@ from faststream.redis.parser import BinaryMessageFormatV1
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Message, utc_now
 from shared.contracts.catalogue import StreamSpec
+from shared.kit.alerts import send_alert
 from shared.kit.broker import Publisher
 from shared.kit.logging import log_context
 from shared.kit.metrics import KitMetrics
@@ -307,12 +306,10 @@ class StreamConsumer:
             return  # an alert about a broken alert could loop; the metric and the log tell.
         try:
             await self._publisher.publish(
-                SendAlert(
-                    source=self._service,
-                    valid_until=utc_now() + timedelta(hours=1),
-                    severity="warning",
-                    title=f"Message dead-lettered on {stream}",
-                    text=f"{self._service} moved entry {entry_id} to {dlq_name(stream)}: {detail}",
+                send_alert(
+                    self._service,
+                    f"Message dead-lettered on {stream}",
+                    f"{self._service} moved entry {entry_id} to {dlq_name(stream)}: {detail}",
                     dedupe_key=f"dlq:{stream}:{reason}",
                 )
             )

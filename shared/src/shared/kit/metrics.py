@@ -38,6 +38,17 @@ class KitMetrics:
             ["stream", "type", "outcome"],
             registry=r,
         )
+        self.ignored = Counter(
+            "rebalancer_messages_ignored_total",
+            "Messages of a type the service's dispatch table does not handle (explicitly skipped).",
+            ["stream", "type"],
+            registry=r,
+        )
+        self.background_failures = Counter(
+            "rebalancer_background_task_failures_total",
+            "Background tasks of the service that ended with an exception.",
+            registry=r,
+        )
         self.handler_seconds = Histogram(
             "rebalancer_handler_duration_seconds",
             "Time spent in a message handler.",

@@ -14,9 +14,11 @@ groups from ``0`` first, then the broker) and stops it on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
@@ -33,6 +35,8 @@ from shared.kit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+Dispatch = Mapping[type[Message], Callable[[Any], Awaitable[None]]]
+"""A typed dispatch table: message class -> its handler (``{ApprovePlan: on_approve_plan}``)."""
 
 
 class Service:
@@ -54,7 +58,7 @@ class Service:
                 timeout=None,
             )
         )
-        self.publisher = Publisher(self.broker, self.metrics)
+        self.publisher = Publisher(self.broker, self.metrics, self.redis)
         self.consumer = StreamConsumer(
             self.broker,
             self.redis,
@@ -72,12 +76,61 @@ class Service:
         self._after_startup: list[Hook] = []
         self._on_shutdown: list[Hook] = []
         self._started = False
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(
-        self, spec: StreamSpec, handler: Handler, *, polling_interval_ms: int = 100
+        self, spec: StreamSpec, handler: Handler | Dispatch, *, polling_interval_ms: int = 100
     ) -> None:
-        """Consume ``spec``'s stream in this service's group (see StreamConsumer.subscribe)."""
+        """Consume ``spec``'s stream in this service's group (see StreamConsumer.subscribe).
+
+        ``handler`` is one callable for every message of the stream, or a dispatch table by
+        message class; a message of a class the table does not name is skipped and counted
+        (``rebalancer_messages_ignored_total``).
+        """
+        if isinstance(handler, Mapping):
+            handler = self._dispatcher(spec, handler)
         self.consumer.subscribe(spec, handler, polling_interval_ms=polling_interval_ms)
+
+    def _dispatcher(self, spec: StreamSpec, table: Dispatch) -> Handler:
+        unknown = set(table) - set(spec.messages)
+        if unknown:
+            names = ", ".join(sorted(cls.__name__ for cls in unknown))
+            raise ValueError(f"{names} never travel on {spec.name}")
+        routes = dict(table)
+
+        async def dispatch(message: Message) -> None:
+            handler = routes.get(type(message))
+            if handler is None:
+                kind = getattr(message, "type", type(message).__name__)
+                self.metrics.ignored.labels(spec.name, kind).inc()
+                return
+            await handler(message)
+
+        return dispatch
+
+    def background(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``coro`` as a task of the service: its failure is logged and counted (never
+        swallowed silently), and :meth:`stop` cancels it."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                self.metrics.background_failures.inc()
+                log.error("task %s failed", name, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def stop_background(self) -> None:
+        """Cancel the background tasks and wait for them to end."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def publish(self, message: Message) -> None:
         """Publish a contract message on its stream."""
@@ -130,6 +183,7 @@ class Service:
             # up until the hooks are done, so what they publish (last events) goes out.
             for subscriber in self.broker.subscribers:
                 await subscriber.stop()
+        await self.stop_background()
         for hook in self._on_shutdown:
             try:
                 await hook()

@@ -1,29 +1,20 @@
-"""Order specifications: deterministic client order ids and the order type per account policy."""
+"""Orders for plan legs: the order type per account policy, and the SubmitOrder to send."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from shared.contracts.base import Side
-from shared.contracts.order_commands import AdaptivePriority, OrderType
+from shared.contracts.order_commands import AdaptivePriority, OrderType, SubmitOrder
+from shared.contracts.plans import PlanLeg, PlanProposed
 from shared.policy import ExecutionPolicy, OrderStyle
+from shared.rebalancing.ids import ClientOrderId
+
+SOURCE = "executor"
 
 TICK = Decimal("0.01")
-
-
-def client_order_id(plan_id: str, leg: int, attempt: int) -> str:
-    """Return ``<plan_id>.<leg>.<attempt>``, the id that travels to IB as orderRef."""
-    return f"{plan_id}.{leg}.{attempt}"
-
-
-def parse_client_order_id(value: str) -> tuple[str, int, int] | None:
-    """Split a client order id into (plan_id, leg, attempt), or None if it is not ours."""
-    plan_id, _, rest = value.rpartition(".")
-    plan_id, _, leg = plan_id.rpartition(".")
-    if not plan_id or not leg.isdigit() or not rest.isdigit():
-        return None
-    return plan_id, int(leg), int(rest)
 
 
 @dataclass(frozen=True)
@@ -82,3 +73,32 @@ def order_spec(
 
 ALGO_TYPES = frozenset({OrderType.MIDPRICE, OrderType.ADAPTIVE})
 """Order types that IB may refuse for entitlement or venue reasons (fallback applies)."""
+
+
+def submit_order(
+    proposal: PlanProposed,
+    leg: PlanLeg,
+    quantity: Decimal,
+    attempt: int,
+    spec: OrderSpec,
+    now: datetime,
+    valid_for: timedelta,
+) -> SubmitOrder:
+    """The SubmitOrder of one attempt at one leg (its id: ``<plan>.<leg>.<attempt>``)."""
+    return SubmitOrder(
+        source=SOURCE,
+        correlation_id=proposal.correlation_id,
+        ts_event=now,
+        client_order_id=str(ClientOrderId(proposal.plan_id, leg.leg, attempt)),
+        plan_id=proposal.plan_id,
+        account_id=proposal.account_id,
+        symbol=leg.symbol,
+        con_id=leg.con_id,
+        side=leg.side,
+        quantity=quantity,
+        order_type=spec.order_type,
+        limit_price=spec.limit_price,
+        adaptive_priority=spec.adaptive_priority,
+        outside_rth=spec.outside_rth,
+        valid_until=now + valid_for,
+    )

@@ -12,7 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.contracts.base import Reason, Side
+from shared.contracts.portfolio import PortfolioView
 from shared.policy import ExecutionPolicy
+from shared.rebalancing.exposure import Exposure, valuation_price
 
 HUNDRED = Decimal(100)
 
@@ -36,15 +38,31 @@ class FreshQuote:
     ask: Decimal | None
     last: Decimal | None
     as_of: datetime | None
+    close: Decimal | None = None
 
     @property
     def mid(self) -> Decimal | None:
-        """Mid of bid and ask, else last."""
-        if self.bid and self.ask and self.bid > 0 and self.ask > 0:
-            return (self.bid + self.ask) / 2
-        if self.last and self.last > 0:
-            return self.last
-        return None
+        """The valuation price: mid of a sound bid and ask, else last, else close."""
+        return valuation_price(self.bid, self.ask, self.last, self.close)
+
+
+def quotes_of(view: PortfolioView) -> dict[str, FreshQuote]:
+    """Fresh quotes of a portfolio view, by symbol (unusable ones left out)."""
+    return {
+        q.symbol: FreshQuote(q.bid, q.ask, q.last, q.as_of, q.close)
+        for q in view.quotes
+        if q.status == "ok"
+    }
+
+
+def exposure_of(view: PortfolioView, quotes: dict[str, FreshQuote]) -> Exposure:
+    """The account's holdings valued at the fresh quote, else the bridge's mark, else cost."""
+    holdings: dict[str, tuple[Decimal, Decimal]] = {}
+    for position in view.positions:
+        quote = quotes.get(position.symbol)
+        price = (quote.mid if quote else None) or position.market_price or position.average_cost
+        holdings[position.symbol] = (position.quantity, price)
+    return Exposure(holdings)
 
 
 @dataclass(frozen=True)
@@ -53,7 +71,7 @@ class RiskContext:
 
     now: datetime
     net_liquidation: Decimal
-    gross_position_value: Decimal
+    exposure: Exposure
     positions: dict[str, Decimal]
     quotes: dict[str, FreshQuote]
     portfolio_as_of: datetime | None
@@ -173,9 +191,12 @@ def _turnover(legs: list[RiskLeg], policy: ExecutionPolicy, ctx: RiskContext) ->
 def _leverage(legs: list[RiskLeg], policy: ExecutionPolicy, ctx: RiskContext) -> list[Reason]:
     if ctx.net_liquidation <= 0:
         return [Reason(code="no_net_liquidation", message="net liquidation is not positive")]
-    buys = sum((_notional(leg) for leg in legs if leg.side == Side.BUY), Decimal(0))
-    sells = sum((_notional(leg) for leg in legs if leg.side == Side.SELL), Decimal(0))
-    post = (ctx.gross_position_value + buys - sells) / ctx.net_liquidation
+    change: dict[str, Decimal] = {}
+    for leg in legs:
+        signed = leg.quantity if leg.side == Side.BUY else -leg.quantity
+        change[leg.symbol] = change.get(leg.symbol, Decimal(0)) + signed
+    prices = {leg.symbol: leg.limit_price or leg.reference_price for leg in legs}
+    post = ctx.exposure.after(change, prices) / ctx.net_liquidation
     if post <= policy.max_post_leverage:
         return []
     return [

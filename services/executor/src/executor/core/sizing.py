@@ -1,82 +1,85 @@
-"""Size the buys from the cash actually available after the sells (never over-spend)."""
+"""Size the buys from the cash the account really has once the sells filled.
+
+The terms are the planner's, carried typed on the plan (``PlanProposed.sizing``), and the
+sizer is the planner's (:func:`shared.rebalancing.costs.allocate_buys`): a buy is sized here
+exactly as it was planned, only against the cash that is there now. Prices are what a buy
+will likely cost (the limit, else the ask, else the plan's price) plus a margin, so a market
+that moves a little between sizing and filling does not over-spend.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+
+from executor.core.orders import order_spec
+from executor.core.risk import FreshQuote
+from executor.core.tracking import OrderTrack
+from shared.contracts.base import Side
+from shared.contracts.plans import PlanLeg, SizingTerms
+from shared.policy import ExecutionPolicy
+from shared.rebalancing.costs import BuyDemand, allocate_buys
+
+HUNDRED = Decimal(100)
+BPS = Decimal(10_000)
 
 
 @dataclass(frozen=True)
-class BuyIntent:
-    """A planned buy: quantity wanted and the price it will likely cost per unit."""
+class BuySizing:
+    """The buys sized, and the figures they were sized from (for the log and the tests)."""
 
-    leg: int
-    quantity: Decimal
-    price: Decimal
-    increment: Decimal = Decimal(1)
-
-
-def estimated_commission(quantity: Decimal, per_share: Decimal, minimum: Decimal) -> Decimal:
-    """IBKR-style fixed commission estimate (per share, with a minimum)."""
-    if quantity <= 0:
-        return Decimal(0)
-    return max(quantity * per_share, minimum)
+    quantities: dict[int, Decimal]
+    budget: Decimal
+    cash: Decimal
 
 
-def cost(
-    quantity: Decimal,
-    price: Decimal,
-    per_share: Decimal = Decimal(0),
-    minimum: Decimal = Decimal(0),
+def budget(
+    cash: Decimal, net_liquidation: Decimal, terms: SizingTerms, outstanding: Decimal
 ) -> Decimal:
-    """Cash one buy needs: value plus its commission estimate."""
-    return quantity * price + estimated_commission(quantity, per_share, minimum)
+    """Cash the buys may spend: cash less the buffer, plus allowed leverage, less working buys."""
+    reserve = net_liquidation * terms.cash_buffer_pct / HUNDRED
+    reserve -= net_liquidation * (terms.leverage_limit - 1)
+    return cash - reserve - outstanding
+
+
+def outstanding_buys(
+    tracks: Iterable[OrderTrack], quotes: dict[str, FreshQuote], margin: Decimal
+) -> Decimal:
+    """What working buys (of other attempts) may still cost."""
+    total = Decimal(0)
+    for track in tracks:
+        if track.side == Side.BUY and not track.final:
+            quote = quotes.get(track.symbol)
+            price = (quote.ask or quote.mid) if quote else None
+            total += track.left * (price or Decimal(0)) * margin
+    return total
 
 
 def size_buys(
-    buys: list[BuyIntent],
-    budget: Decimal,
+    legs: list[PlanLeg],
+    terms: SizingTerms,
+    policy: ExecutionPolicy,
     *,
-    per_share: Decimal = Decimal("0.005"),
-    minimum: Decimal = Decimal("1"),
-) -> dict[int, Decimal]:
-    """Return leg -> quantity so that the buys' total cost fits ``budget``.
-
-    All buys are scaled by the same factor when the cash falls short (keeping the plan's
-    proportions), floored to each leg's increment; then, while still over budget (the
-    commission minimums), the largest leg gives up one increment at a time. A leg sized to
-    zero is kept in the result as zero, so the caller reports it as skipped.
-    """
-    wanted = sum((cost(b.quantity, b.price, per_share, minimum) for b in buys), Decimal(0))
-    if budget <= 0:
-        return {b.leg: Decimal(0) for b in buys}
-    if wanted <= budget:
-        return {b.leg: b.quantity for b in buys}
-    factor = budget / wanted
-    sized = {b.leg: _floor(b.quantity * factor, b.increment) for b in buys}
-    by_leg = {b.leg: b for b in buys}
-
-    def total() -> Decimal:
-        return sum(
-            (cost(q, by_leg[leg].price, per_share, minimum) for leg, q in sized.items()),
-            Decimal(0),
+    cash: Decimal,
+    net_liquidation: Decimal,
+    quotes: dict[str, FreshQuote],
+    working: Iterable[OrderTrack] = (),
+    margin_bps: Decimal = Decimal(10),
+) -> BuySizing:
+    """Size ``legs`` (unsent buys) within the cash available now; 0 means skipped."""
+    margin = 1 + margin_bps / BPS
+    available = budget(cash, net_liquidation, terms, outstanding_buys(working, quotes, margin))
+    demands = []
+    for leg in legs:
+        quote = quotes.get(leg.symbol)
+        spec = order_spec(
+            policy, leg.side, quote.bid if quote else None, quote.ask if quote else None
         )
-
-    while total() > budget:
-        leg = max(
-            (leg for leg, q in sized.items() if q > 0), key=lambda n: sized[n] * by_leg[n].price
+        price = (
+            spec.limit_price or (quote.ask if quote and quote.ask else None) or leg.reference_price
         )
-        sized[leg] = max(Decimal(0), sized[leg] - by_leg[leg].increment)
-    # Flooring left up to one increment per leg unspent: give it back where it still fits,
-    # largest shortfall first.
-    for b in sorted(buys, key=lambda b: (b.quantity - sized[b.leg]) * b.price, reverse=True):
-        if sized[b.leg] + b.increment <= b.quantity:
-            sized[b.leg] += b.increment
-            if total() > budget:
-                sized[b.leg] -= b.increment
-    return sized
-
-
-def _floor(quantity: Decimal, increment: Decimal) -> Decimal:
-    steps = (quantity / increment).to_integral_value(rounding=ROUND_FLOOR)
-    return steps * increment
+        step = leg.quantity_step or terms.quantity_step
+        demands.append(BuyDemand(str(leg.leg), leg.quantity, price * margin, step))
+    chosen = allocate_buys(demands, available, terms)
+    return BuySizing({int(key): quantity for key, quantity in chosen.items()}, available, cash)

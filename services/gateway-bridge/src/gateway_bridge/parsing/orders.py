@@ -17,6 +17,7 @@ from shared.contracts.orders import (
     OrderFilled,
     OrderRejected,
 )
+from shared.rebalancing.ids import ClientOrderId
 
 
 class IbStatus(StrEnum):
@@ -77,9 +78,9 @@ class OrderRefs:
 
 
 def plan_id_of(client_order_id: str) -> str | None:
-    """Return the plan id: the part of ``client_order_id`` before the first dot."""
-    head, dot, _ = client_order_id.partition(".")
-    return head if dot else None
+    """Return the plan id of one of our client order ids (``<plan_id>.<leg>.<attempt>``)."""
+    parsed = ClientOrderId.parse(client_order_id)
+    return parsed.plan_id if parsed else None
 
 
 def refs_of(trade: Trade, *, source_account: str | None = None) -> OrderRefs:

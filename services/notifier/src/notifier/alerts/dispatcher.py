@@ -1,6 +1,7 @@
 """Feed alerts to every destination: SendAlert commands and the events worth telling.
 
-Consumes ``commands.alerts.v1``, ``events.plans.v1``, ``commands.plans.v1`` (halt and
+Consumes ``commands.alerts.v1`` (what is not an event: dead letters, refused triggers, failed
+sources), ``events.plans.v1`` (one alert per plan outcome), ``commands.plans.v1`` (halt and
 resume) and ``events.gateway.v1`` in the notifier's group, so replicas share the work and
 each alert goes out once. A gateway disconnection is alerted only when it lasts longer than
 a threshold; the "down since" mark lives in Redis so replicas and restarts agree.
@@ -18,7 +19,6 @@ import redis.asyncio as aioredis
 from notifier.alerts.worker import DestinationWorker
 from notifier.core.alerts import SEVERITY_RANK, Alert, from_event, from_send_alert
 from notifier.metrics import NotifierMetrics
-from shared.accounts import Accounts
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Message, utc_now
 from shared.contracts.gateway import (
@@ -27,9 +27,27 @@ from shared.contracts.gateway import (
     GatewayError,
     ReconciliationCompleted,
 )
-from shared.policy import ApprovalMode
+from shared.contracts.plan_commands import HaltTrading, ResumeTrading
+from shared.contracts.plans import (
+    PlanAwaitingApproval,
+    PlanCompleted,
+    PlanDryRunReported,
+    PlanExpired,
+    PlanFailed,
+    PlanRejected,
+)
 
 log = logging.getLogger(__name__)
+
+PLAN_OUTCOMES = (
+    PlanDryRunReported,
+    PlanAwaitingApproval,
+    PlanRejected,
+    PlanCompleted,
+    PlanFailed,
+    PlanExpired,
+)
+"""The plan events a human hears about, one alert each (a proposal is not an outcome)."""
 
 DOWN_KEY = "notifier:gateway:down-since"
 DOWN_ALERTED_PREFIX = "notifier:gateway:down-alerted:"
@@ -41,14 +59,12 @@ class AlertDispatcher:
     def __init__(
         self,
         client: aioredis.Redis,
-        accounts: Accounts,
         metrics: NotifierMetrics,
         *,
         min_severity: str,
         gateway_down_after_s: int,
     ) -> None:
         self._client = client
-        self._accounts = accounts
         self._metrics = metrics
         self._min_rank = SEVERITY_RANK[min_severity]
         self._down_after_s = gateway_down_after_s
@@ -103,11 +119,14 @@ class AlertDispatcher:
         self.offer(from_send_alert(command))
 
     async def on_plan_event(self, event: Message) -> None:
-        """Tell plan proposals, approvals awaited, outcomes; and halt/resume."""
-        account_id = getattr(event, "account_id", None)
-        account = self._accounts.get(account_id) if account_id else None
-        manual = account is not None and account.execution.approval is ApprovalMode.MANUAL
-        alert = from_event(event, manual_approval=manual)
+        """Tell each plan outcome once (``events.plans.v1``)."""
+        alert = from_event(event)
+        if alert is not None:
+            self.offer(alert)
+
+    async def on_plan_command(self, command: HaltTrading | ResumeTrading) -> None:
+        """Tell the kill switch going on and off (``commands.plans.v1``)."""
+        alert = from_event(command)
         if alert is not None:
             self.offer(alert)
 

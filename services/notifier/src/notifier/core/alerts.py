@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shared.contracts.alerts import SendAlert
-from shared.contracts.base import ExecutionMode, Message
+from shared.contracts.base import Message
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.contracts.plans import (
+    PlanAwaitingApproval,
     PlanCompleted,
+    PlanDryRunReported,
     PlanExpired,
     PlanFailed,
-    PlanProposed,
     PlanRejected,
 )
 
@@ -71,11 +72,13 @@ def _reasons(reasons: Any) -> str:
     return "; ".join(f"{r.message} ({r.code})" for r in reasons) or "no reason given"
 
 
-def from_event(event: Message, *, manual_approval: bool = False) -> Alert | None:
-    """Return the alert an event is worth, or None.
+def from_event(event: Message) -> Alert | None:
+    """Return the alert an event is worth, or None: one alert per plan outcome.
 
-    ``manual_approval`` says whether the event's account waits for an ApprovePlan.
-    PlanRejected from the notifier itself is skipped: it sent its own SendAlert.
+    The notifier is the one place that decides what a human hears about; the executor only
+    publishes its decisions as events. A proposal is not an outcome (the executor's decision
+    on it is), and a PlanRejected from the notifier itself is skipped: it sent its own
+    SendAlert, saying which source failed.
     """
     base: dict[str, Any] = {
         "at": event.ts_event,
@@ -83,23 +86,21 @@ def from_event(event: Message, *, manual_approval: bool = False) -> Alert | None
         "account_id": getattr(event, "account_id", None),
         "plan_id": getattr(event, "plan_id", None),
     }
-    if isinstance(event, PlanProposed):
-        legs = len(event.legs)
-        if event.execution is ExecutionMode.REBALANCE and manual_approval:
-            return Alert(
-                severity="warning",
-                title=f"Plan for {event.account_id} awaits approval",
-                text=f"Plan {event.plan_id}: {legs} order(s), turnover "
-                f"{event.summary.turnover_pct} %; approve with POST "
-                f"/api/v1/plans/{event.plan_id}/approve before {event.valid_until.isoformat()}.",
-                dedupe_key=f"plan:{event.plan_id}",
-                **base,
-            )
-        mode = "to execute" if event.execution is ExecutionMode.REBALANCE else "dry run"
+    if isinstance(event, PlanAwaitingApproval):
+        return Alert(
+            severity="warning",
+            title=f"Plan for {event.account_id} awaits approval",
+            text=f"Plan {event.plan_id}: {event.leg_count} order(s); approve with `rebalancer "
+            f"approve {event.plan_id}` or POST /api/v1/plans/{event.plan_id}/approve before "
+            f"{event.valid_until.isoformat()}.",
+            dedupe_key=f"plan:{event.plan_id}",
+            **base,
+        )
+    if isinstance(event, PlanDryRunReported):
         return Alert(
             severity="info",
-            title=f"Plan proposed for {event.account_id} ({mode})",
-            text=f"Plan {event.plan_id}: {legs} order(s), turnover {event.summary.turnover_pct} %.",
+            title=f"Plan for {event.account_id} reported (dry run)",
+            text=f"Plan {event.plan_id} was reported and will not trade: {event.why}.",
             dedupe_key=f"plan:{event.plan_id}",
             **base,
         )

@@ -7,21 +7,21 @@ API answer::
               "name": "etf-blend-301-20", "strategy_long_name": "ETF Blend 301-20",
               "last_rebalance_on": "2025-06-24", "as_of": "2025-06-24"}}
 
-CSV: a header with a ``symbol`` column and a ``weight`` (or ``allocation``) column, one row
-per symbol; a blank weight cell means 0 (sell it). Extra columns are ignored.
+CSV: ``symbol,weight`` rows (a header optional; with one, a ``symbol`` column and a ``weight``,
+``allocation``, ``target`` or ``target_weight`` column, others ignored); a blank weight cell
+means 0 (sell it). The same reader serves the CLI's ``--targets`` files.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from notifier.core.errors import Refusal
-from notifier.core.targets import parse_target_rows, to_decimal
+from notifier.core.targets import parsed_or_refuse, rows_or_refuse
 from shared.contracts.base import TargetWeight
+from shared.rebalancing.targets import parse_target_csv
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def parse_allocation_response(
     data = body.get("data")
     if not isinstance(data, dict) or "allocations" not in data:
         raise Refusal("invalid_response", f"{where}: the answer has no data.allocations")
-    targets = tuple(parse_target_rows(data["allocations"], f"{where}: data.allocations"))
+    targets = rows_or_refuse(data["allocations"], f"{where}: data.allocations")
     as_of = parse_as_of(data.get("as_of"))
     if as_of is not None:
         # A date-only as_of covers the whole day: measure its age from the day's end.
@@ -94,32 +94,6 @@ def _date_only(value: Any) -> bool:
     return isinstance(value, str) and len(value.strip()) == 10
 
 
-WEIGHT_COLUMNS = ("weight", "allocation", "target", "target_weight")
-
-
 def parse_portfolio_csv(text: str, where: str) -> tuple[TargetWeight, ...]:
-    """Parse a portfolio CSV (symbol + weight columns; blank weight = 0)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames:
-        raise Refusal("invalid_csv", f"{where}: the file is empty; expected a header row")
-    columns = {name.strip().lower(): name for name in reader.fieldnames if name}
-    symbol_col = columns.get("symbol")
-    weight_col = next((columns[c] for c in WEIGHT_COLUMNS if c in columns), None)
-    if symbol_col is None or weight_col is None:
-        raise Refusal(
-            "invalid_csv",
-            f"{where}: needs a 'symbol' and a 'weight' column; found {', '.join(columns)}",
-        )
-    targets: list[TargetWeight] = []
-    for line, row in enumerate(reader, start=2):
-        symbol = (row.get(symbol_col) or "").strip()
-        raw = (row.get(weight_col) or "").strip()
-        if not symbol:
-            if raw:
-                raise Refusal("invalid_csv", f"{where} line {line}: weight without a symbol")
-            continue  # a blank line
-        if raw.endswith("%"):
-            raise Refusal("invalid_csv", f"{where} line {line}: write 0.25, not 25%")
-        weight = to_decimal(raw or "0", f"{where} line {line} ({symbol})")
-        targets.append(TargetWeight(symbol=symbol, weight=weight))
-    return tuple(targets)
+    """Parse a portfolio CSV (see :func:`shared.rebalancing.targets.parse_target_csv`)."""
+    return parsed_or_refuse(parse_target_csv(text, where))

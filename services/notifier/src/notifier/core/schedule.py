@@ -78,10 +78,12 @@ def schedules_of(accounts: Accounts) -> list[ScheduleEntry]:
 def next_fire(entry: ScheduleEntry, after: datetime) -> datetime:
     """Return the first fire time strictly after ``after``, in UTC."""
     local = after.astimezone(ZoneInfo(entry.timezone))
-    return croniter(entry.cron, local).get_next(datetime).astimezone(UTC)
+    fire: datetime = croniter(entry.cron, local).get_next(datetime)  # croniter is untyped
+    return fire.astimezone(UTC)
 
 
 def previous_fire(entry: ScheduleEntry, at: datetime) -> datetime:
     """Return the last fire time at or before ``at``, in UTC."""
     local = at.astimezone(ZoneInfo(entry.timezone))
-    return croniter(entry.cron, local).get_prev(datetime).astimezone(UTC)
+    fire: datetime = croniter(entry.cron, local).get_prev(datetime)  # croniter is untyped
+    return fire.astimezone(UTC)

@@ -18,7 +18,7 @@ from typing import Any
 
 from notifier.core.errors import Refusal
 from notifier.core.signing import SIGNATURE_FIELDS
-from notifier.core.targets import parse_target_rows
+from notifier.core.targets import rows_or_refuse
 from shared.contracts.base import ExecutionMode, TargetWeight
 
 KNOWN_FIELDS = frozenset(
@@ -77,7 +77,7 @@ def parse_trigger_object(payload: Any) -> TriggerInput:
         raise Refusal("invalid_trigger", "give either accounts or a group, not both")
     targets = None
     if payload.get("targets") is not None:
-        targets = tuple(parse_target_rows(payload["targets"], "targets"))
+        targets = rows_or_refuse(payload["targets"], "targets")
     trigger_id = payload.get("id")
     if trigger_id is not None:
         trigger_id = _text(trigger_id, "id")[:128]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from planner.core.format import fmt
 from planner.core.quotes import Prices, check_quote, fallback_value_price
 from planner.core.targets import normalise_symbol
 from planner.core.types import Rejection, ResolvedTargets, Skip
@@ -21,6 +20,7 @@ from shared.contracts.base import Reason
 from shared.contracts.portfolio import PortfolioView, Quote
 from shared.contracts.positions import Position
 from shared.policy import PlanningPolicy
+from shared.rebalancing.numbers import fmt
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -61,30 +61,8 @@ def read_book(
             )
         )
     warnings: list[str] = []
-    positions: dict[str, Position] = {}
-    quantities: dict[str, Decimal] = {}
-    for position in portfolio.positions:
-        symbol = normalise_symbol(position.symbol)
-        if position.currency != portfolio.currency:
-            warnings.append(
-                f"{symbol} is held in {position.currency}, not the account's "
-                f"{portfolio.currency}; its value is taken as reported."
-            )
-        quantities[symbol] = quantities.get(symbol, ZERO) + position.quantity
-        positions[symbol] = position
-    held = {s: q for s, q in quantities.items() if q != 0}
-    excluded = {normalise_symbol(s) for s in policy.excluded_symbols}
-    managed = list(targets.weights)
-    unmanaged_skip: dict[str, Skip] = {}
-    for symbol in sorted(held):
-        if symbol in targets.weights:
-            continue
-        if symbol in excluded:
-            unmanaged_skip[symbol] = Skip.EXCLUDED
-        elif not policy.sell_unlisted:
-            unmanaged_skip[symbol] = Skip.LEFT_UNLISTED
-        else:
-            managed.append(symbol)
+    positions, held = _holdings(portfolio, warnings)
+    managed, unmanaged_skip = _managed(held, targets, policy)
 
     quotes: dict[str, Quote] = {normalise_symbol(q.symbol): q for q in portfolio.quotes}
     unqualified = frozenset(normalise_symbol(s) for s in portfolio.unqualified)
@@ -103,8 +81,68 @@ def read_book(
                 _step(symbol, quotes.get(symbol), policy, warnings) if fractional else ONE
             )
 
+    unmanaged = _unmanaged(unmanaged_skip, positions, held, quotes, reasons)
+    if reasons:
+        return Rejection(tuple(reasons))
+    return Book(
+        net_liquidation=portfolio.net_liquidation,
+        cash=portfolio.total_cash,
+        quantities=held,
+        managed=managed,
+        prices=prices,
+        unmanaged=unmanaged,
+        steps=steps,
+        warnings=warnings,
+    )
+
+
+def _holdings(
+    portfolio: PortfolioView, warnings: list[str]
+) -> tuple[dict[str, Position], dict[str, Decimal]]:
+    """Positions by normalised symbol, and the quantities held (zero ones left out)."""
+    positions: dict[str, Position] = {}
+    quantities: dict[str, Decimal] = {}
+    for position in portfolio.positions:
+        symbol = normalise_symbol(position.symbol)
+        if position.currency != portfolio.currency:
+            warnings.append(
+                f"{symbol} is held in {position.currency}, not the account's "
+                f"{portfolio.currency}; its value is taken as reported."
+            )
+        quantities[symbol] = quantities.get(symbol, ZERO) + position.quantity
+        positions[symbol] = position
+    return positions, {s: q for s, q in quantities.items() if q != 0}
+
+
+def _managed(
+    held: dict[str, Decimal], targets: ResolvedTargets, policy: PlanningPolicy
+) -> tuple[list[str], dict[str, Skip]]:
+    """The symbols the weights apply to (targets first), and the holdings left alone."""
+    excluded = {normalise_symbol(s) for s in policy.excluded_symbols}
+    managed = list(targets.weights)
+    unmanaged_skip: dict[str, Skip] = {}
+    for symbol in sorted(held):
+        if symbol in targets.weights:
+            continue
+        if symbol in excluded:
+            unmanaged_skip[symbol] = Skip.EXCLUDED
+        elif not policy.sell_unlisted:
+            unmanaged_skip[symbol] = Skip.LEFT_UNLISTED
+        else:
+            managed.append(symbol)
+    return managed, unmanaged_skip
+
+
+def _unmanaged(
+    skips: dict[str, Skip],
+    positions: dict[str, Position],
+    held: dict[str, Decimal],
+    quotes: dict[str, Quote],
+    reasons: list[Reason],
+) -> dict[str, tuple[Decimal, Skip]]:
+    """The value of each holding left alone (a reason for one that cannot be valued)."""
     unmanaged: dict[str, tuple[Decimal, Skip]] = {}
-    for symbol, skip in unmanaged_skip.items():
+    for symbol, skip in skips.items():
         price = fallback_value_price(positions[symbol], quotes.get(symbol))
         if price is None:
             reasons.append(
@@ -119,18 +157,7 @@ def read_book(
             )
             continue
         unmanaged[symbol] = (held[symbol] * price, skip)
-    if reasons:
-        return Rejection(tuple(reasons))
-    return Book(
-        net_liquidation=portfolio.net_liquidation,
-        cash=portfolio.total_cash,
-        quantities=held,
-        managed=managed,
-        prices=prices,
-        unmanaged=unmanaged,
-        steps=steps,
-        warnings=warnings,
-    )
+    return unmanaged
 
 
 def _freshness(portfolio: PortfolioView, policy: PlanningPolicy, now: datetime) -> list[Reason]:

@@ -5,7 +5,7 @@ holdings the plan leaves alone (excluded symbols, and positions outside the targ
 ``sell_unlisted`` is off). A target's value is ``weight * (1 - target_cash_weight) *
 managed value``. Quantities are rounded to the nearest step (half to even), a sell never
 exceeds the shares held (no short is ever planned), and buys are sized from the cash
-after sells, less the buffer and commissions (see :mod:`planner.core.sizing`).
+after sells, less the buffer and commissions (see :mod:`shared.rebalancing.costs`).
 """
 
 from __future__ import annotations
@@ -16,21 +16,22 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from planner.core.book import Book, read_book
-from planner.core.format import CENT, TEN_THOUSANDTH, fmt, money, ratio
 from planner.core.quotes import Prices
-from planner.core.sizing import (
-    BuyDemand,
-    allocate_buys,
-    commission,
-    floor_to_step,
-    round_to_step,
-)
 from planner.core.targets import normalise_symbol, resolve_targets
 from planner.core.types import Plan, Rejection, ResolvedTargets, Skip
 from shared.contracts.base import Reason, Side, TargetWeight
 from shared.contracts.plans import BatchSummary, DriftRow, PlanLeg
 from shared.contracts.portfolio import PortfolioView
 from shared.policy import PlanningPolicy, TradeMode
+from shared.rebalancing.costs import (
+    BuyDemand,
+    allocate_buys,
+    commission,
+    floor_to_step,
+    round_to_step,
+)
+from shared.rebalancing.exposure import Exposure
+from shared.rebalancing.numbers import CENT, TEN_THOUSANDTH, fmt, money, ratio
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -107,7 +108,7 @@ def plan_rebalance(
     for line in sells:
         line.planned = line.wanted
     buys = [line for line in lines if line.side is Side.BUY and line.wanted > 0]
-    exposure = _Exposure(book)
+    exposure = _exposure(book)
     _size_buys(buys, sells, book, exposure, policy, warnings)
 
     legs = _legs(sells, buys)
@@ -262,7 +263,7 @@ def _size_buys(
     buys: list[_Line],
     sells: list[_Line],
     book: Book,
-    exposure: _Exposure,
+    exposure: Exposure,
     policy: PlanningPolicy,
     warnings: list[str],
 ) -> None:
@@ -272,16 +273,16 @@ def _size_buys(
     proceeds = sum((line.planned * _prices(line).sell for line in sells), ZERO)
     sell_costs = sum((commission(line.planned, policy) for line in sells), ZERO)
     nlv = book.net_liquidation
-    leverage = policy.max_leverage if policy.allow_leverage else Decimal(1)
+    leverage = policy.leverage_limit
     buffer = policy.cash_buffer_pct / HUNDRED * nlv
     cash_budget = book.cash + proceeds - sell_costs - buffer + (leverage - 1) * nlv
-    exposure_after_sells = exposure.gross({line.symbol: -line.planned for line in sells})
+    exposure_after_sells = exposure.after({line.symbol: -line.planned for line in sells}, {})
     exposure_budget = leverage * nlv - exposure_after_sells - sell_costs
     budget = max(ZERO, min(cash_budget, exposure_budget))
     demands = [
         BuyDemand(line.symbol, line.wanted, max(_prices(line).buy, _prices(line).value), line.step)
         for line in buys
-    ]
+    ]  # unit cost: never below the valuation, so the buys cannot raise exposure past the limit
     chosen = allocate_buys(demands, budget, policy)
     short = False
     for line in buys:
@@ -305,33 +306,15 @@ def _prices(line: _Line) -> Prices:
     return line.prices
 
 
-class _Exposure:
-    """Gross exposure (sum of absolute position values), each holding valued once per plan."""
-
-    __slots__ = ("_base", "_held", "_prices", "_quantities")
-
-    def __init__(self, book: Book) -> None:
-        self._base = sum((abs(value) for value, _ in book.unmanaged.values()), ZERO)
-        self._prices = book.prices
-        self._quantities = book.quantities
-        self._held: list[tuple[str, Decimal, Decimal, Decimal]] = []
-        for symbol, quantity in book.quantities.items():
-            prices = book.prices.get(symbol)
-            if prices is not None:
-                value = prices.value
-                self._held.append((symbol, quantity, value, abs(quantity * value)))
-
-    def gross(self, change: dict[str, Decimal]) -> Decimal:
-        """Gross exposure after ``change`` in quantities (same sums, same order, as before)."""
-        total = self._base
-        for symbol, quantity, price, value in self._held:
-            delta = change.get(symbol)
-            total += value if delta is None else abs((quantity + delta) * price)
-        for symbol, quantity in change.items():
-            prices = self._prices.get(symbol)
-            if symbol not in self._quantities and prices is not None:
-                total += abs(quantity * prices.value)
-        return total
+def _exposure(book: Book) -> Exposure:
+    """The book's holdings valued once; holdings left alone count at their market value."""
+    holdings = {
+        symbol: (quantity, prices.value)
+        for symbol, quantity in book.quantities.items()
+        if (prices := book.prices.get(symbol)) is not None
+    }
+    other = sum((abs(value) for value, _ in book.unmanaged.values()), ZERO)
+    return Exposure(holdings, other)
 
 
 def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
@@ -351,21 +334,22 @@ def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
                     quantity=line.planned,
                     reference_price=price,
                     estimated_value=line.estimated_value,
+                    quantity_step=line.step,
                 )
             )
     return tuple(legs)
 
 
 def _summary(
-    book: Book, exposure: _Exposure, legs: tuple[PlanLeg, ...], policy: PlanningPolicy
+    book: Book, exposure: Exposure, legs: tuple[PlanLeg, ...], policy: PlanningPolicy
 ) -> BatchSummary:
     buy = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.BUY), ZERO)
     sell = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.SELL), ZERO)
     fees = sum((commission(leg.quantity, policy) for leg in legs), ZERO)
     change = {leg.symbol: leg.quantity if leg.side is Side.BUY else -leg.quantity for leg in legs}
     nlv = book.net_liquidation
-    pre = exposure.gross({})
-    post = exposure.gross(change)
+    pre = exposure.gross
+    post = exposure.after(change, {s: p.value for s, p in book.prices.items()})
     return BatchSummary(
         net_liquidation=money(nlv),
         cash_before=money(book.cash),

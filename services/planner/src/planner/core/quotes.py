@@ -18,9 +18,9 @@ from shared.contracts.portfolio import Quote
 from shared.contracts.positions import Position
 from shared.contracts.prices import MarketDataType
 from shared.policy import PlanningPolicy
+from shared.rebalancing.exposure import usable, valuation_price
 
 LIVE_TYPES = frozenset({MarketDataType.LIVE, MarketDataType.FROZEN})
-TWO = Decimal(2)
 
 
 class Prices(NamedTuple):
@@ -35,25 +35,11 @@ class Prices(NamedTuple):
     sell: Decimal
 
 
-def usable(price: Decimal | None) -> Decimal | None:
-    """Return ``price`` if it can be traded on (finite, above zero), else None."""
-    if price is None or not price.is_finite() or price <= 0:
-        return None
-    return price
-
-
-def valuation_price(quote: Quote) -> tuple[Decimal | None, str | None]:
+def valuation_of(quote: Quote) -> tuple[Decimal | None, str | None]:
     """Return the price to value a holding with, and a warning when it is not the mid."""
-    bid, ask = quote.bid, quote.ask
-    if (
-        bid is not None
-        and ask is not None
-        and bid.is_finite()
-        and ask.is_finite()
-        and bid > 0
-        and ask >= bid
-    ):  # both usable (finite, above zero), inlined: this runs for every symbol of a plan
-        return (bid + ask) / TWO, None
+    mid = valuation_price(quote.bid, quote.ask, None, None)
+    if mid is not None:
+        return mid, None
     last = usable(quote.last)
     if last is not None:
         return last, f"{quote.symbol} has no usable bid and ask; valued at its last price {last}."
@@ -77,6 +63,28 @@ def check_quote(
         return None, [_reason("unknown_symbol", symbol, _unknown(symbol))], []
     if quote is None or quote.status == "missing":
         return None, [_reason("missing_quote", symbol, _missing(symbol))], []
+    reasons = _quote_problems(symbol, quote, policy, now)
+    value, warning = valuation_of(quote)
+    if value is None:
+        reasons.append(
+            _reason(
+                "missing_quote",
+                symbol,
+                f"The quote for {symbol} has no usable price (bid, ask, last and close are "
+                "missing, zero or not numbers); retry when the market data is available.",
+            )
+        )
+    if reasons or value is None:
+        return None, reasons, []
+    if warning is None and policy.sizing_price == "mid":
+        return Prices(value, value, value), [], []  # the common case, without the branches
+    return _sizing_prices(symbol, quote, value, warning, policy)
+
+
+def _quote_problems(
+    symbol: str, quote: Quote, policy: PlanningPolicy, now: datetime
+) -> list[Reason]:
+    """Why a quote cannot be traded on: its age unknown or too old, delayed where live is due."""
     reasons: list[Reason] = []
     if quote.as_of is None:
         reasons.append(
@@ -108,20 +116,13 @@ def check_quote(
                 "data; subscribe to live data for it or set require_live_data to false.",
             )
         )
-    value, warning = valuation_price(quote)
-    if value is None:
-        reasons.append(
-            _reason(
-                "missing_quote",
-                symbol,
-                f"The quote for {symbol} has no usable price (bid, ask, last and close are "
-                "missing, zero or not numbers); retry when the market data is available.",
-            )
-        )
-    if reasons or value is None:
-        return None, reasons, []
-    if warning is None and policy.sizing_price == "mid":
-        return Prices(value, value, value), [], []  # the common case, without the branches
+    return reasons
+
+
+def _sizing_prices(
+    symbol: str, quote: Quote, value: Decimal, warning: str | None, policy: PlanningPolicy
+) -> tuple[Prices, list[Reason], list[str]]:
+    """The buy and sell prices under ``policy.sizing_price`` (the valuation where one lacks)."""
     warnings = [warning] if warning else []
     buy, sell = value, value
     if policy.sizing_price == "bid_ask":
@@ -140,7 +141,7 @@ def check_quote(
 def fallback_value_price(position: Position, quote: Quote | None) -> Decimal | None:
     """Return a price to value a holding the plan does not trade (quote, else the bridge's mark)."""
     if quote is not None and quote.status == "ok":
-        price, _ = valuation_price(quote)
+        price, _ = valuation_of(quote)
         if price is not None:
             return price
     mark = usable(position.market_price)

@@ -1,0 +1,386 @@
+"""Run one approved plan: sells, wait for their fills, size the buys from the cash, buys.
+
+The runner is the waiting part: it sends what the core says, waits for the facts (order
+events, the cash after the sells, the gateway, timeouts) and asks the core again. It is
+written to be run again after a restart: every step first looks at what the book (rebuilt
+from the streams) already holds. An order whose ``client_order_id`` exists is never sent
+again; only an explicit new attempt (algo refused, repriced, expired before the bridge read
+it, never received by IB) gets a new id, and only while the plan is still valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from executor.core import decide
+from executor.core.decide import Decision, Facts
+from executor.core.orders import order_spec, submit_order
+from executor.core.plan import PlanRecord
+from executor.core.risk import FreshQuote, quotes_of
+from executor.core.sizing import size_buys
+from executor.core.tracking import OrderTrack
+from executor.metrics import ExecutorMetrics
+from executor.service.book import Book
+from executor.settings import ExecutorSettings
+from shared.contracts.base import Reason, Side
+from shared.contracts.order_commands import SubmitOrder
+from shared.contracts.plans import PlanLeg
+from shared.contracts.portfolio import PortfolioView
+from shared.kit.logging import log_context
+from shared.kit.portfolio import PortfolioUnavailableError
+from shared.plans.view import PlanStatus
+from shared.policy import ExecutionPolicy, OrderStyle
+from shared.rebalancing.ids import ClientOrderId
+
+log = logging.getLogger(__name__)
+
+CASH_TOLERANCE = Decimal(5)
+"""IB's account values trail the fills: the sells' proceeds count as arrived once the cash is
+within this much (in the account's base currency) of cash-at-gate plus what the sells made;
+it only absorbs rounding and the commissions not yet booked."""
+
+
+class PortfolioReader(Protocol):
+    """Asks the bridge for a fresh view of one account (``shared.kit.portfolio``)."""
+
+    async def get(
+        self, account_id: str, symbols: tuple[str, ...] = (), correlation_id: str | None = None
+    ) -> PortfolioView:
+        """Return the view, or raise PortfolioUnavailableError."""
+        ...
+
+
+class RunnerPorts(Protocol):
+    """What a run needs from the executor's service layer, and nothing more."""
+
+    book: Book
+    settings: ExecutorSettings
+    portfolio: PortfolioReader
+    metrics: ExecutorMetrics
+    clock: Callable[[], datetime]
+
+    def policy(self, account_id: str) -> ExecutionPolicy: ...
+
+    def facts(self) -> Facts: ...
+
+    async def execute(self, plan_id: str | None, decision: Decision) -> PlanRecord | None: ...
+
+    async def send(self, command: SubmitOrder, reference_price: Decimal) -> bool: ...
+
+    async def wait_gateway(self, until: datetime | None = None) -> bool: ...
+
+
+class Runner:
+    """Takes APPROVED or EXECUTING plans to PlanCompleted or PlanFailed."""
+
+    def __init__(self, ports: RunnerPorts) -> None:
+        self.ports = ports
+        self.book = ports.book
+        self.settings = ports.settings
+
+    async def run(self, plan_id: str) -> None:
+        """Run one plan to its end; an unexpected error fails it explicitly."""
+        record = self.book.records[plan_id]
+        with log_context(plan_id=plan_id, account_id=record.account_id):
+            try:
+                await self._run(plan_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.exception("plan %s broke", plan_id)
+                record = self.book.records[plan_id]
+                reasons = [Reason(code="internal_error", message=f"the executor failed: {error!r}")]
+                results = decide.results(record, self.book.attempts(plan_id), self._sized(plan_id))
+                await self.ports.execute(
+                    plan_id, decide.fail(record, reasons, results, self.ports.clock())
+                )
+
+    def _record(self, plan_id: str) -> PlanRecord:
+        return self.book.records[plan_id]
+
+    def _sized(self, plan_id: str) -> dict[int, Decimal]:
+        return self.book.sized.setdefault(plan_id, {})
+
+    async def _run(self, plan_id: str) -> None:
+        started = time.monotonic()
+        record = await self._start(plan_id)
+        if record.status != PlanStatus.EXECUTING:
+            return
+        policy = self.ports.policy(record.account_id)
+        await self._sells(record, policy)
+        problems = await self._buys(record, policy)
+        await self._finish(plan_id, problems, started)
+
+    async def _start(self, plan_id: str) -> PlanRecord:
+        """PlanExecutionStarted for an approved plan (a restarted one is executing already)."""
+        record = self._record(plan_id)
+        if record.status != PlanStatus.APPROVED:
+            return record
+        decision = decide.start(
+            record,
+            self.ports.policy(record.account_id),
+            abort=self.book.run(plan_id).abort,
+            has_orders=bool(self.book.plan_orders(plan_id)),
+            facts=self.ports.facts(),
+        )
+        return await self.ports.execute(plan_id, decision) or record
+
+    async def _sells(self, record: PlanRecord, policy: ExecutionPolicy) -> None:
+        """Send every sell not sent yet, then wait for them to end."""
+        sells = record.legs(Side.SELL)
+        if not sells:
+            return
+        run = self.book.run(record.plan_id)
+        quotes = await self._quotes_for_limits(record, policy, sells)
+        for leg in sells:
+            if run.abort:
+                break
+            if self.book.last_attempt(record.plan_id, leg.leg) is None:
+                await self._send(record, leg, leg.quantity, 0, policy, quotes.get(leg.symbol))
+        await self._settle(record, sells, policy, policy.sell_fill_timeout_s)
+
+    async def _buys(self, record: PlanRecord, policy: ExecutionPolicy) -> list[Reason]:
+        """Size the unsent buys from the cash there is now, send them, wait for them to end."""
+        buys = record.legs(Side.BUY)
+        run = self.book.run(record.plan_id)
+        if not buys or run.abort:
+            return []
+        unsent = [leg for leg in buys if self.book.last_attempt(record.plan_id, leg.leg) is None]
+        quotes: dict[str, FreshQuote] = {}
+        if unsent:
+            try:
+                sizes, quotes = await self._size_buys(record, policy, unsent)
+            except PortfolioUnavailableError as error:
+                return [Reason(code="no_cash_view", message=f"cannot read the cash: {error}")]
+            self._sized(record.plan_id).update(sizes)
+        for leg in unsent:
+            if run.abort:
+                break
+            quantity = self._sized(record.plan_id).get(leg.leg, leg.quantity)
+            if quantity > 0:
+                await self._send(record, leg, quantity, 0, policy, quotes.get(leg.symbol))
+        await self._settle(record, buys, policy, policy.fill_timeout_s)
+        return []
+
+    async def _quotes_for_limits(
+        self, record: PlanRecord, policy: ExecutionPolicy, legs: list[PlanLeg]
+    ) -> dict[str, FreshQuote]:
+        if policy.order_type != OrderStyle.LIMIT:
+            return {}
+        with contextlib.suppress(PortfolioUnavailableError):
+            view = await self.ports.portfolio.get(
+                record.account_id, tuple(sorted({leg.symbol for leg in legs}))
+            )
+            return quotes_of(view)
+        return {}
+
+    async def _size_buys(
+        self, record: PlanRecord, policy: ExecutionPolicy, unsent: list[PlanLeg]
+    ) -> tuple[dict[int, Decimal], dict[str, FreshQuote]]:
+        """Read the cash after the sells and size the unsent buys within it."""
+        plan = record.proposal
+        assert plan.sizing is not None, "a live plan with buys carries its sizing terms"
+        symbols = tuple(sorted({leg.symbol for leg in plan.legs}))
+        tracks = self.book.plan_orders(plan.plan_id)
+        sold = sum((t.value for t in tracks if t.side == Side.SELL), Decimal(0))
+        expected = (self.book.run(plan.plan_id).cash_at_gate or Decimal(0)) + sold
+        deadline = time.monotonic() + self.settings.cash_wait_s
+        while True:
+            await self.ports.wait_gateway()
+            view = await self.ports.portfolio.get(plan.account_id, symbols, plan.correlation_id)
+            # A view that still lags the fills only makes the buys smaller, never larger.
+            arrived = view.total_cash >= expected - CASH_TOLERANCE
+            if sold <= 0 or arrived or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
+        quotes = quotes_of(view)
+        sizing = size_buys(
+            unsent,
+            plan.sizing,
+            policy,
+            cash=view.total_cash,
+            net_liquidation=view.net_liquidation,
+            quotes=quotes,
+            working=tracks,
+            margin_bps=Decimal(str(self.settings.buy_price_margin_bps)),
+        )
+        log.info(
+            "buys sized from cash %s (budget %s): %s",
+            sizing.cash,
+            sizing.budget,
+            sizing.quantities,
+        )
+        return sizing.quantities, quotes
+
+    async def _send(
+        self,
+        record: PlanRecord,
+        leg: PlanLeg,
+        quantity: Decimal,
+        attempt: int,
+        policy: ExecutionPolicy,
+        quote: FreshQuote | None,
+        *,
+        fallback: bool = False,
+        reprice: bool = False,
+    ) -> bool:
+        """Publish one SubmitOrder (once per client order id); return whether it was sent."""
+        plan = record.proposal
+        coid = str(ClientOrderId(plan.plan_id, leg.leg, attempt))
+        if coid in self.book.orders:
+            return False
+        if attempt > 0 and self.ports.clock() >= plan.valid_until:
+            log.warning("no new attempt for %s: plan expired", coid)
+            return False
+        await self.ports.wait_gateway()
+        spec = order_spec(
+            policy,
+            leg.side,
+            quote.bid if quote else None,
+            quote.ask if quote else None,
+            fallback=fallback,
+            reprice_bps=Decimal(str(self.settings.reprice_bps)) if reprice else Decimal(0),
+        )
+        facts = self.ports.facts()
+        command = submit_order(plan, leg, quantity, attempt, spec, facts.now, facts.order_valid_for)
+        return await self.ports.send(command, leg.reference_price)
+
+    def _pending(self, record: PlanRecord, legs: list[PlanLeg]) -> list[OrderTrack]:
+        found = (self.book.last_attempt(record.plan_id, leg.leg) for leg in legs)
+        return [t for t in found if t is not None and not t.final]
+
+    async def _settle(
+        self, record: PlanRecord, legs: list[PlanLeg], policy: ExecutionPolicy, timeout_s: float
+    ) -> None:
+        """Wait for the legs' orders to end; apply fallback, the fill-timeout policy and aborts."""
+        run = self.book.run(record.plan_id)
+        deadline = time.monotonic() + timeout_s
+        repriced = False
+        while True:
+            await self._retry_refused(record, legs, policy)
+            pending = self._pending(record, legs)
+            if not pending:
+                return
+            if run.abort:
+                await self._cancel(record, pending, "plan aborted")
+                return
+            if not self.book.gateway_ready:
+                paused = time.monotonic()
+                await self.ports.wait_gateway()
+                deadline += time.monotonic() - paused  # no fill timeout while paused
+                continue
+            if time.monotonic() >= deadline:
+                if policy.on_fill_timeout == "leave":
+                    log.warning("fill timeout: %d orders left working", len(pending))
+                    return
+                if policy.on_fill_timeout == "reprice" and not repriced:
+                    repriced = True
+                    await self._reprice(record, pending, policy)
+                    deadline = time.monotonic() + timeout_s
+                    continue
+                await self._cancel(record, pending, "fill timeout")
+                return
+            run.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    run.changed.wait(), max(0.01, min(1.0, deadline - time.monotonic()))
+                )
+
+    async def _retry_refused(
+        self, record: PlanRecord, legs: list[PlanLeg], policy: ExecutionPolicy
+    ) -> None:
+        """New attempts the core asks for (an algo IB refused, an order read too late, an order
+        IB never received)."""
+        if self.book.run(record.plan_id).abort:
+            return
+        last = {
+            leg.leg: track
+            for leg in legs
+            if (track := self.book.last_attempt(record.plan_id, leg.leg)) is not None
+        }
+        for retry in decide.retries(last, policy):
+            log.warning(
+                "%s: sending attempt %d (%s)",
+                last[retry.leg].client_order_id,
+                retry.attempt,
+                retry.why,
+            )
+            await self._send(
+                record, record.leg(retry.leg), retry.quantity, retry.attempt, policy, None,
+                fallback=retry.fallback,
+            )  # fmt: skip
+
+    async def _cancel(self, record: PlanRecord, pending: list[OrderTrack], why: str) -> None:
+        facts = self.ports.facts()
+        commands = tuple(
+            decide.cancel_order(record, track, why, facts)
+            for track in pending
+            if not track.cancel_requested
+        )
+        await self.ports.execute(record.plan_id, Decision(commands=commands))
+        run = self.book.run(record.plan_id)
+        ids = [t.client_order_id for t in pending]
+        deadline = time.monotonic() + self.settings.cancel_wait_s
+        while time.monotonic() < deadline and any(not self.book.orders[i].final for i in ids):
+            run.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.changed.wait(), 0.5)
+
+    async def _reprice(
+        self, record: PlanRecord, pending: list[OrderTrack], policy: ExecutionPolicy
+    ) -> None:
+        """Cancel each late order, then send its remaining quantity once more, repriced."""
+        await self._cancel(record, pending, "fill timeout: repricing")
+        quotes: dict[str, FreshQuote] = {}
+        with contextlib.suppress(PortfolioUnavailableError):
+            view = await self.ports.portfolio.get(
+                record.account_id, tuple(sorted({t.symbol for t in pending}))
+            )
+            quotes = quotes_of(view)
+        for stale in pending:
+            track = self.book.orders[stale.client_order_id]
+            if track.final and track.left > 0:
+                await self._send(
+                    record, record.leg(track.leg), track.left, track.attempt + 1, policy,
+                    quotes.get(track.symbol), reprice=True,
+                )  # fmt: skip
+
+    async def _await_commissions(self, plan_id: str) -> None:
+        """Commission reports follow their fills; wait a little for them (then count 0)."""
+        run = self.book.run(plan_id)
+        deadline = time.monotonic() + self.settings.commission_wait_s
+        while time.monotonic() < deadline and any(
+            t.commissions_missing for t in self.book.plan_orders(plan_id)
+        ):
+            run.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.changed.wait(), 0.25)
+
+    async def _finish(self, plan_id: str, problems: list[Reason], started: float) -> None:
+        await self._await_commissions(plan_id)
+        record = self._record(plan_id)
+        tracks = self.book.plan_orders(plan_id)
+        fills = [t.last_fill_at for t in tracks if t.last_fill_at is not None]
+        if fills:
+            requested = self.book.triggered_at(record.proposal.correlation_id)
+            begun = requested or record.proposal.ts_event
+            self.ports.metrics.trigger_to_fill.observe(
+                max(0.0, (max(fills) - begun).total_seconds())
+            )
+        decision = decide.finish(
+            record,
+            self.book.attempts(plan_id),
+            self._sized(plan_id),
+            abort=self.book.run(plan_id).abort,
+            problems=problems,
+            facts=self.ports.facts(),
+        )
+        await self.ports.execute(plan_id, decision)
+        self.ports.metrics.duration.observe(time.monotonic() - started)

@@ -1,0 +1,34 @@
+"""``GET /api/v1/positions``: an account's positions and cash, from the gateway-bridge."""
+
+# No `from __future__ import annotations`: FastAPI must see the routes' real annotations.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from notifier.edges.api.context import ApiContext, ApiError
+from shared.kit.portfolio import PortfolioUnavailableError
+
+
+def portfolio_router(ctx: ApiContext) -> APIRouter:
+    """The portfolio's routes."""
+    router = APIRouter(tags=["portfolio"])
+
+    @router.get("/positions")
+    async def get_positions(
+        account: Annotated[str | None, Query(description="Account id.")] = None,
+    ) -> JSONResponse:
+        """Positions, cash and net liquidation of an account, from the gateway-bridge."""
+        account_id = ctx.single_account(account)
+        if account_id not in ctx.accounts:
+            raise ApiError(404, "unknown_account", f"account {account_id!r} is not configured")
+        try:
+            view = await ctx.portfolio.get(account_id)
+        except PortfolioUnavailableError as error:
+            if error.code == "timeout":
+                raise ApiError(504, "bridge_timeout", error.reason.message) from None
+            raise ApiError(503, f"portfolio_{error.code}", error.reason.message) from None
+        return JSONResponse(view.model_dump(mode="json"))
+
+    return router

@@ -1,0 +1,76 @@
+"""Plans as rows of strings, as the reference ETF rebalancer prints them: the drift table and
+the batch summary. The executor's CSV reports and the CLI's tables both render these rows."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from shared.contracts.plans import PlanProposed
+
+DRIFT_COLUMNS = (
+    "Account",
+    "Symbol",
+    "Target %",
+    "Current %",
+    "Drift %",
+    "Drift $",
+    "Action",
+    "Qty",
+    "Est Value",
+)
+"""Columns of the drift table, in order (also the CSV header, plus ``Note``)."""
+
+
+def number(value: Decimal | None, places: int = 2) -> str:
+    """A figure rounded to ``places`` decimals with thousands separators (``-`` for none)."""
+    if value is None:
+        return "-"
+    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,}"
+
+
+def _qty(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text if "." in text else f"{text}"
+
+
+def drift_csv_rows(plan: PlanProposed) -> list[dict[str, str]]:
+    """Return one row per drift-table line, keyed by DRIFT_COLUMNS plus ``Note``."""
+    rows = []
+    for row in plan.drift:
+        rows.append(
+            {
+                "Account": plan.account_id,
+                "Symbol": row.symbol,
+                "Target %": number(row.target_pct),
+                "Current %": number(row.current_pct),
+                "Drift %": number(row.drift_pct),
+                "Drift $": number(row.drift_value),
+                "Action": row.action,
+                "Qty": _qty(row.quantity),
+                "Est Value": number(row.estimated_value),
+                "Note": row.skip_reason or "",
+            }
+        )
+    return rows
+
+
+def summary_csv_row(plan: PlanProposed) -> dict[str, str]:
+    """Return the batch summary as one flat row (plan id and account first)."""
+    s = plan.summary
+    return {
+        "plan_id": plan.plan_id,
+        "account_id": plan.account_id,
+        "legs": str(len(plan.legs)),
+        "net_liquidation": number(s.net_liquidation),
+        "gross_buy": number(s.gross_buy),
+        "gross_sell": number(s.gross_sell),
+        "pre_gross_exposure": number(s.pre_gross_exposure),
+        "post_gross_exposure": number(s.post_gross_exposure),
+        "pre_leverage": number(s.pre_leverage),
+        "post_leverage": number(s.post_leverage),
+        "cash_before": number(s.cash_before),
+        "cash_after": number(s.cash_after),
+        "turnover_pct": number(s.turnover_pct),
+        "estimated_commissions": number(s.estimated_commissions),
+        "currency": s.currency,
+    }

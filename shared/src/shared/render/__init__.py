@@ -1,1 +1,0 @@
-"""Human views of contract messages (rich tables, CSV rows), shared by the CLI and reports."""

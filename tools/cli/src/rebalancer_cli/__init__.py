@@ -1,0 +1,1 @@
+"""The operator CLI `rebalancer` (its own distribution: the service images do not carry it)."""

@@ -1,0 +1,30 @@
+"""The operator CLI ``rebalancer``: thin commands over the CLI's flows and the shared library."""
+
+from __future__ import annotations
+
+import typer
+
+from rebalancer_cli.commands import demo, stack, trade
+
+app = typer.Typer(
+    name="rebalancer",
+    help="Operate the IBKR rebalancer: run the local stack, rebalance, approve, halt.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command(name="up")(stack.up)
+app.command(name="status")(stack.status)
+app.command(name="down")(stack.down)
+app.command(name="plan")(trade.plan_command)
+app.command(name="rebalance")(trade.rebalance_command)
+app.command(name="approve")(trade.approve_command)
+app.command(name="cancel")(trade.cancel_command)
+app.command(name="plans")(trade.plans_command)
+app.command(name="halt")(trade.halt_command)
+app.command(name="resume")(trade.resume_command)
+app.command(name="demo")(demo.demo_command)
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()
