@@ -34,10 +34,10 @@ from gateway_bridge.main import create_app
 from gateway_bridge.settings import GatewayBridgeSettings
 from ib_emulator import Emulator
 from ib_emulator.scenario import Scenario
+from rebalancer_cli.embedded_redis import RedisServer
 from shared.contracts.base import Side, utc_now
 from shared.contracts.catalogue import stream_of
 from shared.contracts.order_commands import SubmitOrder
-from rebalancer_cli.embedded_redis import RedisServer
 
 ACCOUNTS = [f"DU{2000000 + i}" for i in range(10)]
 SYMBOLS = [f"S{i:03d}" for i in range(200)]

@@ -36,7 +36,8 @@ TOOLS = {
 PACKAGES = {**SERVICES, "shared": SHARED, **TOOLS}
 OWNED_BY = {
     "ib_async": {"gateway_bridge"},
-    "ably": {"notifier"},
+    # The test kit's Ably stand-in drives the real SDK as the peer clients of its tests.
+    "ably": {"notifier", "rebalancer_testkit"},
     "fastapi": {"notifier"},
     "typer": {"rebalancer_cli"},
     "rich": {"rebalancer_cli"},

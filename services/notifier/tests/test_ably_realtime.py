@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+
+from notifier.main import run
 from rebalancer_testkit.ably_standin import AblyStandin, realtime_client
 from rebalancer_testkit.notifier import closed_port
 from rebalancer_testkit.streams import read_stream
-
-from notifier.main import run
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from ably import AblyRealtime
 from ably.util.exceptions import AblyException
-from rebalancer_testkit.ably_standin import AblyStandin, realtime_client, rest_client
 
 from notifier.ably_adapter import AblyMessage, AblyRealtimeAdapter
+from rebalancer_testkit.ably_standin import AblyStandin, realtime_client, rest_client
 
 
 async def until(probe, timeout_s: float = 5.0) -> Any:

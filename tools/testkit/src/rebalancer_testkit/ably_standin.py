@@ -366,6 +366,38 @@ class AblyStandin:
 
     # ------------------------------------------------------------------ realtime
 
+    def _refusal(self, query: dict[str, str]) -> tuple[str, dict[str, Any] | None]:
+        """Check a connection request: (key name, None) or ("", the error Ably would send)."""
+        if "accessToken" in query:
+            return "", ably_error(40140, 401, "Token auth is not implemented by the Ably stand-in")
+        key_name, error = self._check_key(query.get("key"))
+        if error is not None:
+            return "", error
+        if query.get("v") not in PROTOCOL_VERSIONS:
+            return "", ably_error(40017, 400, f"Unsupported protocol version {query.get('v')!r}")
+        return key_name, None
+
+    def _connection_for(
+        self, resume: str | None, key_name: str
+    ) -> tuple[Connection, dict[str, Any] | None]:
+        """Resume the connection ``resume`` names, else open a new one (with 80008 if it could
+        not be resumed)."""
+        if resume:
+            conn = next((c for c in self.connections.values() if c.key == resume), None)
+            if conn is not None and conn.key_name == key_name:
+                if conn.socket is not None and conn.socket.transport is not None:
+                    conn.socket.transport.abort()  # a resume supersedes the old transport
+                # The client re-attaches each channel with its channelSerial (RTN15c6, RTL4c1):
+                # what it missed is sent after that ATTACHED, not also live before it.
+                conn.attached.clear()
+                return conn, None
+        conn_id = secrets.token_urlsafe(8).replace("-", "x").replace("_", "y")
+        conn = Connection(id=conn_id, key=f"{conn_id}!{secrets.token_hex(6)}", key_name=key_name)
+        self.connections[conn.id] = conn
+        if resume:
+            return conn, ably_error(80008, 400, "Unable to recover connection: connection expired")
+        return conn, None
+
     async def _serve_socket(self, ws: ServerConnection) -> None:
         query = {k: v[-1] for k, v in parse_qs(urlsplit(ws.request.path).query).items()}  # type: ignore[union-attr]
         fmt = query.get("format", "json")
@@ -373,42 +405,11 @@ class AblyStandin:
         if fmt not in ("json", "msgpack"):
             await self._fail(ws, "json", ably_error(40000, 400, f"Unsupported format {fmt!r}"))
             return
-        if "accessToken" in query:
-            error = ably_error(40140, 401, "Token auth is not implemented by the Ably stand-in")
-            await self._fail(ws, fmt, error)
-            return
-        key_name, error = self._check_key(query.get("key"))
+        key_name, error = self._refusal(query)
         if error is not None:
             await self._fail(ws, fmt, error)
             return
-        if query.get("v") not in PROTOCOL_VERSIONS:
-            await self._fail(
-                ws, fmt, ably_error(40017, 400, f"Unsupported protocol version {query.get('v')!r}")
-            )
-            return
-
-        resume_error = None
-        conn = None
-        resume = query.get("resume")
-        if resume:
-            conn = next((c for c in self.connections.values() if c.key == resume), None)
-            if conn is None or conn.key_name != key_name:
-                conn = None
-                resume_error = ably_error(
-                    80008, 400, "Unable to recover connection: connection expired"
-                )
-        if conn is None:
-            conn_id = secrets.token_urlsafe(8).replace("-", "x").replace("_", "y")
-            conn = Connection(
-                id=conn_id, key=f"{conn_id}!{secrets.token_hex(6)}", key_name=key_name
-            )
-            self.connections[conn.id] = conn
-        else:
-            if conn.socket is not None and conn.socket.transport is not None:
-                conn.socket.transport.abort()  # a resume supersedes the old transport
-            # The client re-attaches each channel with its channelSerial (RTN15c6, RTL4c1):
-            # what it missed is sent after that ATTACHED, not also live before it.
-            conn.attached.clear()
+        conn, resume_error = self._connection_for(query.get("resume"), key_name)
         conn.fmt = fmt
         conn.echo = query.get("echo", "true") != "false"
         conn.heartbeats = query.get("heartbeats", "true") != "false"
@@ -474,7 +475,7 @@ class AblyStandin:
             await self._send(conn, ws, {"action": DETACHED, "channel": channel_name})
         elif action == MESSAGE and channel_name:
             serial = int(msg.get("msgSerial", 0))
-            stored = await self._accept(
+            accepted = await self._accept(
                 channel_name, conn, list(msg.get("messages") or []), f"{conn.id}:{serial}"
             )
             await self._send(
@@ -484,7 +485,7 @@ class AblyStandin:
                     "action": ACK,
                     "msgSerial": serial,
                     "count": 1,
-                    "res": [{"serials": [f"{s.seq:016d}" for s in stored]}],
+                    "res": [{"serials": [f"{s.seq:016d}" for s in accepted]}],
                 },
             )
         elif action == CLOSE:
@@ -618,9 +619,9 @@ class AblyStandin:
         if not self.tls:
             error = ably_error(40103, 401, "Invalid use of Basic auth over non-TLS transport")
             return self._respond(ws, 401, {"error": error}, binary)
-        _, error = self._check_key(_basic_key(request.headers.get("Authorization", "")))
-        if error is not None:
-            return self._respond(ws, error["statusCode"], {"error": error}, binary)
+        _, refused = self._check_key(_basic_key(request.headers.get("Authorization", "")))
+        if refused is not None:
+            return self._respond(ws, refused["statusCode"], {"error": refused}, binary)
         parts = url.path.split("/")
         if len(parts) == 4 and parts[1] == "channels" and parts[3] == "messages":
             return self._history(ws, unquote_plus(parts[2]), params, binary)

@@ -131,4 +131,3 @@ def down(
     else:
         err.print(f"the stack's process {state.pid} is gone and left nothing running")
     settings.state_path.unlink(missing_ok=True)
-
