@@ -2,6 +2,7 @@
 
 * only the gateway-bridge imports ib_async;
 * only the notifier imports ably (and the HTTP framework, FastAPI);
+* only the ledger imports psycopg (its PostgreSQL store);
 * no ``core/`` package imports faststream, redis, asyncio or ib_async (pure and synchronous);
 * services import ``shared`` and never each other; ``shared`` imports no service.
 """
@@ -20,9 +21,15 @@ SERVICES = {
     "executor": ROOT / "services/executor/src/executor",
     "notifier": ROOT / "services/notifier/src/notifier",
     "ib_emulator": ROOT / "services/ib-emulator/src/ib_emulator",
+    "ledger": ROOT / "services/ledger/src/ledger",
 }
 SHARED = ROOT / "shared/src/shared"
-OWNED_BY = {"ib_async": "gateway_bridge", "ably": "notifier", "fastapi": "notifier"}
+OWNED_BY = {
+    "ib_async": "gateway_bridge",
+    "ably": "notifier",
+    "fastapi": "notifier",
+    "psycopg": "ledger",
+}
 FORBIDDEN_IN_CORE = {"faststream", "redis", "asyncio", "ib_async"}
 
 

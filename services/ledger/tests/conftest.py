@@ -7,8 +7,8 @@ PostgreSQL database on the session's server).
 
 from __future__ import annotations
 
-import itertools
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +25,6 @@ from ledger.settings import LedgerSettings
 from ledger.store.base import SqlLedgerStore
 from ledger.store.postgres import PostgresLedgerStore
 from ledger.store.sqlite import SqliteLedgerStore
-
-_databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +64,7 @@ class Database:
 
 def new_postgres_database(server: PostgresServer) -> str:
     """Create an empty database on the server; return its URL."""
-    name = f"ledger_test_{next(_databases)}"
+    name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return server.url(name)

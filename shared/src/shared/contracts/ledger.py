@@ -34,6 +34,8 @@ MAX_PAGE = 1000
 TradeOrder = Literal["newest_first", "oldest_first"]
 UnrealizedSource = Literal["ib", "price"]
 DailySource = Literal["ib", "computed"]
+AccountDailySource = Literal["ib", "positions"]
+RefusalCode = Literal["invalid_request", "unknown_account", "expired", "error"]
 
 
 class GetTrades(Command):
@@ -135,7 +137,7 @@ class AccountPnl(Contract):
     unrealized_pnl: Money
     total_pnl: Money = Field(description="realized_pnl + unrealized_pnl, exactly.")
     daily_pnl: Money | None = None
-    daily_source: Literal["ib", "positions"] | None = Field(
+    daily_source: AccountDailySource | None = Field(
         default=None,
         description="`ib`: IB's account daily PnL (reqPnL); `positions`: the sum of the "
         "positions' daily PnL.",
@@ -155,6 +157,9 @@ class AccountPnl(Contract):
     ib_realized_pnl: Money | None = Field(
         default=None, description="IB's account RealizedPnL (today's), for comparison."
     )
+    ib_daily_pnl: Money | None = Field(
+        default=None, description="IB's account daily PnL (reqPnL), for comparison."
+    )
     positions: tuple[PositionPnl, ...]
     positions_as_of: UtcDatetime | None = None
 
@@ -171,7 +176,7 @@ class LedgerQueryRefused(Message):
     """Reply: the request cannot be answered; ``reason`` says why and what to do."""
 
     type: Literal["LedgerQueryRefused"] = "LedgerQueryRefused"
-    code: Literal["invalid_request", "unknown_account", "expired", "error"]
+    code: RefusalCode
     reason: str
     field: str | None = None
 
