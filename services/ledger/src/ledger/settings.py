@@ -24,7 +24,10 @@ class LedgerSettings(ServiceSettings):
     """Database, trading day, history retention, replay rule and ops port."""
 
     SERVICE: ClassVar[str] = "ledger"
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+    # hide_input_in_errors: a refused database URL must not print its password at start.
+    model_config = SettingsConfigDict(
+        env_prefix="LEDGER_", extra="ignore", hide_input_in_errors=True
+    )
 
     ops_port: int = Field(default=9105, ge=0, le=65535, description="/health and /metrics.")
     data_dir: Path = Field(
