@@ -58,6 +58,8 @@ class Database:
             "ops_port": 0,
             "consumer_name": "ledger-test",
             "metrics_interval_s": 0.2,
+            # A batch cut short by a stop stays pending until reclaimed: quickly, in tests.
+            "reclaim_idle_ms": 500,
         }
         return LedgerSettings(**(values | overrides))
 
