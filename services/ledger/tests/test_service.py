@@ -7,15 +7,14 @@ CLI will. Every scenario runs on both databases (the ``database`` fixture).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from ledger_dbs import Database, new_postgres_database
+from ledger_stack import Stack, eventually
 from ledger_testkit import (
     ACCOUNT,
     OTHER,
@@ -29,117 +28,17 @@ from ledger_testkit import (
     snapshot,
 )
 
-from conftest import Database
-from ledger.main import create_app
-from shared.contracts import catalogue
-from shared.contracts.base import Message, Side
+from shared.contracts.base import Side
 from shared.contracts.ledger import (
     GetPnl,
     GetTrades,
     LedgerQueryRefused,
     PnlView,
     Trade,
-    TradesPage,
 )
 from shared.embedded_redis import RedisServer
-from shared.kit.rpc import RpcClient
-from shared.kit.service import Service
-from shared.kit.settings import ServiceSettings
 
 D = Decimal
-
-
-class BridgeSettings(ServiceSettings):
-    SERVICE: ClassVar[str] = "gateway-bridge"
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], within: float = 10.0, what: str = "condition"
-) -> Any:
-    """Await ``probe`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-class Stack:
-    """A bridge stand-in that publishes events, the ledger, and a requester."""
-
-    def __init__(self, redis_url: str, database: Database, **settings: Any) -> None:
-        self.redis_url = redis_url
-        self.database = database
-        self.settings = settings
-        self.bridge = Service(BridgeSettings(redis_url=redis_url, consumer_name="bridge-1"))
-        self.ledger: Service | None = None
-        self.rpc = RpcClient(self.bridge.redis, self.bridge.publisher)
-        # The ledger's clock: half an hour after the events, on their trading day.
-        self.clock: Callable[[], datetime] = lambda: at(30)
-
-    def valid_until(self, seconds: float = 10) -> datetime:
-        return self.clock() + timedelta(seconds=seconds)
-
-    async def start(self) -> None:
-        await self.bridge.start()
-        await self.start_ledger()
-
-    async def start_ledger(self, database: Database | None = None, **settings: Any) -> Service:
-        db = database or self.database
-        self.ledger = create_app(
-            db.settings(self.redis_url, **(self.settings | settings)), clock=self.clock
-        )
-        await self.ledger.start()
-        return self.ledger
-
-    async def stop_ledger(self) -> None:
-        if self.ledger is not None:
-            await self.ledger.stop()
-            self.ledger = None
-
-    async def stop(self) -> None:
-        await self.stop_ledger()
-        await self.rpc.close()
-        await self.bridge.stop()
-
-    async def publish(self, *events: Message) -> None:
-        for event in events:
-            await self.bridge.publish(event)
-
-    async def ask(self, request: Message) -> Message:
-        return await self.rpc.request(request, catalogue.LEDGER_REPLIES, timeout_s=5)  # type: ignore[arg-type]
-
-    async def trades(self, **kw: Any) -> TradesPage:
-        reply = await self.ask(GetTrades(source="test", valid_until=self.valid_until(), **kw))
-        assert isinstance(reply, TradesPage), reply
-        return reply
-
-    async def all_trades(self, **kw: Any) -> list[Trade]:
-        found: list[Trade] = []
-        cursor = None
-        while True:
-            page = await self.trades(cursor=cursor, **kw)
-            found += page.trades
-            if page.next_cursor is None:
-                return found
-            cursor = page.next_cursor
-
-    async def pnl(self, account_id: str | None = None) -> Message:
-        return await self.ask(
-            GetPnl(source="test", valid_until=self.valid_until(), account_id=account_id)
-        )
-
-    async def trades_once_committed(self, count: int, with_commission: int = 0) -> list[Trade]:
-        async def probe() -> list[Trade] | None:
-            trades = await self.all_trades(order="oldest_first")
-            done = sum(1 for t in trades if t.commission is not None)
-            return trades if len(trades) >= count and done >= with_commission else None
-
-        found: list[Trade] = await eventually(probe, what=f"{count} trades in the ledger")
-        return found
 
 
 @pytest.fixture
@@ -239,8 +138,6 @@ async def test_a_new_database_is_rebuilt_from_the_streams(
     await stack.stop_ledger()
     # The database is lost: a new one (same backend) under the same consumer group.
     if stack.database.backend == "postgresql":
-        from conftest import new_postgres_database
-
         fresh = Database(
             "postgresql",
             tmp_path / "new",
@@ -251,9 +148,7 @@ async def test_a_new_database_is_rebuilt_from_the_streams(
     await stack.start_ledger(fresh)
     after = await stack.trades_once_committed(2, with_commission=1)
     assert [_comparable(t) for t in after] == [_comparable(t) for t in before]
-    pnl = await stack.pnl(ACCOUNT)
-    assert isinstance(pnl, PnlView)
-    assert pnl.accounts[0].positions[0].quantity == 10
+    await eventually(lambda: _holds(stack, "SPY", D(10)), what="the replayed position")
 
 
 async def test_pnl_adds_up_per_position_and_account(stack: Stack) -> None:
@@ -273,9 +168,11 @@ async def test_pnl_adds_up_per_position_and_account(stack: Stack) -> None:
         reply = await stack.pnl(ACCOUNT)
         assert isinstance(reply, PnlView)
         (account,) = reply.accounts
-        return reply if len(account.positions) == 3 and account.complete else None
+        # Quotes, positions and account values come on three streams, each at its own pace.
+        ready = len(account.positions) == 3 and account.complete and account.ib_daily_pnl
+        return reply if ready else None
 
-    view = await eventually(priced, what="PnL of three symbols")
+    view = await eventually(priced, what="PnL of three symbols and the account's values")
     (account,) = view.accounts
     by = {p.symbol: p for p in account.positions}
     assert by["SPY"].unrealized_pnl == D("90.00")  # 15 x (505 - 499)
@@ -292,10 +189,12 @@ async def test_pnl_adds_up_per_position_and_account(stack: Stack) -> None:
     assert stack.ledger is not None
     registry = stack.ledger.metrics.registry
 
-    async def gauges() -> float | None:
-        return registry.get_sample_value("rebalancer_ledger_total_pnl_usd", {"account": ACCOUNT})
+    async def gauges() -> bool:
+        # Recomputed every 0.2 s: wait for the computation that saw everything.
+        total = registry.get_sample_value("rebalancer_ledger_total_pnl_usd", {"account": ACCOUNT})
+        return total == pytest.approx(139.0)
 
-    assert await eventually(gauges, what="the PnL gauge") == pytest.approx(139.0)
+    await eventually(gauges, what="the total PnL gauge to read 139")
     assert registry.get_sample_value(
         "rebalancer_ledger_position_unrealized_pnl_usd", {"account": ACCOUNT, "symbol": "SPY"}
     ) == pytest.approx(90.0)
@@ -377,6 +276,20 @@ async def test_the_ledger_survives_a_redis_restart(
         await stack.stop()
 
 
+async def _holds(stack: Stack, symbol: str, quantity: Decimal) -> bool:
+    reply = await stack.pnl(ACCOUNT)
+    if not isinstance(reply, PnlView):
+        return False
+    return any(p.symbol == symbol and p.quantity == quantity for p in reply.accounts[0].positions)
+
+
+async def _complete(stack: Stack) -> PnlView | None:
+    reply = await stack.pnl(ACCOUNT)
+    if isinstance(reply, PnlView) and reply.accounts[0].complete:
+        return reply
+    return None
+
+
 def _comparable(trade: Trade) -> dict[str, Any]:
     """A trade without the time the ledger recorded it (differs between two ledgers)."""
     return trade.model_dump(mode="json", exclude={"recorded_at"})
@@ -391,6 +304,7 @@ async def test_sqlite_and_postgresql_give_the_same_answers(
     try:
         await stack.publish(
             quote("SPY", bid="504", ask="506", close="495"),
+            quote("AGG", last="98.07", close="97.9"),
             snapshot(position("SPY", "15", "499.123456"), position("AGG", "3", "97.5")),
             *(filled(f"e{n}", quantity="1.5", price=f"50{n}.25", when=at(n % 3)) for n in range(8)),
             *(commission(f"e{n}", "0.3333", f"{n}.125") for n in range(0, 8, 2)),
@@ -403,8 +317,9 @@ async def test_sqlite_and_postgresql_give_the_same_answers(
             await stack.stop_ledger()
             await stack.start_ledger(db)  # a new database reads every stream from its start
             trades = await stack.trades_once_committed(10, with_commission=4)
-            pnl = await stack.pnl(ACCOUNT)
-            assert isinstance(pnl, PnlView)
+            # Positions and the quote come on their own streams: wait until both are in.
+            await eventually(lambda: _holds(stack, "AGG", D(3)), what="the replayed positions")
+            pnl = await eventually(lambda: _complete(stack), what="a complete PnL")
             answers.append(
                 (
                     [_comparable(t) for t in trades],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pg_server import free_port
+from ledger_pg_server import free_port
 from pydantic import ValidationError
 
 from ledger.main import store_for

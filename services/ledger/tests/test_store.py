@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from ledger_dbs import Database
 from ledger_testkit import ACCOUNT, OTHER, T0, at, changed, commission, filled, position, snapshot
 
-from conftest import Database
 from ledger.core.positions import update_of
 from ledger.core.query import Cursor, TradesQuery
 from ledger.core.trades import commission_part, fill_part

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_service import Stack, eventually
+from ledger_dbs import Database
+from ledger_stack import Stack, eventually
 
-from conftest import Database
 from gateway_bridge.main import create_app as create_bridge
 from gateway_bridge.settings import GatewayBridgeSettings
 from ib_emulator import Emulator
