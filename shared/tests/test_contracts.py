@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from rebalancer_testkit.samples import all_samples
 from shared.contracts.base import Message
-from shared.contracts.catalogue import CATALOGUE, PORTFOLIO_REPLIES, spec_of, stream_of
+from shared.contracts.catalogue import CATALOGUE, REPLY_SPECS, spec_of, stream_of
 from shared.contracts.orders import OrderFilled
 from shared.contracts.triggers import RequestRebalance
 
@@ -18,14 +18,15 @@ SAMPLES = all_samples()
 
 
 def _spec_for(message: Message):
-    if type(message) in PORTFOLIO_REPLIES.messages:
-        return PORTFOLIO_REPLIES
+    for replies in REPLY_SPECS:
+        if type(message) in replies.messages:
+            return replies
     return spec_of(stream_of(message))
 
 
 def test_samples_cover_every_message_of_the_catalogue() -> None:
     catalogued = {cls for spec in CATALOGUE.values() for cls in spec.messages}
-    catalogued |= set(PORTFOLIO_REPLIES.messages)
+    catalogued |= {cls for replies in REPLY_SPECS for cls in replies.messages}
     assert {type(m) for m in SAMPLES} == catalogued
 
 

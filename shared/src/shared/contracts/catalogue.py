@@ -13,6 +13,7 @@ from shared.contracts import (
     alerts,
     allocations,
     gateway,
+    ledger,
     order_commands,
     orders,
     plan_commands,
@@ -69,6 +70,14 @@ PORTFOLIO_REPLIES = StreamSpec(
     messages=portfolio.REPLIES,
     adapter=TypeAdapter(portfolio.PortfolioReply),
 )
+LEDGER_RPC = _spec(ledger, ledger.LedgerRequest)
+LEDGER_REPLIES = StreamSpec(
+    name="rpc.ledger.v1.replies",
+    messages=ledger.REPLIES,
+    adapter=TypeAdapter(ledger.LedgerReply),
+)
+REPLY_SPECS: tuple[StreamSpec, ...] = (PORTFOLIO_REPLIES, LEDGER_REPLIES)
+"""Replies of the request-reply streams (pushed to lists, not streams; listed for schemas)."""
 
 CATALOGUE: dict[str, StreamSpec] = {
     spec.name: spec
@@ -85,6 +94,7 @@ CATALOGUE: dict[str, StreamSpec] = {
         GATEWAY,
         ALERTS,
         PORTFOLIO_RPC,
+        LEDGER_RPC,
     )
 }
 """Every stream of the v1 catalogue, by name."""

@@ -10,6 +10,15 @@ from shared.contracts.base import Message, Money, Price, Quantity, Side
 
 STREAM = "events.orders.v1"
 
+EXTERNAL_PREFIX = "external:"
+"""``client_order_id`` of an execution of an order this system did not place (TWS, the phone,
+another API client): ``external:<perm_id>`` (IB's permanent order id, unique per order)."""
+
+_EXTERNAL = (
+    "True for an execution of an order this system did not place (orderRef empty or not in "
+    "the bridge's journal); its client_order_id is `external:<perm_id>` and plan_id is None."
+)
+
 
 class OrderEvent(Message):
     """Fields common to every order event."""
@@ -42,6 +51,7 @@ class OrderFilled(OrderEvent):
     cumulative_quantity: Quantity
     average_price: Price
     remaining_quantity: Quantity | None = None
+    external: bool = Field(default=False, description=_EXTERNAL)
 
 
 class CommissionReported(OrderEvent):
@@ -52,6 +62,7 @@ class CommissionReported(OrderEvent):
     commission: Money
     currency: str = "USD"
     realized_pnl: Money | None = None
+    external: bool = Field(default=False, description=_EXTERNAL)
 
 
 class OrderCancelled(OrderEvent):

@@ -23,6 +23,9 @@ class Position(Contract):
     market_value: Money | None = None
     unrealized_pnl: Money | None = None
     realized_pnl: Money | None = None
+    daily_pnl: Money | None = Field(
+        default=None, description="IB's daily PnL of the position (reqPnLSingle), when known."
+    )
 
 
 class PositionsSnapshot(Message):

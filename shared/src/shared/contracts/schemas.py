@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.contracts.catalogue import CATALOGUE, PORTFOLIO_REPLIES, StreamSpec
+from shared.contracts.catalogue import CATALOGUE, REPLY_SPECS, StreamSpec
 
 SNAPSHOT_DIR = Path(__file__).resolve().parents[3] / "schemas"
 _NOISE = {"title", "description", "default", "examples"}
@@ -30,8 +30,8 @@ def stream_schema(spec: StreamSpec) -> dict[str, Any]:
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
-    """Return the schema of every stream (and of the portfolio replies), by name."""
-    specs = [*CATALOGUE.values(), PORTFOLIO_REPLIES]
+    """Return the schema of every stream (and of the RPC replies), by name."""
+    specs = [*CATALOGUE.values(), *REPLY_SPECS]
     return {spec.name: stream_schema(spec) for spec in specs}
 
 

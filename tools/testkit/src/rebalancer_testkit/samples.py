@@ -10,6 +10,7 @@ from shared.contracts import (
     alerts,
     allocations,
     gateway,
+    ledger,
     order_commands,
     orders,
     plan_commands,
@@ -255,6 +256,77 @@ def all_samples() -> list[Message]:
         ),
         portfolio.PortfolioUnavailable(
             **ENV, account_id="DU999", code="unknown_account", reason="IB does not know DU999"
+        ),
+        *ledger_samples(),
+    ]
+
+
+def ledger_samples() -> list[Message]:
+    """One instance of every rpc.ledger.v1 request and reply."""
+    trade = ledger.Trade(
+        exec_id="0000e0d5.6555a1b2.01.01",
+        account_id="DU111111",
+        symbol="AGG",
+        side=Side.SELL,
+        quantity=D("5"),
+        price=D("98.12"),
+        value=D("490.60"),
+        executed_at=T0,
+        client_order_id="pl-abc.0.0",
+        plan_id="pl-abc",
+        leg=0,
+        ib_order_id=12,
+        perm_id=100012,
+        commission=D("1.00"),
+        commission_currency="USD",
+        realized_pnl=D("12.34"),
+        recorded_at=T0,
+    )
+    position = ledger.PositionPnl(
+        symbol="AGG",
+        quantity=D("20"),
+        average_cost=D("97.50"),
+        market_price=D("98.00"),
+        price_as_of=T0,
+        market_value=D("1960.00"),
+        unrealized_pnl=D("10.00"),
+        unrealized_source="price",
+        realized_pnl=D("12.34"),
+        realized_today=D("12.34"),
+        daily_pnl=D("15.00"),
+        daily_source="computed",
+        total_pnl=D("22.34"),
+        commissions=D("1.00"),
+        trades=1,
+    )
+    return [
+        ledger.GetTrades(
+            **ENV, valid_until=UNTIL, account_id="DU111111", since=T0, limit=50, cursor="abc"
+        ),
+        ledger.GetPnl(**ENV, valid_until=UNTIL, account_id="DU111111"),
+        ledger.TradesPage(
+            **ENV, trades=(trade, trade.model_copy(update={"external": True})), next_cursor="n1"
+        ),
+        ledger.PnlView(
+            **ENV,
+            day_start=T0,
+            accounts=(
+                ledger.AccountPnl(
+                    account_id="DU111111",
+                    realized_pnl=D("12.34"),
+                    unrealized_pnl=D("10.00"),
+                    total_pnl=D("22.34"),
+                    daily_pnl=D("15.00"),
+                    daily_source="positions",
+                    complete=True,
+                    net_liquidation=D("10000"),
+                    positions=(position,),
+                    positions_as_of=T0,
+                ),
+            ),
+        ),
+        ledger.LedgerQueryRefused(
+            **ENV, code="invalid_request", reason="limit must be 1 to 1000", field="limit"
         ),
     ]
 

@@ -1,0 +1,1 @@
+"""ledger: the trade ledger, position history and PnL (a read-side service)."""

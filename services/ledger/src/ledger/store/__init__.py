@@ -1,0 +1,1 @@
+"""The ledger's storage: the ``LedgerStore`` port, SQLite (default) and PostgreSQL adapters."""
