@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
 from faststream.redis import RedisBroker
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from faststream.security import SASLPlaintext
 from prometheus_client import CollectorRegistry
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.contracts.base import Message
 from shared.contracts.catalogue import spec_of, stream_of
@@ -16,6 +20,22 @@ from shared.kit.metrics import KitMetrics
 from shared.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+def reconnecting() -> dict[str, Any]:
+    """Connection-pool options that carry a service through a Redis restart.
+
+    A pooled connection to a Redis that restarted is dead; redis-py's pools (FastStream's
+    included) do not retry by default, so the first command on each such connection failed
+    (the notifier answered 500, the executor rejected a plan as stale data). With these, a
+    command that meets a closed connection reconnects and is sent again, for about 5 s. Only
+    connection errors are retried, not timeouts: every consumer is idempotent, so a publish
+    repeated after a connection lost mid-reply is harmless.
+    """
+    return {
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=6),
+        "retry_on_error": [RedisConnectionError, OSError],
+    }
 
 
 def create_broker(settings: ServiceSettings, registry: CollectorRegistry) -> RedisBroker:
@@ -34,6 +54,7 @@ def create_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Red
         security=security,
         max_connections=settings.redis_max_connections,
         log_level=logging.DEBUG,
+        **reconnecting(),
         middlewares=[RedisPrometheusMiddleware(registry=registry, app_name=settings.SERVICE)],
     )
 

@@ -22,10 +22,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from shared.contracts.base import Message
 from shared.contracts.catalogue import StreamSpec
-from shared.kit.broker import Publisher, create_broker
+from shared.kit.broker import Publisher, create_broker, reconnecting
 from shared.kit.consumer import Handler, StreamConsumer, ensure_groups
 from shared.kit.logging import configure_logging
 from shared.kit.metrics import KitMetrics
@@ -48,15 +50,26 @@ class Service:
         self.metrics = KitMetrics()
         self.broker = create_broker(settings, self.metrics.registry)
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        username = settings.redis_username if password else None
         # A blocking pool: under a burst, a command waits for a connection instead of failing.
         self.redis = aioredis.Redis(
             connection_pool=aioredis.BlockingConnectionPool.from_url(
                 settings.redis_url,
-                username=settings.redis_username if password else None,
+                username=username,
                 password=password,
                 max_connections=settings.redis_max_connections,
                 timeout=None,
+                **reconnecting(),
             )
+        )
+        # Health asks once, without the retries that carry commands through a restart, so a
+        # Redis that is down reads "cannot reach Redis" at once rather than a check timeout.
+        self._probe = aioredis.Redis.from_url(
+            settings.redis_url,
+            username=username,
+            password=password,
+            max_connections=2,
+            retry=Retry(NoBackoff(), 0),
         )
         self.publisher = Publisher(self.broker, self.metrics, self.redis)
         self.consumer = StreamConsumer(
@@ -192,6 +205,7 @@ class Service:
         if self._started:
             await self.broker.stop()
         await self.redis.aclose()
+        await self._probe.aclose()
         self._started = False
         log.info("%s stopped", self.name)
 
@@ -226,7 +240,7 @@ class Service:
 
     async def _redis_ok(self) -> bool | str:
         try:
-            return bool(await self.redis.ping())
+            return bool(await self._probe.ping())
         except Exception as error:
             return f"cannot reach Redis at {_redact(self.settings.redis_url)}: {error}"
 
