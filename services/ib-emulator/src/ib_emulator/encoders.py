@@ -110,11 +110,18 @@ FX_ORDER_TYPES = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,CASHQTY,DA
 
 
 def contract_details(
-    req_id: int, inst: InstrumentSpec, zone: str, trading_hours: str, liquid_hours: str
+    req_id: int,
+    inst: InstrumentSpec,
+    zone: str,
+    trading_hours: str,
+    liquid_hours: str,
+    route: str = "",
 ) -> list[Field]:
-    """contractData at server version >= 164 (no version field, size rules at the end)."""
+    """contractData at server version >= 164 (no version field, size rules at the end).
+    An FX pair shows the route it was asked on (FXCONV or IDEALPRO)."""
     if inst.sec_type == "CASH":
-        exchange, primary, valid, order_types = "IDEALPRO", "", "IDEALPRO", FX_ORDER_TYPES
+        exchange, primary, order_types = route or "IDEALPRO", "", FX_ORDER_TYPES
+        valid = "IDEALPRO"
         min_size = increment = suggested = inst.size_increment
     else:
         exchange, primary, order_types = "SMART", inst.primary_exchange, STK_ORDER_TYPES

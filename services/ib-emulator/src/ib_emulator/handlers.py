@@ -87,7 +87,8 @@ def req_contract_details(ctx: EmulatorContext, s: Session, f: list[str]) -> None
     for inst in matches:
         hours = ctx.broker.hours_for(inst)
         trading, liquid = hours.ib_text(now)
-        s.send(enc.contract_details(req_id, inst, hours.ib_zone_name, trading, liquid))
+        route = query.exchange if inst.sec_type == "CASH" else ""
+        s.send(enc.contract_details(req_id, inst, hours.ib_zone_name, trading, liquid, route))
     s.send(enc.contract_details_end(req_id))
 
 

@@ -42,6 +42,21 @@ CCY = r"^[A-Z]{3}$"
 PAIR = r"^[A-Z]{3}\.[A-Z]{3}$"
 
 
+# The order IB names pairs in (EUR.USD, GBP.USD, USD.CAD, EUR.GBP...): the earlier currency
+# is the base. Others come after these, alphabetically.
+PAIR_PRIORITY = ("EUR", "GBP", "AUD", "NZD", "USD", "CAD", "CHF", "NOK", "SEK", "DKK", "JPY")
+
+
+def ib_pair(a: str, b: str) -> str:
+    """The pair of two currencies as IB names it (``ib_pair("USD", "EUR") == "EUR.USD"``)."""
+
+    def rank(c: str) -> tuple[int, str]:
+        return (PAIR_PRIORITY.index(c) if c in PAIR_PRIORITY else len(PAIR_PRIORITY), c)
+
+    first, second = sorted((a, b), key=rank)
+    return f"{first}.{second}"
+
+
 class AccountSpec(_Model):
     """A paper account: ``cash`` is an amount in the base currency, or one per currency."""
 
@@ -330,7 +345,7 @@ class Scenario(_Model):
         pairs = self.pairs()
         used: dict[str, str] = {}  # currency -> where it is first used
         for acct in self.accounts:
-            for ccy in sorted(acct.currencies):
+            for ccy in [acct.base_currency, *sorted(acct.currencies)]:
                 used.setdefault(ccy, f"accounts[{acct.id}]")
         for inst in self.instruments:
             used.setdefault(inst.currency, f"instruments.{inst.symbol}")
@@ -340,13 +355,13 @@ class Scenario(_Model):
         used.setdefault(self.commissions.currency, "commissions")
         if any(i.sec_type == "CASH" for i in self.instruments):
             used.setdefault("USD", "fx (IDEALPRO's minimum is in USD)")
-        first, *others = sorted(used)
+        first, *others = used  # the first account's base currency, then the others
         for ccy in others:
             if conversion_path(pairs, ccy, first) is None:
                 raise ValueError(
                     f"{used[ccy]}: no FX pair converts {ccy} to {first}; add an instrument "
-                    f"with sec_type CASH such as {ccy}.{first} or {first}.{ccy} (with a "
-                    "starting price under prices.start)"
+                    f"with sec_type CASH such as {ib_pair(ccy, first)} (with a starting "
+                    "price under prices.start)"
                 )
 
     def pairs(self) -> list[str]:
