@@ -296,3 +296,11 @@ def test_the_builtin_scenarios_load_by_name(tmp_path: Path) -> None:
     assert {i.currency for i in SCENARIO.instruments} == {"USD", "EUR", "GBP", "CAD", "CHF"}
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "multi_currency.yaml")
+
+
+def test_the_documented_scenario_format_is_a_valid_scenario() -> None:
+    docs = Path(__file__).parents[3] / "docs" / "ib-emulator.md"
+    example = docs.read_text("utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    s = parse_scenario(example, "docs/ib-emulator.md")
+    assert {i.symbol for i in s.instruments} == {"SPY", "EUR.USD"}
+    assert s.exchanges["IDEALPRO"].hours is not None

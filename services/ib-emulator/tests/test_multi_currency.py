@@ -278,3 +278,22 @@ async def test_each_exchange_keeps_its_own_sessions() -> None:
             await wait_for(lambda: waiting.orderStatus.status == "PreSubmitted", message="held")
         finally:
             ib.disconnect()
+
+
+async def test_stocks_print_trades_and_fx_pairs_never_do() -> None:
+    data = builtin_scenario("multi_currency").model_dump()
+    data["prices"]["trade_print_seconds"] = 0.05
+    async with Emulator(Scenario.model_validate(data)) as emu:
+        ib = IB()
+        await ib.connectAsync("127.0.0.1", emu.port, clientId=92, timeout=5)
+        try:
+            [exs1, eurusd] = await ib.qualifyContractsAsync(
+                Stock("EXS1", "SMART", "EUR"), Forex("EURUSD")
+            )
+            stock, fx = ib.reqMktData(exs1), ib.reqMktData(eurusd)
+            await wait_for(lambda: stock.volume >= 300, message="three prints on EXS1")
+            assert (fx.bid, fx.ask) == (EURUSD_BID, EURUSD_ASK)
+            assert math.isnan(fx.volume)
+            assert math.isnan(fx.last)
+        finally:
+            ib.disconnect()

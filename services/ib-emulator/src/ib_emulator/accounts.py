@@ -236,6 +236,23 @@ class Account:
             p.start_unrealized = p.unrealized(prices.mark(p.symbol))
 
     # ---------------------------------------------------------- account values
+    def _totals(self, prices: Prices) -> dict[str, list[Decimal]]:
+        """Per ledger currency: [cash, stock value, gross value, unrealized, realized], in
+        that currency; one pass over the positions."""
+        totals = {
+            c: [self.cash.get(c, ZERO), ZERO, ZERO, ZERO, ZERO] for c in self.currencies(prices)
+        }
+        for p, fx in self._held():
+            ccy = prices.currency(p.symbol)
+            row = totals.setdefault(ccy, [ZERO, ZERO, ZERO, ZERO, ZERO])
+            mark = prices.mark(p.symbol)
+            if not fx:
+                row[1] += p.quantity * mark
+                row[2] += abs(p.quantity * mark)
+            row[3] += p.unrealized(mark)
+            row[4] += p.realized_pnl
+        return totals
+
     def _ledger_rows(
         self, tag_ccy: str, cash: Decimal, stock: Decimal, unreal: Decimal, real: Decimal,
         rate: Decimal,
@@ -264,37 +281,35 @@ class Account:
         worth in the base currency, and the ``BASE`` rows are the totals converted (IB's
         ``Currency`` row for BASE says ``BASE``).
         """
+        return self._ledger(prices, self._totals(prices))[0]
+
+    def _ledger(
+        self, prices: Prices, totals: dict[str, list[Decimal]]
+    ) -> tuple[list[tuple[str, str, str]], list[Decimal]]:
         rows: list[tuple[str, str, str]] = []
-        for ccy in self.currencies(prices):
-            unreal = real = ZERO
-            for p, _fx in self._held():
-                if prices.currency(p.symbol) == ccy:
-                    unreal += p.unrealized(prices.mark(p.symbol))
-                    real += p.realized_pnl
-            rows += self._ledger_rows(
-                ccy, self.cash.get(ccy, ZERO), self.stock_value(prices, ccy), unreal, real,
-                prices.rate(ccy, self.base_currency),
-            )  # fmt: skip
-        rows += self._ledger_rows(
-            "BASE", self.total_cash(prices), self.stock_value(prices), self.unrealized(prices),
-            self.realized(prices), Decimal(1),
-        )  # fmt: skip
-        return rows
+        base = [ZERO, ZERO, ZERO, ZERO, ZERO]
+        for ccy, row in totals.items():
+            rate = prices.rate(ccy, self.base_currency)
+            rows += self._ledger_rows(ccy, row[0], row[1], row[3], row[4], rate)
+            for i, v in enumerate(row):
+                base[i] += v if ccy == self.base_currency else v * rate
+        rows += self._ledger_rows("BASE", base[0], base[1], base[3], base[4], Decimal(1))
+        return rows, base
 
     def values(self, prices: Prices) -> list[tuple[str, str, str]]:
         """Account values as IB names them: (tag, value, currency), the ledger included;
         the account-wide ones in the base currency."""
         ccy = self.base_currency
-        gross = self.gross_value(prices)
-        nlv = self.net_liquidation(prices)
-        cash = self.total_cash(prices)
+        ledger, (cash, stock, gross, _u, _r) = self._ledger(prices, self._totals(prices))
+        nlv = cash + stock
         init, maint = self.margin(gross)
+        power = (nlv - init) / INIT_MARGIN[self.account_type]
         m = _m
         return [
             ("AccountCode", self.id, ""),
             ("AccountType", "INDIVIDUAL", ""),
             ("AccountReady", "true", ""),
-            *self.ledger(prices),
+            *ledger,
             ("TotalCashValue", m(cash), ccy),
             ("SettledCash", m(cash), ccy),
             ("NetLiquidation", m(nlv), ccy),
@@ -308,6 +323,6 @@ class Account:
             ("FullAvailableFunds", m(nlv - init), ccy),
             ("ExcessLiquidity", m(nlv - maint), ccy),
             ("FullExcessLiquidity", m(nlv - maint), ccy),
-            ("BuyingPower", m(self.buying_power(prices)), ccy),
+            ("BuyingPower", m(power), ccy),
             ("Cushion", f"{((nlv - maint) / nlv) if nlv else ZERO:.4f}", ""),
         ]
