@@ -300,6 +300,7 @@ class IbapiClient:
         methods["__init__"] = lambda app: EClient.__init__(app, app)
         self.app = type("App", (EWrapper, EClient), methods)()
         self._thread: threading.Thread | None = None
+        self._closing = False
         self._next_id = 0
         self._req = 9000
         self._accounts: list[str] = []
@@ -380,12 +381,22 @@ class IbapiClient:
 
     async def connect(self, port: int, client_id: int) -> None:
         await asyncio.to_thread(self.app.connect, "127.0.0.1", port, client_id)
-        self._thread = threading.Thread(target=self.app.run, daemon=True, name="ibapi-reader")
+        self._thread = threading.Thread(target=self._read, daemon=True, name="ibapi-reader")
         self._thread.start()
         await eventually(lambda: self._next_id and self._accounts, what="nextValidId")
         await self._collect("positions", self.app.reqPositions)
 
+    def _read(self) -> None:
+        try:
+            self.app.run()
+        except TypeError:
+            # ibapi 10.50's reader compares serverVersion() (None once disconnected) with
+            # an int on its way out; only while we are disconnecting is that expected.
+            if not self._closing:
+                raise
+
     def disconnect(self) -> None:
+        self._closing = True
         self.app.disconnect()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -135,6 +135,14 @@ async def test_an_fx_order_sized_in_the_quote_currency_with_cash_qty(
     assert trade.order.cashQty == 40000  # type: ignore[attr-defined]
 
 
+async def test_a_what_if_fx_order_sized_by_cash_qty_reports_its_commission(ib: IB) -> None:
+    [eurusd] = await ib.qualifyContractsAsync(Forex("EURUSD"))
+    order = MarketOrder("BUY", 0, account=EUR_ACCT)
+    order.cashQty = 40000
+    state = await ib.whatIfOrderAsync(eurusd, order)
+    assert (state.commission, state.commissionCurrency) == (pytest.approx(1.8433), "EUR")
+
+
 async def test_fxconv_converts_without_opening_an_fx_position(
     fx_emulator: Emulator, ib: IB
 ) -> None:

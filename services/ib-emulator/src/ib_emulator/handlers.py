@@ -183,6 +183,7 @@ def place_order(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
     broker = ctx.broker
     try:
         if req.what_if:
+            req = broker.sized_by_cash(req)
             result = broker.what_if(req)
             inst, acct = broker.resolve(req)
             record = OrderRecord(

@@ -361,7 +361,7 @@ class MatchingEngine:
         if order_id > self._max_order_id.get(client_id, 0):
             self._max_order_id[client_id] = order_id
 
-    def _sized_by_cash(self, req: OrderRequest) -> OrderRequest:
+    def sized_by_cash(self, req: OrderRequest) -> OrderRequest:
         """An FX order given as ``cashQty`` (an amount of the quote currency, IB's "Forex
         orders can be placed in denomination of second currency"): its size in the base
         currency at the limit, or at the touch, in whole size increments."""
@@ -385,7 +385,7 @@ class MatchingEngine:
 
     def place(self, req: OrderRequest) -> list[OrderEvent]:
         """Accept, modify or refuse an order. Raises OrderError when nothing is recorded."""
-        req = self._sized_by_cash(req)
+        req = self.sized_by_cash(req)
         existing = self._by_key.get((req.client_id, req.order_id))
         if existing is not None:
             return self._modify(existing, req)
@@ -619,7 +619,7 @@ class MatchingEngine:
     # ---------------------------------------------------------------- what-if
     def what_if(self, req: OrderRequest) -> WhatIf:
         """Margin and commission impact of an order that is not placed."""
-        req = self._sized_by_cash(req)
+        req = self.sized_by_cash(req)
         inst, acct = self.resolve(req)
         q = self.market.quote(inst.symbol)
         price = q.ask if req.action == "BUY" else q.bid
