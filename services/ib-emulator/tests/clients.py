@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,25 @@ class Details:
 
 
 @dataclass(frozen=True)
+class Instrument:
+    """What a client asks for: a stock (``Instrument("STK", "EXS1", "SMART", "EUR")``) or an
+    FX pair (``Instrument("CASH", "EUR", "IDEALPRO", "USD")``, IB's EUR.USD)."""
+
+    sec_type: str
+    symbol: str
+    exchange: str = "SMART"
+    currency: str = "USD"
+
+
+def instrument(what: str | Instrument) -> Instrument:
+    """A plain symbol is a US stock, as every check before several currencies used."""
+    return Instrument("STK", what) if isinstance(what, str) else what
+
+
+Symbol = str | Instrument
+
+
+@dataclass(frozen=True)
 class Fill:
     exec_id: str
     side: str
@@ -50,6 +70,8 @@ class Fill:
     price: float
     order_ref: str
     commission: float | None
+    exchange: str = ""
+    commission_currency: str = ""
 
 
 @dataclass
@@ -71,10 +93,10 @@ class Client(Protocol):
     def server_version(self) -> int: ...
     def managed_accounts(self) -> list[str]: ...
     async def positions(self) -> list[tuple[str, str, int, float, float]]: ...
-    async def contract_details(self, symbol: str) -> Details: ...
-    async def snapshot(self, symbol: str) -> tuple[float, float, float, float]: ...
+    async def contract_details(self, symbol: Symbol) -> Details: ...
+    async def snapshot(self, symbol: Symbol) -> tuple[float, float, float, float]: ...
     async def place(
-        self, symbol: str, action: str, qty: float, account: str, order_ref: str,
+        self, symbol: Symbol, action: str, qty: float, account: str, order_ref: str,
         limit: float | None = None, tif: str = "DAY",
     ) -> Order: ...  # fmt: skip
     async def cancel(self, order: Order) -> None: ...
@@ -128,8 +150,14 @@ class AsyncIBClient:
     def errors(self) -> list[tuple[int, int]]:
         return list(self._errors)
 
-    async def _contract(self, symbol: str) -> Any:
-        [contract] = await self.ib.qualifyContractsAsync(self.m.Stock(symbol, "SMART", "USD"))
+    def _unqualified(self, symbol: Symbol) -> Any:
+        i = instrument(symbol)
+        return self.m.Contract(
+            secType=i.sec_type, symbol=i.symbol, exchange=i.exchange, currency=i.currency
+        )
+
+    async def _contract(self, symbol: Symbol) -> Any:
+        [contract] = await self.ib.qualifyContractsAsync(self._unqualified(symbol))
         return contract
 
     async def positions(self) -> list[tuple[str, str, int, float, float]]:
@@ -138,9 +166,9 @@ class AsyncIBClient:
             for p in self.ib.positions()
         ]
 
-    async def contract_details(self, symbol: str) -> Details:
+    async def contract_details(self, symbol: Symbol) -> Details:
         try:
-            [d] = await self.ib.reqContractDetailsAsync(self.m.Stock(symbol, "SMART", "USD"))
+            [d] = await self.ib.reqContractDetailsAsync(self._unqualified(symbol))
         except self.m.RequestError as exc:
             raise ClientRefused(exc.code, exc.message) from None
         return Details(
@@ -148,12 +176,12 @@ class AsyncIBClient:
             d.timeZoneId, d.tradingHours, d.liquidHours,
         )  # fmt: skip
 
-    async def snapshot(self, symbol: str) -> tuple[float, float, float, float]:
+    async def snapshot(self, symbol: Symbol) -> tuple[float, float, float, float]:
         [t] = await self.ib.reqTickersAsync(await self._contract(symbol))
         return t.bid, t.ask, t.last, t.close
 
     async def place(
-        self, symbol: str, action: str, qty: float, account: str, order_ref: str,
+        self, symbol: Symbol, action: str, qty: float, account: str, order_ref: str,
         limit: float | None = None, tif: str = "DAY",
     ) -> Order:  # fmt: skip
         contract = await self._contract(symbol)
@@ -175,6 +203,7 @@ class AsyncIBClient:
                 order.fills[f.execution.execId] = Fill(
                     f.execution.execId, f.execution.side, f.execution.shares,
                     f.execution.price, f.execution.orderRef, c.commission if c.execId else None,
+                    f.execution.exchange, c.currency if c.execId else "",
                 )  # fmt: skip
 
         trade.statusEvent += update
@@ -271,6 +300,7 @@ class IbapiClient:
         methods["__init__"] = lambda app: EClient.__init__(app, app)
         self.app = type("App", (EWrapper, EClient), methods)()
         self._thread: threading.Thread | None = None
+        self._closing = False
         self._next_id = 0
         self._req = 9000
         self._accounts: list[str] = []
@@ -316,15 +346,18 @@ class IbapiClient:
         self._exec_orders[e.execId] = e.orderId
         o = self._orders.get(e.orderId)
         if o is not None and req_id == -1:
-            o.fills[e.execId] = Fill(e.execId, e.side, float(e.shares), e.price, e.orderRef, None)
+            o.fills[e.execId] = Fill(
+                e.execId, e.side, float(e.shares), e.price, e.orderRef, None, e.exchange
+            )
 
     def _on_commission(self, report: Any) -> None:
         o = self._orders.get(self._exec_orders.get(report.execId, -1))
         if o is not None and report.execId in o.fills:
             f = o.fills[report.execId]
             o.fills[report.execId] = Fill(
-                f.exec_id, f.side, f.shares, f.price, f.order_ref, report.commissionAndFees
-            )
+                f.exec_id, f.side, f.shares, f.price, f.order_ref, report.commissionAndFees,
+                f.exchange, report.currency,
+            )  # fmt: skip
 
     # requests
     def _new_req(self) -> int:
@@ -348,12 +381,22 @@ class IbapiClient:
 
     async def connect(self, port: int, client_id: int) -> None:
         await asyncio.to_thread(self.app.connect, "127.0.0.1", port, client_id)
-        self._thread = threading.Thread(target=self.app.run, daemon=True, name="ibapi-reader")
+        self._thread = threading.Thread(target=self._read, daemon=True, name="ibapi-reader")
         self._thread.start()
         await eventually(lambda: self._next_id and self._accounts, what="nextValidId")
         await self._collect("positions", self.app.reqPositions)
 
+    def _read(self) -> None:
+        try:
+            self.app.run()
+        except TypeError:
+            # ibapi 10.50's reader compares serverVersion() (None once disconnected) with
+            # an int on its way out; only while we are disconnecting is that expected.
+            if not self._closing:
+                raise
+
     def disconnect(self) -> None:
+        self._closing = True
         self.app.disconnect()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -369,18 +412,19 @@ class IbapiClient:
             return list(self._errors)
 
     @staticmethod
-    def _stock(symbol: str) -> Any:
+    def _stock(symbol: Symbol) -> Any:
         from ibapi.contract import Contract
 
+        i = instrument(symbol)
         c = Contract()
-        c.symbol, c.secType, c.exchange, c.currency = symbol, "STK", "SMART", "USD"
+        c.symbol, c.secType, c.exchange, c.currency = i.symbol, i.sec_type, i.exchange, i.currency
         return c
 
     async def positions(self) -> list[tuple[str, str, int, float, float]]:
         with self._lock:
             return list(self._rows.get("positions", []))
 
-    async def contract_details(self, symbol: str) -> Details:
+    async def contract_details(self, symbol: Symbol) -> Details:
         req = self._new_req()
         [d] = await self._collect(
             req, lambda: self.app.reqContractDetails(req, self._stock(symbol))
@@ -390,17 +434,17 @@ class IbapiClient:
             d.timeZoneId, d.tradingHours, d.liquidHours,
         )  # fmt: skip
 
-    async def snapshot(self, symbol: str) -> tuple[float, float, float, float]:
+    async def snapshot(self, symbol: Symbol) -> tuple[float, float, float, float]:
         req = self._new_req()
         ticks = dict(
             await self._collect(
                 req, lambda: self.app.reqMktData(req, self._stock(symbol), "", True, False, [])
             )
         )
-        return ticks[1], ticks[2], ticks[4], ticks[9]
+        return ticks[1], ticks[2], ticks.get(4, math.nan), ticks[9]
 
     async def place(
-        self, symbol: str, action: str, qty: float, account: str, order_ref: str,
+        self, symbol: Symbol, action: str, qty: float, account: str, order_ref: str,
         limit: float | None = None, tif: str = "DAY",
     ) -> Order:  # fmt: skip
         from decimal import Decimal

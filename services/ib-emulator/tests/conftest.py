@@ -12,6 +12,7 @@ import pytest
 from ib_async import IB
 
 from ib_emulator import Emulator
+from ib_emulator.scenario import builtin_scenario
 
 _client_ids = itertools.count(11)
 
@@ -34,6 +35,15 @@ async def wait_for(
 async def emulator() -> AsyncIterator[Emulator]:
     """A fresh emulator with the default scenario, API and admin on ephemeral ports."""
     emu = Emulator(admin_port=0)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def fx_emulator() -> AsyncIterator[Emulator]:
+    """A fresh emulator with the built-in multi_currency scenario (EUR, CAD, GBP bases)."""
+    emu = Emulator(builtin_scenario("multi_currency"), admin_port=0)
     await emu.start()
     yield emu
     await emu.stop()

@@ -7,18 +7,24 @@ each client, so the emulator is right for the protocol, not for one library's le
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import AsyncIterator
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ib_emulator import Emulator
 
-from .clients import CLIENT_NAMES, Client, ClientRefused, eventually, make_client
+from .clients import CLIENT_NAMES, Client, ClientRefused, Instrument, eventually, make_client
 
 ACCT = "DU1000001"
 _ids = itertools.count(200)
+# The multi_currency scenario: a EUR-base margin account holding USD and EUR.
+EUR_ACCT = "DU2000001"
+EURUSD = Instrument("CASH", "EUR", "IDEALPRO", "USD")
+EXS1 = Instrument("STK", "EXS1", "SMART", "EUR")
 
 
 @pytest.fixture(params=CLIENT_NAMES)
@@ -45,6 +51,15 @@ async def connect(emulator: Emulator, client_name: str) -> AsyncIterator:  # typ
 @pytest.fixture
 async def client(connect) -> Client:  # type: ignore[no-untyped-def]
     return await connect()
+
+
+@pytest.fixture
+async def fx_client(fx_emulator: Emulator, client_name: str) -> AsyncIterator[Client]:
+    """A client of the parametrized kind, connected to the multi_currency scenario."""
+    c = make_client(client_name)
+    await c.connect(fx_emulator.port, next(_ids))
+    yield c
+    c.disconnect()
 
 
 async def test_handshake_agrees_on_server_version_176_and_lists_the_accounts(
@@ -153,3 +168,61 @@ async def test_a_nul_in_an_order_ref_never_becomes_an_order(
     # the emulator refuses the shifted request (321) instead of reading it as something else.
     assert codes == ([579] if client.name == "ibapi" else [321])
     assert emulator.broker.orders == []
+
+
+# ------------------------------------------------------------ several currencies
+async def test_an_fx_quote_has_bid_and_ask_and_no_last(fx_client: Client) -> None:
+    bid, ask, last, close = await fx_client.snapshot(EURUSD)
+    assert (bid, ask, close) == (1.08497, 1.08502, 1.085)
+    assert math.isnan(last)  # IDEALPRO reports no trades
+
+
+async def test_an_fx_fill_moves_both_currencies_and_pays_in_the_base_currency(
+    fx_emulator: Emulator, fx_client: Client
+) -> None:
+    order = await fx_client.place(EURUSD, "BUY", 30000, EUR_ACCT, "fx-1")
+    await eventually(
+        lambda: order.status == "Filled" and order.fills
+        and all(f.commission for f in order.fills.values()), what="FX fill with commission",
+    )  # fmt: skip
+    [fill] = order.fills.values()
+    assert (fill.side, fill.shares, fill.price, fill.exchange) == (
+        "BOT", 30000, 1.08502, "IDEALPRO"
+    )  # fmt: skip
+    # USD 2.00 minimum, charged in EUR at the mid 1.084995
+    assert (fill.commission, fill.commission_currency) == (pytest.approx(1.8433), "EUR")
+    cash = fx_emulator.broker.accounts[EUR_ACCT].cash
+    assert cash["USD"] == Decimal("15000") - 30000 * Decimal("1.08502")
+    assert cash["EUR"] == Decimal("70000") - Decimal("1.8433")
+
+
+async def test_an_odd_lot_fx_order_fills_on_the_odd_lot_venue(fx_client: Client) -> None:
+    order = await fx_client.place(EURUSD, "SELL", 2000, EUR_ACCT, "fx-odd")
+    await eventually(lambda: order.status == "Filled" and order.fills, what="odd-lot fill")
+    [fill] = order.fills.values()
+    # EUR 2,000 (USD 2,170) is below IDEALPRO's USD 25,000: the bid less 1 bp, rounded down
+    assert (fill.exchange, fill.price) == ("IDEALFX", 1.08486)
+
+
+async def test_a_eur_etf_on_ibis_pays_a_eur_commission(fx_client: Client) -> None:
+    order = await fx_client.place(EXS1, "BUY", 10, EUR_ACCT, "ibis-1")
+    await eventually(
+        lambda: order.status == "Filled" and order.fills
+        and all(f.commission for f in order.fills.values()), what="IBIS fill",
+    )  # fmt: skip
+    [fill] = order.fills.values()
+    assert (fill.exchange, fill.price) == ("IBIS", 180.52)
+    assert (fill.commission, fill.commission_currency) == (3.0, "EUR")  # the EUR minimum
+
+
+async def test_the_ledger_converts_every_currency_into_net_liquidation(
+    fx_client: Client,
+) -> None:
+    rows = await fx_client.account_summary("NetLiquidation,$LEDGER:ALL")
+    mine = {(tag, ccy): value for account, tag, value, ccy in rows if account == EUR_ACCT}
+    assert mine[("ExchangeRate", "USD")] == "0.9216632"  # 1 / 1.084995
+    by_ccy = {c: float(mine[("NetLiquidationByCurrency", c)]) for c in ("EUR", "USD")}
+    assert by_ccy == {"EUR": 72810.0, "USD": 38844.0}
+    expected = sum(v * float(mine[("ExchangeRate", c)]) for c, v in by_ccy.items())
+    assert float(mine[("NetLiquidation", "EUR")]) == pytest.approx(expected, abs=0.01)
+    assert mine[("Currency", "BASE")] == "BASE"

@@ -10,7 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from . import encoders as enc
+from .accounts import Account, Position
 from .context import EmulatorContext
+from .scenario import InstrumentSpec
 from .session import Session, SummarySubscription
 
 SUMMARY_TAGS = frozenset({
@@ -39,10 +41,10 @@ def send_account_update(
     b = ctx.broker
     acct = b.accounts[account]
     sent = s.subs.account_values_sent
-    for tag, value, ccy in acct.values(b.mark):
+    for tag, value, ccy in acct.values(b.prices):
         s.send(enc.account_value(tag, value, ccy, account))
         sent[(tag, ccy)] = value
-    for sym, p in acct.positions.items():
+    for sym, p in _portfolio(acct):
         if symbols is not None and sym not in symbols:
             continue
         if p.quantity == 0 and full:
@@ -51,11 +53,22 @@ def send_account_update(
     s.send(enc.account_time(ctx.clock()))
 
 
+def _portfolio(acct: Account) -> list[tuple[str, Position]]:
+    """Portfolio rows: stocks, then IB's FX-portfolio positions."""
+    return [*acct.positions.items(), *acct.fx_positions.items()]
+
+
+def _position(acct: Account, inst: InstrumentSpec) -> Position:
+    if inst.sec_type == "CASH":
+        return acct.fx_position(inst.symbol)
+    return acct.position(inst.symbol)
+
+
 def _send_portfolio_row(ctx: EmulatorContext, s: Session, account: str, symbol: str) -> None:
     b = ctx.broker
-    p = b.accounts[account].position(symbol)
     inst = b.scenario.instrument(symbol)
     assert inst is not None
+    p = _position(b.accounts[account], inst)
     mark = b.mark(symbol)
     s.subs.portfolio_sent[symbol] = (p.quantity, mark)
     s.send(
@@ -74,12 +87,12 @@ def send_changed_account_values(ctx: EmulatorContext, s: Session) -> None:
     acct = b.accounts[account]
     sent = s.subs.account_values_sent
     changed = False
-    for tag, value, ccy in acct.values(b.mark):
+    for tag, value, ccy in acct.values(b.prices):
         if sent.get((tag, ccy)) != value:
             s.send(enc.account_value(tag, value, ccy, account))
             sent[(tag, ccy)] = value
             changed = True
-    for sym, p in acct.positions.items():
+    for sym, p in _portfolio(acct):
         if p.quantity != 0 and s.subs.portfolio_sent.get(sym) != (p.quantity, b.mark(sym)):
             _send_portfolio_row(ctx, s, account, sym)
             changed = True
@@ -95,7 +108,7 @@ def send_account_multi(
     sent = s.subs.account_multi_sent.setdefault(req_id, {})
     b = ctx.broker
     for account in accounts:
-        for tag, value, ccy in b.accounts[account].values(b.mark):
+        for tag, value, ccy in b.accounts[account].values(b.prices):
             if changed_only and sent.get((account, tag, ccy)) == value:
                 continue
             s.send(enc.account_update_multi(req_id, account, model, tag, value, ccy))
@@ -119,7 +132,7 @@ def summary_rows(ctx: EmulatorContext, tags: frozenset[str]) -> list[Row]:
     return [
         (acct.id, tag, value, ccy)
         for acct in b.accounts.values()
-        for tag, value, ccy in acct.values(b.mark)
+        for tag, value, ccy in acct.values(b.prices)
         if _wants(tags, tag, ccy)
     ]
 
@@ -158,19 +171,23 @@ def send_pnl(ctx: EmulatorContext, s: Session, req_id: int) -> None:
     """One pnl message for a subscription."""
     account, _model = s.subs.pnl[req_id]
     acct = ctx.broker.accounts[account]
-    mark = ctx.broker.mark
-    s.send(enc.pnl(req_id, acct.daily_pnl(mark), acct.unrealized(mark), acct.realized_pnl))
+    p = ctx.broker.prices
+    s.send(enc.pnl(req_id, acct.daily_pnl(p), acct.unrealized(p), acct.realized(p)))
 
 
 def send_pnl_single(ctx: EmulatorContext, s: Session, req_id: int) -> None:
-    """One pnlSingle message: daily PnL counts from the session start, as the account's."""
+    """One pnlSingle message: daily PnL counts from the session start, as the account's;
+    amounts in the account's base currency, like the account's PnL."""
     account, _model, con_id = s.subs.pnl_single[req_id]
+    b = ctx.broker
     inst = next(i for i in ctx.scenario.instruments if i.con_id == con_id)
-    pos = ctx.broker.accounts[account].position(inst.symbol)
-    mark: Decimal = ctx.broker.mark(inst.symbol)
+    acct = b.accounts[account]
+    pos = _position(acct, inst)
+    mark: Decimal = b.mark(inst.symbol)
+    rate = b.rates.rate(inst.currency, acct.base_currency)
     s.send(
         enc.pnl_single(
-            req_id, pos.quantity, pos.daily_pnl(mark), pos.unrealized(mark), pos.realized_pnl,
-            pos.quantity * mark,
+            req_id, pos.quantity, pos.daily_pnl(mark) * rate, pos.unrealized(mark) * rate,
+            pos.realized_pnl * rate, pos.quantity * mark * rate,
         )
     )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from . import account_data
 from . import encoders as enc
@@ -44,7 +45,8 @@ def account_changed(ctx: EmulatorContext, account: str, symbol: str) -> None:
     b = ctx.broker
     inst = b.scenario.instrument(symbol)
     assert inst is not None
-    pos = b.accounts[account].position(symbol)
+    held = b.accounts[account]
+    pos = held.fx_position(symbol) if inst.sec_type == "CASH" else held.position(symbol)
     for s in _ready(ctx.clients()):
         subs = s.subs
         if subs.positions:
@@ -67,11 +69,12 @@ def quotes(ctx: EmulatorContext, changed: list[Quote]) -> None:
     by_symbol = {q.symbol: q for q in changed}
     delayed = ctx.scenario.market_data_type == "delayed"
     nan = ctx.fault_state.nan_prices
+    fx = {q.symbol for q in changed if _is_fx(ctx, q.symbol)}
     for s in list(ctx.clients()):
         for req_id, symbol in s.subs.market_data.items():
             q = by_symbol.get(symbol)
             if q is not None:
-                for msg in enc.quote_ticks(req_id, q, delayed, nan)[:3]:
+                for msg in enc.quote_ticks(req_id, q, delayed, nan, fx=symbol in fx, changed=True):
                     s.send(msg)
         for req_id in s.subs.pnl:
             account_data.send_pnl(ctx, s, req_id)
@@ -79,21 +82,34 @@ def quotes(ctx: EmulatorContext, changed: list[Quote]) -> None:
             account_data.send_pnl_single(ctx, s, req_id)
 
 
-def trade_prints(ctx: EmulatorContext, epoch: int) -> None:
-    """A trade at the last price on every subscribed symbol: size, volume and time ticks.
+def _is_fx(ctx: EmulatorContext, symbol: str) -> bool:
+    inst = ctx.scenario.instrument(symbol)
+    return inst is not None and inst.sec_type == "CASH"
+
+
+def trade_prints(ctx: EmulatorContext, now: datetime) -> None:
+    """A trade at the last price on every subscribed stock whose session is on: size,
+    volume and time ticks.
 
     A liquid stock trades many times a second in its session, so IB keeps sending last
     size, volume and last-timestamp ticks even while prices stand still; clients see the
-    quote's time advance.
+    quote's time advance. IDEALPRO reports no trades: FX pairs print none.
     """
     if ctx.fault_state.nan_prices:
         return
     delayed = ctx.scenario.market_data_type == "delayed"
-    volumes = ctx.market.print_trades(
-        {sym for s in ctx.clients() for sym in s.subs.market_data.values()}
-    )
+    epoch = int(now.timestamp())
+    b = ctx.broker
+    trading = set()
+    for sym in {sym for s in ctx.clients() for sym in s.subs.market_data.values()}:
+        inst = ctx.scenario.instrument(sym)
+        if inst is not None and inst.sec_type != "CASH" and b.hours_for(inst).is_trading(now):
+            trading.add(sym)
+    volumes = ctx.market.print_trades(trading)
     for s in list(ctx.clients()):
         for req_id, symbol in s.subs.market_data.items():
+            if symbol not in trading:
+                continue
             q = ctx.market.quote(symbol)
             for msg in enc.trade_print(req_id, q, volumes[symbol], epoch, delayed):
                 s.send(msg)

@@ -91,34 +91,63 @@ def _contract_fields(inst: InstrumentSpec, exchange: str) -> list[Field]:
     # conId, symbol, secType, lastTradeDate, strike, right, multiplier, exchange,
     # currency, localSymbol, tradingClass
     return [
-        inst.con_id, inst.symbol, inst.sec_type, "", 0, "", "", exchange, inst.currency,
-        inst.symbol, _trading_class(inst),
+        inst.con_id, inst.ib_symbol, inst.sec_type, "", 0, "", "", exchange, inst.currency,
+        inst.local_symbol, _trading_class(inst),
     ]  # fmt: skip
 
 
 def _trading_class(inst: InstrumentSpec) -> str:
-    # IB uses the symbol as trading class for US stocks, except on NASDAQ-listed ones
-    # where it is NMS.
+    # IB uses the symbol as trading class for stocks, except on NASDAQ-listed ones where it
+    # is NMS; an FX pair's is its local symbol (EUR.USD).
+    if inst.sec_type == "CASH":
+        return inst.local_symbol
     return "NMS" if inst.primary_exchange == "NASDAQ" else inst.symbol
 
 
+US_VENUES = "ARCA,NASDAQ,NYSE,BATS,IEX"
+STK_ORDER_TYPES = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LIT,LMT,MIDPX,MKT,MOC,NONALGO,OCA,REL,RELPCTOFS,SCALE,STP,STPLMT,TRAIL,WHATIF"
+FX_ORDER_TYPES = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,CASHQTY,DAY,GTC,IOC,LIT,LMT,MKT,NONALGO,OCA,REL,STP,STPLMT,TRAIL,WHATIF"
+
+
 def contract_details(
-    req_id: int, inst: InstrumentSpec, zone: str, trading_hours: str, liquid_hours: str
+    req_id: int,
+    inst: InstrumentSpec,
+    zone: str,
+    trading_hours: str,
+    liquid_hours: str,
+    route: str = "",
 ) -> list[Field]:
-    """contractData at server version >= 164 (no version field, size rules at the end)."""
-    order_types = "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LIT,LMT,MIDPX,MKT,MOC,NONALGO,OCA,REL,RELPCTOFS,SCALE,STP,STPLMT,TRAIL,WHATIF"
+    """contractData at server version >= 164 (no version field, size rules at the end).
+    An FX pair shows the route it was asked on (FXCONV or IDEALPRO)."""
+    if inst.sec_type == "CASH":
+        exchange, primary, order_types = route or "IDEALPRO", "", FX_ORDER_TYPES
+        valid = "IDEALPRO"
+        min_size = increment = suggested = inst.size_increment
+    else:
+        exchange, primary, order_types = "SMART", inst.primary_exchange, STK_ORDER_TYPES
+        valid = f"SMART,{primary}" + (f",{US_VENUES}" if inst.currency == "USD" else "")
+        fractional = inst.fractional
+        min_size = inst.min_size if not fractional else Decimal("0.0001")
+        increment = inst.size_increment if not fractional else Decimal("0.0001")
+        suggested = inst.size_increment
+    trading_class = _trading_class(inst)
+    market_name = inst.local_symbol if inst.sec_type == "CASH" else trading_class
     return [
-        CONTRACT_DATA, req_id, inst.symbol, inst.sec_type, "", 0, "", "SMART", inst.currency,
-        inst.symbol, _trading_class(inst), _trading_class(inst), inst.con_id, inst.min_tick,
-        "", order_types, f"SMART,{inst.primary_exchange},ARCA,NASDAQ,NYSE,BATS,IEX",
-        1, 0, inst.long_name, inst.primary_exchange, "", "", "", "", zone,
-        trading_hours, liquid_hours, "", "",
+        CONTRACT_DATA, req_id, inst.ib_symbol, inst.sec_type, "", 0, "", exchange, inst.currency,
+        inst.local_symbol, market_name, trading_class, inst.con_id, inst.min_tick,
+        "", order_types, valid, inst.price_magnifier, 0, inst.long_name, primary, "", "", "",
+        "", zone, trading_hours, liquid_hours, "", "",
         0,  # secIdList: none (the scenario has no ISINs to report)
-        1, "", "", "26,26", "", inst.stock_type,
-        inst.min_size if not inst.fractional else Decimal("0.0001"),
-        inst.size_increment if not inst.fractional else Decimal("0.0001"),
-        inst.size_increment,
+        1, "", "", "26,26", "", inst.stock_type if inst.sec_type == "STK" else "",
+        min_size, increment, suggested,
     ]  # fmt: skip
+
+
+def order_exchange(o: OrderRecord) -> str:
+    """The exchange an order's contract shows: SMART for stocks, the route for FX."""
+    if o.instrument.sec_type == "CASH":
+        return o.request.contract.exchange or "IDEALPRO"
+    return "SMART"
 
 
 def contract_details_end(req_id: int) -> list[Field]:
@@ -138,19 +167,27 @@ def tick_req_params(req_id: int, min_tick: Decimal) -> list[Field]:
     return [TICK_REQ_PARAMS, req_id, min_tick, "9c0001", 3]
 
 
-def quote_ticks(req_id: int, q: Quote, delayed: bool, nan: bool) -> list[list[Field]]:
-    """bid/ask/last/close as priceSizeTick messages; none when prices are missing."""
+def quote_ticks(
+    req_id: int, q: Quote, delayed: bool, nan: bool, *, fx: bool = False, changed: bool = False
+) -> list[list[Field]]:
+    """bid/ask/last/close as priceSizeTick messages (``changed``: without the close); none
+    when prices are missing. An FX pair has no last: IDEALPRO reports no trades, so IB
+    sends bid, ask and close only (ib_async's ``Ticker.last`` stays NaN and
+    ``marketPrice()`` is the midpoint)."""
     types = DELAYED_TICKS if delayed else LIVE_TICKS
     if nan:
         # A gateway without prices sends no price ticks at all (a snapshot just ends), so
         # ib_async leaves bid/ask/last unset: NaN.
         return []
-    return [
+    ticks = [
         tick_price(req_id, types["bid"], q.bid, q.bid_size),
         tick_price(req_id, types["ask"], q.ask, q.ask_size),
-        tick_price(req_id, types["last"], q.last, q.last_size),
-        tick_price(req_id, types["close"], q.close, 0),
     ]
+    if not fx:
+        ticks.append(tick_price(req_id, types["last"], q.last, q.last_size))
+    if not changed:
+        ticks.append(tick_price(req_id, types["close"], q.close, 0))
+    return ticks
 
 
 def tick_size(req_id: int, tick_type: int, size: Decimal) -> list[Field]:
@@ -187,14 +224,8 @@ def tick_snapshot_end(req_id: int) -> list[Field]:
 
 def position(account: str, inst: InstrumentSpec, qty: Decimal, avg_cost: Decimal) -> list[Field]:
     """position (version 3)."""
-    return [
-        POSITION_DATA,
-        3,
-        account,
-        *_contract_fields(inst, inst.primary_exchange),
-        qty,
-        avg_cost,
-    ]
+    exchange = "" if inst.sec_type == "CASH" else inst.primary_exchange
+    return [POSITION_DATA, 3, account, *_contract_fields(inst, exchange), qty, avg_cost]
 
 
 def position_end() -> list[Field]:
@@ -218,8 +249,8 @@ def portfolio_value(
 ) -> list[Field]:
     """updatePortfolio (version 8): primaryExchange in place of exchange."""
     return [
-        PORTFOLIO_VALUE, 8, inst.con_id, inst.symbol, inst.sec_type, "", 0, "", "",
-        inst.primary_exchange, inst.currency, inst.symbol, _trading_class(inst),
+        PORTFOLIO_VALUE, 8, inst.con_id, inst.ib_symbol, inst.sec_type, "", 0, "", "",
+        inst.primary_exchange, inst.currency, inst.local_symbol, _trading_class(inst),
         qty, price, round(qty * price, 2), avg_cost, round(unrealized, 2), round(realized, 2),
         account,
     ]  # fmt: skip
@@ -319,7 +350,7 @@ def open_order(o: OrderRecord, what_if: WhatIf | None = None) -> list[Field]:
         commission = [w.commission, w.commission, w.commission, w.currency, ""]
     return [
         OPEN_ORDER, r.order_id,
-        *_contract_fields(inst, "SMART"),
+        *_contract_fields(inst, order_exchange(o)),
         r.action, r.total_quantity, r.order_type, lmt, aux, r.tif, "", o.account, "O", 0,
         r.order_ref, r.client_id, o.perm_id, r.outside_rth, False, 0, "",
         "",  # sharesAllocation (deprecated)
@@ -338,7 +369,7 @@ def open_order(o: OrderRecord, what_if: WhatIf | None = None) -> list[Field]:
         0,  # conditions
         "", "", "", "", "", "", "", 0,  # adjustedOrderType .. adjustableTrailingUnit
         "", "", "",  # softDollarTier name, value, display name
-        "", False, False, "", False,  # cashQty .. usePriceMgmtAlgo
+        _num(r.cash_qty), False, False, "", False,  # cashQty .. usePriceMgmtAlgo
         "", False, False,  # duration, postToAts, autoCancelParent
         "", "", "", "", "",  # minTradeQty .. midOffsetAtHalf
     ]  # fmt: skip
@@ -357,7 +388,7 @@ def completed_order(o: OrderRecord) -> list[Field]:
     done = ib_time(o.completed_time) if o.completed_time else ""
     return [
         COMPLETED_ORDER,
-        *_contract_fields(inst, "SMART"),
+        *_contract_fields(inst, order_exchange(o)),
         r.action, r.total_quantity, r.order_type, lmt, aux, r.tif, "", o.account, "O", 0,
         r.order_ref, o.perm_id, r.outside_rth, False, 0, "",
         "", "", "", "",  # faGroup, faMethod, faPercentage, faProfile
@@ -386,10 +417,12 @@ def completed_orders_end() -> list[Field]:
 
 def exec_details(req_id: int, o: OrderRecord, e: Execution) -> list[Field]:
     """execDetails (no version field; no pendingPriceRevision below server 178)."""
+    inst = o.instrument
+    contract_exchange = "IDEALPRO" if inst.sec_type == "CASH" else inst.primary_exchange
     return [
         EXECUTION_DATA, req_id, o.order_id,
-        *_contract_fields(o.instrument, o.instrument.primary_exchange),
-        e.exec_id, ib_time(e.time), e.account, o.instrument.primary_exchange, e.side,
+        *_contract_fields(inst, contract_exchange),
+        e.exec_id, ib_time(e.time), e.account, e.exchange or inst.primary_exchange, e.side,
         e.shares, e.price, o.perm_id, o.client_id, 0, e.cum_qty, e.avg_price,
         o.request.order_ref, "", "", "", 2 if o.request.order_type == "LMT" else 1,
     ]  # fmt: skip

@@ -83,10 +83,12 @@ def req_contract_details(ctx: EmulatorContext, s: Session, f: list[str]) -> None
     if not matches:
         s.error(req_id, 200, NO_SECURITY)
         return
-    hours = ctx.broker.hours
-    trading, liquid = hours.ib_text(ctx.clock())
+    now = ctx.clock()
     for inst in matches:
-        s.send(enc.contract_details(req_id, inst, hours.ib_zone_name, trading, liquid))
+        hours = ctx.broker.hours_for(inst)
+        trading, liquid = hours.ib_text(now)
+        route = query.exchange if inst.sec_type == "CASH" else ""
+        s.send(enc.contract_details(req_id, inst, hours.ib_zone_name, trading, liquid, route))
     s.send(enc.contract_details_end(req_id))
 
 
@@ -127,11 +129,12 @@ def req_mkt_data(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
         return
     inst = matches[0]
     delayed = ctx.scenario.market_data_type == "delayed"
-    s.send(enc.tick_req_params(req_id, inst.min_tick))
+    s.send(enc.tick_req_params(req_id, inst.quote_tick))
     s.send(enc.market_data_type(req_id, 3 if delayed else 1))
     for msg in enc.quote_ticks(
-        req_id, ctx.market.quote(inst.symbol), delayed, ctx.fault_state.nan_prices
-    ):
+        req_id, ctx.market.quote(inst.symbol), delayed, ctx.fault_state.nan_prices,
+        fx=inst.sec_type == "CASH",
+    ):  # fmt: skip
         s.send(msg)
     if snapshot:
         ctx.limits.hold_snapshot_line(time.monotonic())
@@ -180,6 +183,7 @@ def place_order(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
     broker = ctx.broker
     try:
         if req.what_if:
+            req = broker.sized_by_cash(req)
             result = broker.what_if(req)
             inst, acct = broker.resolve(req)
             record = OrderRecord(
@@ -261,7 +265,7 @@ def req_executions(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
             continue
         if acct and o.account != acct:
             continue
-        if symbol and o.instrument.symbol != symbol.upper():
+        if symbol and o.instrument.ib_symbol != symbol.upper():
             continue
         if sec_type and o.instrument.sec_type != sec_type:
             continue
@@ -294,7 +298,8 @@ def req_positions(ctx: EmulatorContext, s: Session, f: list[str]) -> None:
     """reqPositions (61): every position of every account, then keep them coming."""
     b = ctx.broker
     for acct in b.accounts.values():
-        for sym, p in acct.positions.items():
+        # Stocks, then IB's FX-portfolio positions (pairs traded on IDEALPRO).
+        for sym, p in [*acct.positions.items(), *acct.fx_positions.items()]:
             inst = b.scenario.instrument(sym)
             if p.quantity != 0 and inst is not None:
                 s.send(enc.position(acct.id, inst, p.quantity, p.average_cost))

@@ -16,12 +16,12 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from .scenario import MarketHoursSpec
+from .scenario import MarketHoursSpec, SessionSpec
 
 DAYS_AHEAD = 7  # IB sends about a week: today and the six days after
 # IB's names for the zones it reports (it says US/Eastern where tzdata says America/New_York).
 IB_ZONE_NAMES = {"America/New_York": "US/Eastern", "America/Chicago": "US/Central"}
-ALWAYS_OPEN_ZONE = "US/Eastern"
+# Other zones are reported by their IANA names (Europe/Berlin, Europe/London, ...).
 
 
 # ---------------------------------------------------------------- NYSE rules
@@ -94,7 +94,11 @@ def nyse_early_closes(year: int) -> frozenset[date]:
 # ------------------------------------------------------------------ sessions
 @dataclass(frozen=True)
 class DaySession:
-    """One day's sessions in local time; ``None`` when closed."""
+    """One day's sessions in local time; ``None`` when closed.
+
+    An overnight session (IDEALPRO's 17:15 to 17:00) starts the day before ``day`` and
+    ends on it: its span then has a start later than its end.
+    """
 
     day: date
     liquid: tuple[time, time] | None
@@ -105,16 +109,44 @@ def _hhmm(text: str) -> time:
     return time.fromisoformat(text)
 
 
+# IDEALPRO: Sunday 17:15 to Friday 17:00 New York time, a break from 17:00 to 17:15 daily.
+FX_SESSION = SessionSpec(open="17:15", close="17:00")
+FX_ZONE = "America/New_York"
+
+
 class MarketHours:
-    """When the market is open, from the scenario's market hours (``None``: always)."""
+    """When a market is open: the US rules from ``market_hours`` (``None``: always open),
+    or an exchange's own sessions (``for_exchange``)."""
 
     def __init__(self, spec: MarketHoursSpec | None) -> None:
         self.spec = spec
-        self.zone = ZoneInfo(spec.timezone if spec else ALWAYS_OPEN_ZONE)
-        self.ib_zone_name = (
-            IB_ZONE_NAMES.get(spec.timezone, spec.timezone) if spec else ALWAYS_OPEN_ZONE
-        )
+        self.session: SessionSpec | None = None
+        # Always open: reported in New York time, as IB's US listings are (US/Eastern).
+        self._set_zone(spec.timezone if spec else "America/New_York")
         self._text: tuple[date, int, tuple[str, str]] | None = None
+
+    @classmethod
+    def for_exchange(cls, timezone: str, session: SessionSpec | None) -> MarketHours:
+        """An exchange's hours in its zone: weekends and listed holidays closed (no other
+        calendar); ``session`` None: always open, midnight to midnight local time."""
+        hours = cls(None)
+        hours._set_zone(timezone)
+        hours.session = session
+        return hours
+
+    def _set_zone(self, name: str) -> None:
+        self.zone = ZoneInfo(name)
+        self.ib_zone_name = IB_ZONE_NAMES.get(name, name)
+
+    @property
+    def always_open(self) -> bool:
+        """Whether no session rules apply (every day open midnight to midnight)."""
+        return self.spec is None and self.session is None
+
+    @property
+    def overnight(self) -> bool:
+        """Whether sessions run overnight (open in the evening, close the next day)."""
+        return self.session is not None and self.session.open > self.session.close
 
     def _holidays(self, year: int) -> frozenset[date]:
         assert self.spec is not None
@@ -129,7 +161,9 @@ class MarketHours:
         return nyse_early_closes(year)
 
     def day(self, d: date) -> DaySession:
-        """The sessions of one local day."""
+        """The sessions of one local day (for overnight sessions: the one ending that day)."""
+        if self.session is not None:
+            return self._exchange_day(d, self.session)
         spec = self.spec
         if spec is None:
             return DaySession(d, (time(0), time(0)), (time(0), time(0)))
@@ -141,12 +175,27 @@ class MarketHours:
             close, ext_close = _hhmm(spec.close), _hhmm(spec.extended_close)
         return DaySession(d, (_hhmm(spec.open), close), (_hhmm(spec.extended_open), ext_close))
 
+    @staticmethod
+    def _exchange_day(d: date, s: SessionSpec) -> DaySession:
+        if (s.weekdays_only and d.weekday() >= 5) or d in s.holidays:
+            return DaySession(d, None, None)
+        liquid = (_hhmm(s.open), _hhmm(s.close))
+        trading = (_hhmm(s.extended_open or s.open), _hhmm(s.extended_close or s.close))
+        return DaySession(d, liquid, trading)
+
     def _within(self, now: datetime, which: str) -> bool:
-        if self.spec is None:
+        if self.always_open:
             return True
         local = now.astimezone(self.zone)
-        span = getattr(self.day(local.date()), which)
-        return span is not None and span[0] <= local.time() < span[1]
+        today = local.date()
+        span = getattr(self.day(today), which)
+        if not self.overnight:
+            return span is not None and span[0] <= local.time() < span[1]
+        # Overnight: in today's session before its close, or in tomorrow's after its open.
+        if span is not None and local.time() < span[1]:
+            return True
+        later = getattr(self.day(today + timedelta(days=1)), which)
+        return later is not None and local.time() >= later[0]
 
     def is_regular(self, now: datetime) -> bool:
         """Whether the regular session (RTH) is on."""
@@ -163,9 +212,11 @@ class MarketHours:
             return self._text[2]  # the same all day: computed once per local date
         trading, liquid = [], []
         for i in range(days):
-            session = self.day(today + timedelta(days=i))
-            trading.append(_ib_span(session.day, session.trading))
-            liquid.append(_ib_span(session.day, session.liquid))
+            d = today + timedelta(days=i)
+            # IB labels an overnight session by the day it starts on.
+            session = self.day(d + timedelta(days=1)) if self.overnight else self.day(d)
+            trading.append(_ib_span(d, session.trading))
+            liquid.append(_ib_span(d, session.liquid))
         self._text = (today, days, (";".join(trading), ";".join(liquid)))
         return self._text[2]
 
@@ -174,6 +225,7 @@ def _ib_span(d: date, span: tuple[time, time] | None) -> str:
     if span is None:
         return f"{d:%Y%m%d}:CLOSED"
     start, end = span
-    # An always-open day runs midnight to midnight: the end is the next day's 00:00.
+    # An always-open day runs midnight to midnight and an overnight session ends the next
+    # day: either way the end is on the day after.
     end_day = d + timedelta(days=1) if end <= start else d
     return f"{d:%Y%m%d}:{start:%H%M}-{end_day:%Y%m%d}:{end:%H%M}"

@@ -35,9 +35,7 @@ async def trade_prints(ctx: EmulatorContext, every: float) -> None:
     """Print a trade at the last price on subscribed symbols while a session is on."""
     while True:
         await asyncio.sleep(every)
-        now = ctx.clock()
-        if ctx.broker.hours.is_trading(now):
-            delivery.trade_prints(ctx, int(now.timestamp()))
+        delivery.trade_prints(ctx, ctx.clock())
 
 
 async def account_updates(ctx: EmulatorContext, period: Callable[[], float]) -> None:

@@ -15,7 +15,9 @@ from .scenario import InstrumentSpec, PricesSpec
 
 @dataclass(frozen=True)
 class Quote:
-    """The touch and the last trade of one instrument."""
+    """The touch and the last trade of one instrument, in its quoted units (pence for a
+    pence-quoted line). For an FX pair ``last`` is only the reference the spread is built
+    around: IB reports no trades on IDEALPRO."""
 
     symbol: str
     bid: Decimal
@@ -40,12 +42,22 @@ def _round_tick(px: Decimal, tick: Decimal) -> Decimal:
     return ((px / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick).quantize(tick)
 
 
+FX_SIZE = Decimal("1000000")
+
+
 class Market:
     """Current quotes for every instrument; moves them when told to."""
 
     def __init__(self, spec: PricesSpec, instruments: list[InstrumentSpec]) -> None:
         self._spec = spec
-        self._ticks = {i.symbol: i.min_tick for i in instruments}
+        self._ticks = {i.symbol: i.quote_tick for i in instruments}
+        self._spread_bps = {
+            i.symbol: spec.spread_bps if i.spread_bps is None else i.spread_bps for i in instruments
+        }
+        # IDEALPRO shows sizes in the base currency, millions at the touch.
+        self._sizes = {
+            i.symbol: FX_SIZE if i.sec_type == "CASH" else Decimal("500") for i in instruments
+        }
         self._rng = random.Random(spec.seed)
         self._quotes: dict[str, Quote] = {}
         self._volume: dict[str, Decimal] = {i.symbol: Decimal(0) for i in instruments}
@@ -63,10 +75,18 @@ class Market:
         tick = self._ticks[symbol]
         last = max(_round_tick(last, tick), tick)
         if spread is None:
-            spread = last * Decimal(str(self._spec.spread_bps)) / Decimal(10_000)
+            spread = last * Decimal(str(self._spread_bps[symbol])) / Decimal(10_000)
         spread = max(_round_tick(spread, tick), tick)
         bid = max(_floor_tick(last - spread / 2, tick), tick)
-        return Quote(symbol, bid=bid, ask=bid + spread, last=last, close=close)
+        size = self._sizes[symbol]
+        return Quote(
+            symbol, bid=bid, ask=bid + spread, last=last, close=close, bid_size=size,
+            ask_size=size,
+        )  # fmt: skip
+
+    def mid(self, symbol: str) -> Decimal:
+        """The midpoint of a symbol's bid and ask (what FX rates are taken at)."""
+        return self._quotes[symbol].mid
 
     def symbols(self) -> list[str]:
         """Every quoted symbol."""

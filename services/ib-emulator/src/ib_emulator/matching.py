@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from .accounts import ZERO, Account
+from . import commissions
+from .accounts import ZERO, Account, Prices
 from .faults import FaultState
-from .hours import MarketHours
+from .fx import Rates
+from .hours import FX_SESSION, FX_ZONE, MarketHours
 from .limits import Limits
-from .market import Market
+from .market import Market, Quote
 from .orders import ContractQuery, Execution, OrderRecord, OrderRequest
 from .scenario import InstrumentSpec, Scenario
 
@@ -23,6 +25,9 @@ SUPPORTED_ORDER_TYPES = frozenset({"MKT", "LMT", "MIDPRICE"})
 SUPPORTED_TIFS = frozenset({"DAY", "GTC", "IOC"})
 ADAPTIVE_URGENCY = {"Patient": Decimal(0), "Normal": Decimal("0.5"), "Urgent": Decimal(1)}
 FRACTION_STEP = Decimal("0.0001")
+# Routes an FX order can name: IDEALPRO (IB's FX venue), or FXCONV, IB's currency
+# conversion route, which converts cash without opening an FX-portfolio position.
+FX_ROUTES = frozenset({"", "IDEALPRO", "FXCONV"})
 
 
 class OrderError(Exception):
@@ -125,7 +130,16 @@ class MatchingEngine:
         self.faults = faults
         self.clock = clock
         self.limits = limits or Limits()
-        self.hours = MarketHours(scenario.market_hours)
+        self.hours = MarketHours(scenario.market_hours)  # US listings (and the default)
+        self._calendars = {
+            name: MarketHours.for_exchange(ex.timezone, ex.hours)
+            for name, ex in scenario.exchanges.items()
+        }
+        if "IDEALPRO" not in self._calendars and scenario.market_hours is not None:
+            self._calendars["IDEALPRO"] = MarketHours.for_exchange(FX_ZONE, FX_SESSION)
+        self._instruments = {i.symbol: i for i in scenario.instruments}
+        self.rates = Rates(scenario.pairs(), market.mid)
+        self.prices = Prices(mark=self.mark, currency=self.currency_of, rate=self.rates.rate)
         self.accounts: dict[str, Account] = {a.id: Account.from_spec(a) for a in scenario.accounts}
         self.orders: list[OrderRecord] = []
         self.refused: list[RefusedOrder] = []
@@ -134,12 +148,25 @@ class MatchingEngine:
         self._next_perm_id = 1_100_000_000 + int(clock().timestamp()) % 1_000_000 * 100
         self._exec_seq = 0xE0D5
         for acct in self.accounts.values():
-            acct.start_session(self.mark)
+            acct.start_session(self.prices)
 
     # ----------------------------------------------------------------- lookups
     def mark(self, symbol: str) -> Decimal:
-        """The price positions are valued at (the last trade)."""
-        return self.market.quote(symbol).last
+        """The price positions are valued at, per unit in the instrument's currency: the
+        last trade (pence converted to pounds), or an FX pair's midpoint."""
+        inst = self._instruments[symbol]
+        if inst.sec_type == "CASH":
+            return self.market.mid(symbol)
+        last = self.market.quote(symbol).last
+        return last if inst.price_magnifier == 1 else last / inst.price_magnifier
+
+    def currency_of(self, symbol: str) -> str:
+        """The currency a symbol's amounts are in (an FX pair's: its quote currency)."""
+        return self._instruments[symbol].currency
+
+    def hours_for(self, inst: InstrumentSpec) -> MarketHours:
+        """The calendar of an instrument's exchange (the US rules when none is listed)."""
+        return self._calendars.get(inst.primary_exchange, self.hours)
 
     def find_instruments(self, q: ContractQuery) -> list[InstrumentSpec]:
         """Instruments matching a client's contract, as reqContractDetails would."""
@@ -147,15 +174,18 @@ class MatchingEngine:
         for inst in self.scenario.instruments:
             if q.con_id and q.con_id != inst.con_id:
                 continue
-            if q.symbol and q.symbol.upper() != inst.symbol:
+            if q.symbol and q.symbol.upper() != inst.ib_symbol:
                 continue
-            if not q.con_id and not q.symbol and q.local_symbol != inst.symbol:
+            if q.local_symbol and q.local_symbol != inst.local_symbol:
+                continue
+            if not q.con_id and not q.symbol and not q.local_symbol:
                 continue
             if q.sec_type and q.sec_type != inst.sec_type:
                 continue
             if q.currency and q.currency != inst.currency:
                 continue
-            if q.exchange and q.exchange not in ("SMART", inst.primary_exchange):
+            routes = FX_ROUTES if inst.sec_type == "CASH" else ("SMART", inst.primary_exchange)
+            if q.exchange and q.exchange not in routes:
                 continue
             if q.primary_exchange and q.primary_exchange != inst.primary_exchange:
                 continue
@@ -170,9 +200,9 @@ class MatchingEngine:
         """Above every order id this client id has used (IB tracks ids per client id)."""
         return self._max_order_id.get(client_id, 0) + 1
 
-    def is_rth(self, now: datetime) -> bool:
-        """Whether regular trading hours are on (always, when the scenario sets none)."""
-        return self.hours.is_regular(now)
+    def is_rth(self, inst: InstrumentSpec, now: datetime) -> bool:
+        """Whether the instrument's regular trading hours are on."""
+        return self.hours_for(inst).is_regular(now)
 
     # ------------------------------------------------------------- validation
     def resolve(self, req: OrderRequest) -> tuple[InstrumentSpec, Account]:
@@ -266,6 +296,9 @@ class MatchingEngine:
 
     def _check_funds(self, req: OrderRequest, inst: InstrumentSpec, acct: Account) -> None:
         q = self.market.quote(inst.symbol)
+        if inst.sec_type == "CASH":
+            self._check_fx_funds(req, inst, acct, q)
+            return
         if req.action == "SELL":
             held = acct.positions.get(inst.symbol)
             if acct.account_type == "cash" and (held is None or held.quantity < req.total_quantity):
@@ -274,16 +307,50 @@ class MatchingEngine:
                 )
             return
         price = req.lmt_price if req.lmt_price is not None and req.order_type == "LMT" else q.ask
-        value = price * req.total_quantity + self._commission_for(req.total_quantity, price)
-        power = acct.buying_power(self.mark)
+        commission, _ccy = self._commission_for(inst, acct, req.total_quantity, price)
+        cost = price / inst.price_magnifier * req.total_quantity + commission
+        value = self.rates.convert(cost, inst.currency, acct.base_currency)
+        power = acct.buying_power(self.prices)
+        base = acct.base_currency
         if value > power:
-            elv = acct.net_liquidation(self.mark)
+            elv = acct.net_liquidation(self.prices)
             raise OrderError(
                 201,
                 "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
-                f"DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [{elv:.2f} USD] MUST EXCEED "
-                f"THE INITIAL MARGIN [{value:.2f} USD]",
+                f"DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [{elv:.2f} {base}] MUST EXCEED "
+                f"THE INITIAL MARGIN [{value:.2f} {base}]",
             )
+        if acct.account_type == "cash":
+            self._check_cash_balance(acct, inst.currency, cost)
+
+    @staticmethod
+    def _check_cash_balance(acct: Account, ccy: str, needed: Decimal) -> None:
+        """A cash account pays in the currency itself: IB rejects an order its balance in
+        that currency does not cover (a short balance would be a loan; ibkr.info/node/87)."""
+        held = acct.cash.get(ccy, ZERO)
+        if needed > held:
+            raise OrderError(
+                201,
+                f"Order rejected - reason:Cash account {acct.id} holds {held:.2f} {ccy}, "
+                f"less than the {needed:.2f} {ccy} this order needs; convert currency first",
+            )
+
+    def _check_fx_funds(
+        self, req: OrderRequest, inst: InstrumentSpec, acct: Account, q: Quote
+    ) -> None:
+        """A margin account may borrow one currency against another; a cash account must
+        hold what it sells (and the commission, charged in its base currency)."""
+        if acct.account_type != "cash":
+            return
+        if req.action == "BUY":
+            price = req.lmt_price if req.order_type == "LMT" and req.lmt_price else q.ask
+            needs = {inst.quote_currency: price * req.total_quantity}
+        else:
+            needs = {inst.base_currency: req.total_quantity}
+        commission, ccy = self._commission_for(inst, acct, req.total_quantity, q.mid)
+        needs[ccy] = needs.get(ccy, ZERO) + commission
+        for ccy, amount in needs.items():
+            self._check_cash_balance(acct, ccy, amount)
 
     # ----------------------------------------------------------------- orders
     def _new_perm_id(self) -> int:
@@ -294,8 +361,31 @@ class MatchingEngine:
         if order_id > self._max_order_id.get(client_id, 0):
             self._max_order_id[client_id] = order_id
 
+    def sized_by_cash(self, req: OrderRequest) -> OrderRequest:
+        """An FX order given as ``cashQty`` (an amount of the quote currency, IB's "Forex
+        orders can be placed in denomination of second currency"): its size in the base
+        currency at the limit, or at the touch, in whole size increments."""
+        if req.cash_qty is None or req.total_quantity != 0:
+            return req
+        matches = self.find_instruments(req.contract)
+        if len(matches) != 1 or matches[0].sec_type != "CASH":
+            return req
+        inst = matches[0]
+        q = self.market.quote(inst.symbol)
+        price = req.lmt_price or (q.ask if req.action == "BUY" else q.bid)
+        units = (req.cash_qty / price / inst.size_increment).to_integral_value(ROUND_FLOOR)
+        return replace(req, total_quantity=units * inst.size_increment)
+
+    def _is_odd_lot(self, inst: InstrumentSpec, quantity: Decimal) -> bool:
+        """Whether an FX order is below IDEALPRO's minimum (USD 25,000 or equivalent)."""
+        if inst.sec_type != "CASH":
+            return False
+        usd = self.rates.convert(quantity, inst.base_currency, "USD")
+        return usd < self.scenario.fx.idealpro_minimum_usd
+
     def place(self, req: OrderRequest) -> list[OrderEvent]:
         """Accept, modify or refuse an order. Raises OrderError when nothing is recorded."""
+        req = self.sized_by_cash(req)
         existing = self._by_key.get((req.client_id, req.order_id))
         if existing is not None:
             return self._modify(existing, req)
@@ -319,6 +409,7 @@ class MatchingEngine:
             # A delayed acknowledgement must not be overtaken by its own fill.
             fillable_at=now
             + timedelta(seconds=self.scenario.fills.delay_seconds + self.faults.ack_delay_seconds),
+            odd_lot=self._is_odd_lot(inst, req.total_quantity),
         )
         rejection = self.faults.take_rejection()
         try:
@@ -342,7 +433,7 @@ class MatchingEngine:
                 return [OrderChanged(record), ErrorReported(record, code, message)]
             record.status = "Rejected"
             return [ErrorReported(record, code, message)]
-        if self.is_rth(now) or req.outside_rth:
+        if self.is_rth(inst, now) or req.outside_rth:
             record.status = "Submitted"
         else:
             record.why_held = ""
@@ -360,8 +451,9 @@ class MatchingEngine:
                 201, "Order rejected - reason:Quantity is below what has already filled"
             )
         probe = replace(req, account=req.account or record.account)
-        self.resolve(probe)
+        inst, _acct = self.resolve(probe)
         record.request = replace(probe, client_id=record.client_id)
+        record.odd_lot = self._is_odd_lot(inst, probe.total_quantity)
         return [OrderChanged(record)]
 
     def cancel(self, client_id: int, order_id: int) -> list[OrderEvent]:
@@ -403,11 +495,14 @@ class MatchingEngine:
         return [o for o in self.orders if o.is_done]
 
     # --------------------------------------------------------------- matching
-    def _commission_for(self, cum_qty: Decimal, price: Decimal) -> Decimal:
-        spec = self.scenario.commissions
-        fee = max(spec.per_share * cum_qty, spec.minimum)
-        cap = price * cum_qty * spec.maximum_pct_of_value / 100
-        return _q(min(fee, max(cap, Decimal("0.01"))), Decimal("0.0001"))
+    def _commission_for(
+        self, inst: InstrumentSpec, acct: Account, cum_qty: Decimal, price: Decimal
+    ) -> tuple[Decimal, str]:
+        """(commission, currency) an order owes for ``cum_qty`` at ``price`` (quoted units)."""
+        value = price * cum_qty / inst.price_magnifier
+        return commissions.commission(
+            self.scenario, self.rates, inst, cum_qty, value, acct.base_currency
+        )
 
     def _fill_price(self, record: OrderRecord) -> Decimal | None:
         req = record.request
@@ -423,10 +518,20 @@ class MatchingEngine:
             px = _q(q.mid, tick)
         else:
             px = q.ask if buy else q.bid
+        if record.odd_lot and not req.algo_strategy and req.order_type != "MIDPRICE":
+            px = self._odd_lot_price(px, buy, record.instrument.quote_tick)
         capped = req.lmt_price is not None and req.order_type in ("LMT", "MIDPRICE")
         if capped and ((buy and px > req.lmt_price) or (not buy and px < req.lmt_price)):  # type: ignore[operator]
             return None
         return px
+
+    def _odd_lot_price(self, touch: Decimal, buy: bool, tick: Decimal) -> Decimal:
+        """IB routes an IDEALPRO odd lot to its odd-lot venue, whose quotes are wider: the
+        touch moved against the client by ``fx.odd_lot_markup_bps``, to a whole tick."""
+        markup = touch * self.scenario.fx.odd_lot_markup_bps / Decimal(10_000)
+        px = touch + markup if buy else touch - markup
+        rounding = ROUND_CEILING if buy else ROUND_FLOOR
+        return (px / tick).to_integral_value(rounding=rounding) * tick
 
     def _slice(self, record: OrderRecord) -> Decimal:
         fraction = self.faults.partial_fill_fraction or self.scenario.fills.partial_fill_fraction
@@ -444,8 +549,8 @@ class MatchingEngine:
             return []
         now = self.clock()
         events: list[OrderEvent] = []
-        rth = self.is_rth(now)
         for record in self.open_orders():
+            rth = self.is_rth(record.instrument, now)
             if now < record.fillable_at or not (rth or record.request.outside_rth):
                 continue
             price = self._fill_price(record)
@@ -459,15 +564,30 @@ class MatchingEngine:
         self, record: OrderRecord, qty: Decimal, price: Decimal, now: datetime
     ) -> list[OrderEvent]:
         acct = self.accounts[record.account]
+        inst = record.instrument
         cum = record.filled + qty
-        due = self._commission_for(cum, price)
+        due, commission_ccy = self._commission_for(inst, acct, cum, price)
         commission = max(due - record.commission_total, ZERO)
         signed = qty if record.request.action == "BUY" else -qty
-        before = acct.positions.get(record.instrument.symbol)
-        reduces = (
-            before is not None and before.quantity != 0 and (before.quantity > 0) != (signed > 0)
-        )
-        realized = acct.apply_fill(record.instrument.symbol, signed, price, commission)
+        realized: Decimal | None
+        if inst.sec_type == "CASH":
+            route = record.request.contract.exchange
+            realized = acct.apply_fx_fill(
+                inst.symbol, signed, price, commission, commission_ccy,
+                fx_position=route != "FXCONV",
+            )  # fmt: skip
+            exchange = self.scenario.fx.odd_lot_exchange if record.odd_lot else "IDEALPRO"
+        else:
+            before = acct.positions.get(inst.symbol)
+            reduces = (
+                before is not None
+                and before.quantity != 0
+                and (before.quantity > 0) != (signed > 0)
+            )
+            unit = price if inst.price_magnifier == 1 else price / inst.price_magnifier
+            made = acct.apply_fill(inst.symbol, inst.currency, signed, unit, commission)
+            realized = made if reduces else None
+            exchange = inst.primary_exchange
         record.avg_fill_price = (record.avg_fill_price * record.filled + price * qty) / cum
         record.filled = cum
         record.last_fill_price = price
@@ -483,8 +603,9 @@ class MatchingEngine:
             cum_qty=cum,
             avg_price=record.avg_fill_price,
             commission=commission,
-            commission_currency=self.scenario.commissions.currency,
-            realized_pnl=realized if reduces else None,
+            commission_currency=commission_ccy,
+            realized_pnl=realized,
+            exchange=exchange,
         )
         record.executions.append(execution)
         if record.filled >= record.request.total_quantity:
@@ -498,21 +619,27 @@ class MatchingEngine:
     # ---------------------------------------------------------------- what-if
     def what_if(self, req: OrderRequest) -> WhatIf:
         """Margin and commission impact of an order that is not placed."""
+        req = self.sized_by_cash(req)
         inst, acct = self.resolve(req)
         q = self.market.quote(inst.symbol)
         price = q.ask if req.action == "BUY" else q.bid
         if req.order_type == "LMT" and req.lmt_price is not None:
             price = req.lmt_price
-        commission = self._commission_for(req.total_quantity, price)
+        commission, commission_ccy = self._commission_for(inst, acct, req.total_quantity, price)
         signed = req.total_quantity if req.action == "BUY" else -req.total_quantity
-        gross_before = acct.gross_value(self.mark)
-        pos = acct.positions.get(inst.symbol)
-        held = pos.quantity if pos else ZERO
+        base = acct.base_currency
+        rate = self.rates.rate(inst.currency, base)
+        gross_before = acct.gross_value(self.prices)
         mark = self.mark(inst.symbol)
-        gross_after = gross_before - abs(held * mark) + abs((held + signed) * mark)
+        gross_after = gross_before
+        if inst.sec_type != "CASH":  # cash is not a position: FX leaves the gross alone
+            pos = acct.positions.get(inst.symbol)
+            held = pos.quantity if pos else ZERO
+            gross_after += (abs((held + signed) * mark) - abs(held * mark)) * rate
         init_b, maint_b = acct.margin(gross_before)
         init_a, maint_a = acct.margin(gross_after)
-        elv_b = acct.net_liquidation(self.mark)
+        elv_b = acct.net_liquidation(self.prices)
         # Trading at the touch costs the spread against the mark, plus commission.
-        elv_a = elv_b - commission - abs(signed) * abs(price - mark)
-        return WhatIf(init_b, maint_b, elv_b, init_a, maint_a, elv_a, commission, inst.currency)
+        spread = abs(signed) * abs(price / inst.price_magnifier - mark) * rate
+        elv_a = elv_b - self.rates.convert(commission, commission_ccy, base) - spread
+        return WhatIf(init_b, maint_b, elv_b, init_a, maint_a, elv_a, commission, commission_ccy)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import delivery
+from .accounts import Position
 from .context import EmulatorContext
 from .session import Session
 
@@ -94,27 +95,40 @@ def orders_report(ctx: EmulatorContext) -> list[dict[str, object]]:
 def state_report(ctx: EmulatorContext, faults: dict[str, object]) -> dict[str, object]:
     """Accounts with cash, positions and PnL; connections, prices, faults and limits."""
     b, market = ctx.broker, ctx.market
+    px = b.prices
+
+    def rows(positions: dict[str, Position]) -> list[dict[str, str]]:
+        return [
+            {
+                "symbol": sym,
+                "currency": b.currency_of(sym),
+                "quantity": str(p.quantity),
+                "average_cost": str(round(p.average_cost, 6)),
+                "market_price": str(b.mark(sym)),
+                "realized_pnl": f"{p.realized_pnl:.2f}",
+                "daily_pnl": f"{p.daily_pnl(b.mark(sym)):.2f}",
+            }
+            for sym, p in positions.items()
+            if p.quantity != 0
+        ]
+
     accounts = [
         {
             "id": acct.id,
             "base_currency": acct.base_currency,
-            "cash": str(acct.cash),
-            "net_liquidation": f"{acct.net_liquidation(b.mark):.2f}",
-            "realized_pnl": f"{acct.realized_pnl:.2f}",
-            "unrealized_pnl": f"{acct.unrealized(b.mark):.2f}",
-            "daily_pnl": f"{acct.daily_pnl(b.mark):.2f}",
-            "positions": [
-                {
-                    "symbol": sym,
-                    "quantity": str(p.quantity),
-                    "average_cost": str(round(p.average_cost, 6)),
-                    "market_price": str(b.mark(sym)),
-                    "realized_pnl": f"{p.realized_pnl:.2f}",
-                    "daily_pnl": f"{p.daily_pnl(b.mark(sym)):.2f}",
-                }
-                for sym, p in acct.positions.items()
-                if p.quantity != 0
-            ],
+            # The base currency's balance; every currency's in cash_by_currency.
+            "cash": str(acct.cash.get(acct.base_currency, 0)),
+            "cash_by_currency": {c: str(v) for c, v in acct.cash.items()},
+            "total_cash": f"{acct.total_cash(px):.2f}",
+            "exchange_rates": {
+                c: str(b.rates.rate(c, acct.base_currency)) for c in acct.currencies(px)
+            },
+            "net_liquidation": f"{acct.net_liquidation(px):.2f}",
+            "realized_pnl": f"{acct.realized(px):.2f}",
+            "unrealized_pnl": f"{acct.unrealized(px):.2f}",
+            "daily_pnl": f"{acct.daily_pnl(px):.2f}",
+            "positions": rows(acct.positions),  # stocks and ETFs
+            "fx_positions": rows(acct.fx_positions),  # IB's FX portfolio (IDEALPRO trades)
         }
         for acct in b.accounts.values()
     ]

@@ -47,6 +47,7 @@ class OrderRequest:
     algo_params: tuple[tuple[str, str], ...]
     what_if: bool
     unsupported: str = ""  # why the request cannot be honoured (combo, conditions, ...)
+    cash_qty: Decimal | None = None  # an FX order sized in its quote currency
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Execution:
     commission: Decimal
     commission_currency: str
     realized_pnl: Decimal | None  # None for opening fills (IB sends an unset double)
+    exchange: str = ""  # where it executed (IDEALFX for an IDEALPRO odd lot)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class OrderRecord:
     completed_status: str = ""
     why_held: str = ""
     reject_reason: str = ""
+    odd_lot: bool = False  # an FX order below IDEALPRO's minimum (IB's odd-lot venue)
 
     @property
     def order_id(self) -> int:
@@ -137,6 +140,7 @@ class OrderRecord:
             "remaining": str(self.remaining),
             "avg_fill_price": str(self.avg_fill_price),
             "reject_reason": self.reject_reason,
+            "odd_lot": self.odd_lot,
             "received_at": self.received_at.isoformat(),
             "fills": [
                 {
@@ -145,6 +149,8 @@ class OrderRecord:
                     "shares": str(e.shares),
                     "price": str(e.price),
                     "commission": str(e.commission),
+                    "commission_currency": e.commission_currency,
+                    "exchange": e.exchange,
                     "realized_pnl": None if e.realized_pnl is None else str(e.realized_pnl),
                 }
                 for e in self.executions

@@ -177,16 +177,17 @@ def parse_place_order(fields: list[str], client_id: int, server_version: int) ->
     r.expect("sbbb")  # orderMiscOptions, solicited, randomizeSize, randomizePrice
     if order_type.upper() in ("PEG BENCH", "PEGBENCH"):
         r.skip(5)
+    cash_qty: Decimal | None = None
     if r.int() > 0:
         # Conditions have a layout per type; the order is refused, so stop reading here.
         unsupported = "order conditions are not emulated"
     else:
-        _read_tail(r, contract, order_type.upper(), server_version)
+        cash_qty = _read_tail(r, contract, order_type.upper(), server_version)
     if parent_id:
         unsupported = unsupported or "bracket / child orders are not emulated"
     return _request(order_id, client_id, contract, action, qty, order_type, lmt, aux, tif,
                     account, order_ref, transmit, parent_id, outside_rth, algo, params,
-                    what_if, unsupported)  # fmt: skip
+                    what_if, unsupported, cash_qty)  # fmt: skip
 
 
 HEDGE_TYPES = frozenset({"", "D", "B", "F", "P", "PAIR"})
@@ -227,9 +228,14 @@ def _read_algo(r: FieldReader) -> tuple[str, tuple[tuple[str, str], ...]]:
     return algo, tuple(params)
 
 
-def _read_tail(r: FieldReader, contract: ContractQuery, order_type: str, version: int) -> None:
-    """The fields after the conditions, version gates included, to the exact end."""
-    r.expect("sfffffisssfssssbbbb")  # adjustedOrderType .. usePriceMgmtAlgo
+def _read_tail(
+    r: FieldReader, contract: ContractQuery, order_type: str, version: int
+) -> Decimal | None:
+    """The fields after the conditions, version gates included, to the exact end; returns
+    the order's cashQty."""
+    r.expect("sfffffisss")  # adjustedOrderType .. softDollarTier value
+    cash_qty = r.decimal()
+    r.expect("ssssbbbb")  # mifid2 decision maker .. usePriceMgmtAlgo
     # duration, postToAts, autoCancelParent, advancedErrorOverride, manualOrderTime
     for gate, kind in ((158, "i"), (160, "i"), (162, "b"), (166, "s"), (169, "s")):
         if version >= gate:
@@ -239,8 +245,9 @@ def _read_tail(r: FieldReader, contract: ContractQuery, order_type: str, version
             r.skip(1)  # minTradeQty
         if order_type in ("PEG BEST", "PEGBEST", "PEG MID", "PEGMID"):
             # A pegged order is refused (387); its variable tail is not worth reading.
-            return
+            return cash_qty
     r.end()
+    return cash_qty if cash_qty is not None and cash_qty > 0 else None
 
 
 def _request(
@@ -262,6 +269,7 @@ def _request(
     params: tuple[tuple[str, str], ...],
     what_if: bool,
     unsupported: str,
+    cash_qty: Decimal | None = None,
 ) -> OrderRequest:
     return OrderRequest(
         order_id=order_id,
@@ -282,4 +290,5 @@ def _request(
         algo_params=params,
         what_if=what_if,
         unsupported=unsupported,
+        cash_qty=cash_qty,
     )

@@ -1,10 +1,14 @@
 """The scenario: accounts, instruments, prices, commissions and fill rules, loaded from YAML.
 
 A bad file fails at start with the file, the field and what was expected, never later.
+Several currencies are supported: instruments are priced in their own currency, accounts
+hold cash per currency, and FX pairs (``sec_type: CASH``, e.g. ``EUR.USD``) both trade on
+IDEALPRO and provide the exchange rates every amount is converted with.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from importlib import resources
@@ -14,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .fx import conversion_path
 
 
 class ScenarioError(ValueError):
@@ -32,31 +38,137 @@ class PositionSpec(_Model):
     average_cost: Decimal
 
 
+CCY = r"^[A-Z]{3}$"
+PAIR = r"^[A-Z]{3}\.[A-Z]{3}$"
+
+
+# The order IB names pairs in (EUR.USD, GBP.USD, USD.CAD, EUR.GBP...): the earlier currency
+# is the base. Others come after these, alphabetically.
+PAIR_PRIORITY = ("EUR", "GBP", "AUD", "NZD", "USD", "CAD", "CHF", "NOK", "SEK", "DKK", "JPY")
+
+
+def ib_pair(a: str, b: str) -> str:
+    """The pair of two currencies as IB names it (``ib_pair("USD", "EUR") == "EUR.USD"``)."""
+
+    def rank(c: str) -> tuple[int, str]:
+        return (PAIR_PRIORITY.index(c) if c in PAIR_PRIORITY else len(PAIR_PRIORITY), c)
+
+    first, second = sorted((a, b), key=rank)
+    return f"{first}.{second}"
+
+
 class AccountSpec(_Model):
-    """A paper account."""
+    """A paper account: ``cash`` is an amount in the base currency, or one per currency."""
 
     id: str = Field(min_length=1)
-    base_currency: str = "USD"
-    cash: Decimal
+    base_currency: str = Field(default="USD", pattern=CCY)
+    cash: dict[str, Decimal]
     account_type: Literal["margin", "cash"] = "margin"
     positions: list[PositionSpec] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cash_in_base(cls, data: object) -> object:
+        # ``cash: 25000`` means 25,000 in the base currency (every scenario before
+        # multi-currency support says it so).
+        if isinstance(data, dict) and not isinstance(data.get("cash", {}), dict):
+            base = data.get("base_currency", "USD")
+            return {**data, "cash": {base if isinstance(base, str) else "USD": data["cash"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _check_currencies(self) -> AccountSpec:
+        bad = sorted(c for c in self.cash if not re.fullmatch(CCY, c))
+        if bad:
+            raise ValueError(f"cash: {bad[0]!r} is not a currency code (three capital letters)")
+        return self
+
+    @property
+    def currencies(self) -> set[str]:
+        """The base currency and every currency cash is held in."""
+        return {self.base_currency, *self.cash}
+
 
 class InstrumentSpec(_Model):
-    """A stock or ETF that can be qualified, quoted and traded."""
+    """A stock or ETF, or an FX pair (``sec_type: CASH``), that can be qualified, quoted and
+    traded.
+
+    An FX pair's ``symbol`` is IB's local symbol, base and quote currency (``EUR.USD``): on
+    the wire its symbol is the base currency (``EUR``) and its currency the quote (``USD``),
+    as IB has them. ``price_magnifier`` is IB's: 100 for a line quoted in pence (LSE's GBp)
+    whose currency is GBP; market data, limit and execution prices are then in pence, the
+    account side (average cost, market value, cash) in pounds.
+    """
 
     symbol: str = Field(min_length=1)
     con_id: int = Field(gt=0)
-    sec_type: Literal["STK"] = "STK"
+    sec_type: Literal["STK", "CASH"] = "STK"
     stock_type: Literal["COMMON", "ETF"] = "COMMON"
     exchange: str = "SMART"
-    primary_exchange: str
-    currency: str = "USD"
+    primary_exchange: str = ""
+    currency: str = Field(default="USD", pattern=CCY)
     long_name: str = ""
-    min_tick: Decimal = Decimal("0.01")
+    min_tick: Decimal = Field(default=Decimal("0.01"), gt=0)
+    # Market data can be finer than orders: IDEALPRO quotes in 0.1 pip, orders in 0.5 pip.
+    market_data_tick: Decimal | None = Field(default=None, gt=0)
     min_size: Decimal = Decimal("1")
-    size_increment: Decimal = Decimal("1")
+    size_increment: Decimal = Field(default=Decimal("1"), gt=0)
     fractional: bool = False
+    price_magnifier: int = Field(default=1, ge=1)
+    spread_bps: float | None = Field(default=None, ge=0)  # overrides prices.spread_bps
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("sec_type") == "CASH":
+            symbol = str(data.get("symbol", ""))
+            quote = symbol.split(".")[-1] if "." in symbol else ""
+            return {"exchange": "IDEALPRO", "primary_exchange": "IDEALPRO",
+                    "currency": quote or data.get("currency", "USD"), **data}  # fmt: skip
+        return data
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> InstrumentSpec:
+        if self.sec_type == "CASH":
+            if not re.fullmatch(PAIR, self.symbol):
+                raise ValueError(
+                    f"symbol: an FX pair is named BASE.QUOTE, e.g. EUR.USD, got {self.symbol!r}"
+                )
+            if self.currency != self.quote_currency:
+                raise ValueError(
+                    f"currency: {self.symbol} is quoted in {self.quote_currency}, "
+                    f"not {self.currency}"
+                )
+            if self.exchange != "IDEALPRO":
+                raise ValueError("exchange: FX pairs trade on IDEALPRO")
+        elif not self.primary_exchange:
+            raise ValueError("primary_exchange: a stock needs its listing exchange, e.g. ARCA")
+        return self
+
+    @property
+    def ib_symbol(self) -> str:
+        """The symbol on the wire: the base currency for an FX pair."""
+        return self.symbol.split(".")[0] if self.sec_type == "CASH" else self.symbol
+
+    @property
+    def local_symbol(self) -> str:
+        """IB's local symbol (``EUR.USD`` for a pair, the symbol for a stock)."""
+        return self.symbol
+
+    @property
+    def base_currency(self) -> str:
+        """An FX pair's base currency (what its quantity counts); a stock's currency."""
+        return self.ib_symbol if self.sec_type == "CASH" else self.currency
+
+    @property
+    def quote_currency(self) -> str:
+        """The currency prices are in (an FX pair's second currency)."""
+        return self.symbol.split(".")[1] if self.sec_type == "CASH" else self.currency
+
+    @property
+    def quote_tick(self) -> Decimal:
+        """The increment market data is quoted in."""
+        return self.market_data_tick or self.min_tick
 
 
 class PricesSpec(_Model):
@@ -74,12 +186,15 @@ class PricesSpec(_Model):
 
 
 class CommissionSpec(_Model):
-    """IBKR Pro fixed-style commissions: per share with a minimum and a cap."""
+    """IBKR Pro fixed-style commissions: per share and/or a percent of the trade value, with
+    a minimum per order and caps; amounts are in ``currency`` (trade values are converted)."""
 
-    per_share: Decimal = Decimal("0.005")
-    minimum: Decimal = Decimal("1.00")
-    maximum_pct_of_value: Decimal = Decimal("1.0")
-    currency: str = "USD"
+    per_share: Decimal = Field(default=Decimal("0.005"), ge=0)
+    pct_of_value: Decimal = Field(default=Decimal(0), ge=0)  # e.g. 0.05 for Europe's 0.05%
+    minimum: Decimal = Field(default=Decimal("1.00"), ge=0)
+    maximum_pct_of_value: Decimal | None = Field(default=Decimal("1.0"), ge=0)
+    maximum: Decimal | None = Field(default=None, ge=0)
+    currency: str = Field(default="USD", pattern=CCY)
 
 
 class FillSpec(_Model):
@@ -114,11 +229,61 @@ class MarketHoursSpec(_Model):
             raise ValueError("expected extended_open <= open < close <= extended_close")
         if not self.open < self.early_close <= self.early_extended_close:
             raise ValueError("expected open < early_close <= early_extended_close")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {self.timezone!r}") from None
+        _check_zone(self.timezone)
         return self
+
+
+class SessionSpec(_Model):
+    """One exchange's sessions in its local time. ``open`` after ``close`` is an overnight
+    session (IDEALPRO: 17:15 the day before to 17:00). Holidays: weekends and the list."""
+
+    open: str = Field(pattern=_HHMM)
+    close: str = Field(pattern=_HHMM)
+    extended_open: str | None = Field(default=None, pattern=_HHMM)  # default: open
+    extended_close: str | None = Field(default=None, pattern=_HHMM)  # default: close
+    weekdays_only: bool = True
+    holidays: list[date] = []
+
+    @model_validator(mode="after")
+    def _check_order(self) -> SessionSpec:
+        ext_open = self.extended_open or self.open
+        ext_close = self.extended_close or self.close
+        if self.open > self.close:
+            if (ext_open, ext_close) != (self.open, self.close):
+                raise ValueError("an overnight session (open after close) has no extended hours")
+        elif not ext_open <= self.open < self.close <= ext_close:
+            raise ValueError("expected extended_open <= open < close <= extended_close")
+        return self
+
+
+def _check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+
+
+class ExchangeSpec(_Model):
+    """A listing exchange (by IB's name: IBIS, AEB, LSEETF, TSE, EBS, IDEALPRO...): its time
+    zone, sessions (null: always open) and commission schedule (null: the scenario's)."""
+
+    timezone: str
+    hours: SessionSpec | None = None
+    commission: CommissionSpec | None = None
+
+    @model_validator(mode="after")
+    def _check_timezone(self) -> ExchangeSpec:
+        _check_zone(self.timezone)
+        return self
+
+
+class FxSpec(_Model):
+    """IDEALPRO's order size rule: below the minimum an order is an odd lot, which IB routes
+    to its odd-lot venue and fills at a worse price instead of refusing it."""
+
+    idealpro_minimum_usd: Decimal = Field(default=Decimal(25000), ge=0)
+    odd_lot_markup_bps: Decimal = Field(default=Decimal(1), ge=0)
+    odd_lot_exchange: str = "IDEALFX"
 
 
 class AccountUpdatesSpec(_Model):
@@ -147,6 +312,8 @@ class Scenario(_Model):
     market_hours: MarketHoursSpec | None = None
     account_updates: AccountUpdatesSpec = AccountUpdatesSpec()
     limits: LimitsSpec = LimitsSpec()
+    exchanges: dict[str, ExchangeSpec] = {}  # by primary exchange; others use market_hours
+    fx: FxSpec = FxSpec()
 
     @model_validator(mode="after")
     def _check_references(self) -> Scenario:
@@ -165,7 +332,41 @@ class Scenario(_Model):
                         f"accounts[{acct.id}].positions.{pos.symbol}: "
                         "not a symbol listed under instruments"
                     )
+                if self.instrument(pos.symbol).sec_type == "CASH":  # type: ignore[union-attr]
+                    raise ValueError(
+                        f"accounts[{acct.id}].positions.{pos.symbol}: a currency is held as "
+                        f"cash; put it under cash, e.g. cash: {{{pos.symbol[:3]}: ...}}"
+                    )
+        self._check_conversions()
         return self
+
+    def _check_conversions(self) -> None:
+        """Every currency used must convert to every other through the scenario's FX pairs."""
+        pairs = self.pairs()
+        used: dict[str, str] = {}  # currency -> where it is first used
+        for acct in self.accounts:
+            for ccy in [acct.base_currency, *sorted(acct.currencies)]:
+                used.setdefault(ccy, f"accounts[{acct.id}]")
+        for inst in self.instruments:
+            used.setdefault(inst.currency, f"instruments.{inst.symbol}")
+        for name, ex in self.exchanges.items():
+            if ex.commission is not None:
+                used.setdefault(ex.commission.currency, f"exchanges.{name}.commission")
+        used.setdefault(self.commissions.currency, "commissions")
+        if any(i.sec_type == "CASH" for i in self.instruments):
+            used.setdefault("USD", "fx (IDEALPRO's minimum is in USD)")
+        first, *others = used  # the first account's base currency, then the others
+        for ccy in others:
+            if conversion_path(pairs, ccy, first) is None:
+                raise ValueError(
+                    f"{used[ccy]}: no FX pair converts {ccy} to {first}; add an instrument "
+                    f"with sec_type CASH such as {ib_pair(ccy, first)} (with a starting "
+                    "price under prices.start)"
+                )
+
+    def pairs(self) -> list[str]:
+        """The FX pairs (``EUR.USD``...) the scenario quotes."""
+        return [i.symbol for i in self.instruments if i.sec_type == "CASH"]
 
     def _check_prices(self, symbols: set[str]) -> None:
         missing = sorted(symbols - set(self.prices.start))
@@ -204,9 +405,23 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         raise ScenarioError(_format_error(source, exc)) from exc
 
 
+BUILTIN_SCENARIOS = {"default": "default_scenario.yaml", "multi_currency": "multi_currency.yaml"}
+
+
+def builtin_scenario(name: str) -> Scenario:
+    """A scenario shipped with the emulator, by name (``default``, ``multi_currency``)."""
+    file = BUILTIN_SCENARIOS.get(name)
+    if file is None:
+        raise ScenarioError(f"no built-in scenario {name!r}; known: {sorted(BUILTIN_SCENARIOS)}")
+    text = resources.files("ib_emulator").joinpath(file).read_text("utf-8")
+    return parse_scenario(text, file)
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Load a scenario file or raise ScenarioError."""
+    """Load a scenario file (or a built-in one by name) or raise ScenarioError."""
     p = Path(path)
+    if not p.exists() and str(path) in BUILTIN_SCENARIOS:
+        return builtin_scenario(str(path))
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
@@ -216,5 +431,4 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def default_scenario() -> Scenario:
     """The built-in scenario: two paper accounts and common ETFs and stocks."""
-    text = resources.files("ib_emulator").joinpath("default_scenario.yaml").read_text("utf-8")
-    return parse_scenario(text, "default_scenario.yaml")
+    return builtin_scenario("default")
