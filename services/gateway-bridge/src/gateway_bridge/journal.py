@@ -134,6 +134,8 @@ class OrderJournal(Protocol):
 
     def has_execution(self, exec_id: str) -> bool: ...
 
+    def max_ib_order_id(self) -> int | None: ...
+
     def entries(self, states: frozenset[OrderState] | None = None) -> list[JournalEntry]: ...
 
     def pending_events(self, limit: int = 500) -> list[tuple[int, str]]: ...
@@ -292,11 +294,22 @@ class SqliteOrderJournal:
         row = self._db.execute("SELECT 1 FROM executions WHERE exec_id = ?", (exec_id,)).fetchone()
         return row is not None
 
+    def max_ib_order_id(self) -> int | None:
+        """Return the highest IB order id ever reserved (None for an empty journal)."""
+        row = self._db.execute("SELECT MAX(ib_order_id) FROM orders").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def entries(self, states: frozenset[OrderState] | None = None) -> list[JournalEntry]:
         """Return every entry (in the given states), oldest first."""
-        rows = self._db.execute("SELECT * FROM orders ORDER BY created_at").fetchall()
-        found = [_entry(r) for r in rows]
-        return [e for e in found if states is None or e.state in states]
+        if states is None:
+            rows = self._db.execute("SELECT * FROM orders ORDER BY created_at").fetchall()
+        else:
+            marks = ", ".join("?" * len(states))
+            rows = self._db.execute(
+                f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",
+                tuple(s.value for s in states),
+            ).fetchall()
+        return [_entry(r) for r in rows]
 
     def unresolved(self) -> list[JournalEntry]:
         """Return orders whose outcome IB has not confirmed (INTENT, SENT, UNKNOWN)."""

@@ -174,12 +174,21 @@ class OrderDesk:
             log.warning("CancelOrder for %s expired; not executed", command.client_order_id)
             return
         await self._gate.wait(self._command_wait_s)
-        trade = self._trade_of(entry.client_order_id)
-        if trade is not None:
-            self._ib.cancelOrder(trade.order)
-        elif entry.ib_order_id is not None:
-            # Not bound to this session (e.g. IB never confirmed it): cancel by id anyway.
-            self._ib.client.cancelOrder(entry.ib_order_id, "")
+        trade = self._open_trade_of(entry)
+        if trade is None:
+            # Never by the journal's IB order id: after a reconnect IB may have handed that id
+            # to another order (of any account); an order not open in this session has nothing
+            # to cancel, and its state goes out again so the requester is answered.
+            log.warning(
+                "CancelOrder for %s: not open at IB in this session (journal state %s); "
+                "nothing sent to IB",
+                entry.client_order_id,
+                entry.state,
+            )
+            self._metrics.orders.labels(entry.account_id, "cancel_not_open").inc()
+            await self._republish(entry)
+            return
+        self._ib.cancelOrder(trade.order)
         self._metrics.orders.labels(entry.account_id, "cancel_requested").inc()
 
     async def on_cancel_all_orders(self, command: CancelAllOrders) -> None:
@@ -382,11 +391,34 @@ class OrderDesk:
                 entry, f"IB did not acknowledge the order within {self._ack_timeout_s:g} s"
             )
 
-    def _trade_of(self, client_order_id: str) -> Trade | None:
-        for trade in self._ib.trades():
-            if trade.order.orderRef == client_order_id:
-                return trade
+    def _open_trade_of(self, entry: JournalEntry) -> Trade | None:
+        """Return the live trade of this session that is this order, matched by orderRef.
+
+        The trade's order id is the one IB reported (or we placed) on this connection; the
+        account and, once known, the perm id must match the journal too.
+        """
+        for trade in self._ib.openTrades():
+            order = trade.order
+            if order.orderRef != entry.client_order_id:
+                continue
+            if order.account and order.account != entry.account_id:
+                continue
+            perm_id = order.permId or trade.orderStatus.permId
+            if entry.perm_id and perm_id and perm_id != entry.perm_id:
+                continue
+            return trade
         return None
+
+    def on_connected(self) -> None:
+        """Never hand out an IB order id the journal already holds (before any order goes).
+
+        IB's nextValidId is one above the ids *it* has seen: ids reserved for orders whose
+        bytes never reached it (lost in a disconnect) would be offered again, and the journal
+        would then know one id for two orders.
+        """
+        highest = self._journal.max_ib_order_id()
+        if highest is not None:
+            self._ib.client.updateReqId(highest + 1)
 
     async def _answer_duplicate(self, client_order_id: str, account_id: str) -> bool:
         entry = self._journal.get(client_order_id)

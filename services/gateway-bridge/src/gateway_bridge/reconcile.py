@@ -33,6 +33,7 @@ async def reconcile(
     Orders of earlier runs are matched by ``orderRef``; fills not yet in the journal are
     published once (deduplicated by ``exec_id``).
     """
+    desk.on_connected()
     await asyncio.wait_for(ib.reqPositionsAsync(), timeout_s)
     open_trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), timeout_s)
     completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(False), timeout_s)
