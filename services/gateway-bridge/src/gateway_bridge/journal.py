@@ -116,6 +116,8 @@ class OrderJournal(Protocol):
 
     def record_refusal(self, order: NewOrder, event: Message) -> JournalEntry: ...
 
+    def discard_unsent(self, client_order_id: str) -> bool: ...
+
     def transition(
         self,
         client_order_id: str,
@@ -184,6 +186,19 @@ class SqliteOrderJournal:
         entry = self.get(order.client_order_id)
         assert entry is not None
         return entry
+
+    def discard_unsent(self, client_order_id: str) -> bool:
+        """Remove an INTENT whose bytes provably never left the process; True if removed.
+
+        Only for the case where writing to the socket was impossible (the connection was
+        gone): the command stays pending in the stream and is sent after the reconnect.
+        """
+        with self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM orders WHERE client_order_id = ? AND state = ?",
+                (client_order_id, OrderState.INTENT.value),
+            )
+            return cursor.rowcount == 1
 
     def _insert(
         self, order: NewOrder, state: OrderState, ib_order_id: int | None, event: Message | None

@@ -15,12 +15,14 @@ A command that expires meanwhile is refused, never executed late.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 
-from ib_async import IB, Fill, Trade
+from ib_async import IB, Contract, Fill, Trade
 
+from gateway_bridge.client import PacedClient
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.journal import AlreadyJournaled, JournalEntry, NewOrder, OrderJournal
 from gateway_bridge.lifecycle import TERMINAL, UNRESOLVED, OrderState
@@ -91,6 +93,9 @@ class OrderDesk:
         source: str = "gateway-bridge",
     ) -> None:
         self._ib = ib
+        if not isinstance(ib.client, PacedClient):
+            raise TypeError("the order desk needs the paced client (client.paced_ib)")
+        self._client: PacedClient = ib.client
         self._journal = journal
         self._outbox = outbox
         self._publish = publish
@@ -126,32 +131,49 @@ class OrderDesk:
         if reason is not None:
             await self._refuse(command, reason)
             return
-        await self._gate.wait(self._command_wait_s)
-        reason = check_account(command, self._accounts())
-        if reason is None:
-            found = await self._instruments.lookup(
-                command.symbol, command.currency, command.exchange
-            )
-            reason = check_instrument(command, found[1] if found else None)
+        deadline = time.monotonic() + self._command_wait_s
+        while True:
+            await self._ready(deadline)
+            reason = check_account(command, self._accounts())
+            found = None
+            if reason is None:
+                try:
+                    found = await self._instruments.lookup(
+                        command.symbol, command.currency, command.exchange
+                    )
+                except ConnectionError:
+                    continue  # the connection dropped during the lookup: ask again
+                reason = check_instrument(command, found[1] if found else None)
+            if self._gate.is_open and self._ib.isConnected():
+                break
+            # The connection dropped while we checked: a refusal now could be wrong (no
+            # account is served while disconnected). Check again once reconnected.
         if reason is not None or found is None:
             assert reason is not None
             await self._refuse(command, reason)
             return
         contract, _rules = found
-        async with self._lock:
-            # The reconnect may have happened while we looked the symbol up.
-            if not self._gate.is_open or not self._ib.isConnected():
-                raise NotReconciled("the connection dropped before the order was sent")
-            if await self._answer_duplicate(command.client_order_id, command.account_id):
+        while True:
+            async with self._lock:
+                if await self._answer_duplicate(command.client_order_id, command.account_id):
+                    return
+                # The pacer's turn comes before anything is journaled: the backlog of orders
+                # stays in the stream, never in memory.
+                async with self._client.order_turn():
+                    if (
+                        self._gate.is_open
+                        and self._ib.isConnected()
+                        and self._place(command, contract)
+                    ):
+                        break
+            # The connection dropped while we waited or wrote: nothing reached IB. Wait for
+            # the reconnect (within command_wait_s), then send it, still once.
+            await self._ready(deadline)
+            if command.is_expired(utc_now()):
+                reason = check_command(command, utc_now(), read_only=self._read_only)
+                assert reason is not None
+                await self._refuse(command, reason)
                 return
-            ib_order_id = self._ib.client.getReqId()
-            try:
-                self._journal.record_intent(_new_order(command), ib_order_id)
-            except AlreadyJournaled:
-                await self._answer_duplicate(command.client_order_id, command.account_id)
-                return
-            self._ib.placeOrder(contract, order_for(command, ib_order_id))
-            self._journal.transition(command.client_order_id, OrderState.SENT)
         self._metrics.submit_seconds.observe(time.perf_counter() - received)
         self._metrics.orders.labels(command.account_id, "sent").inc()
         self.on_symbol_requested(command.symbol)
@@ -159,6 +181,45 @@ class OrderDesk:
         self._timers = {h for h in self._timers if not h.cancelled() and h.when() > loop.time()}
         handle = loop.call_later(self._ack_timeout_s, self._ack_overdue, command.client_order_id)
         self._timers.add(handle)
+
+    async def _ready(self, deadline: float) -> None:
+        """Wait for the reconciled gate until ``deadline``, else raise NotReconciled."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 and not (self._gate.is_open and self._ib.isConnected()):
+            raise NotReconciled(
+                f"IB gateway not connected and reconciled within {self._command_wait_s:g} s; "
+                "the command stays pending and is retried"
+            )
+        await self._gate.wait(max(remaining, 0.001))
+        await asyncio.sleep(0)  # let a disconnect that raced the gate land first
+
+    def _place(self, command: SubmitOrder, contract: Contract) -> bool:
+        """Journal INTENT, write the order to the socket, journal SENT (all synchronous).
+
+        SENT means the bytes were handed to the socket. When they provably were not (the
+        connection was already gone), the INTENT is removed again and False is returned: the
+        caller sends it after the reconnect, and nothing of it reached IB.
+        """
+        ib_order_id = self._ib.client.getReqId()
+        try:
+            self._journal.record_intent(_new_order(command), ib_order_id)
+        except AlreadyJournaled:
+            raise NotReconciled(f"{command.client_order_id} was journaled meanwhile") from None
+        written = self._client.orders_written
+        try:
+            self._ib.placeOrder(contract, order_for(command, ib_order_id))
+        except ConnectionError:
+            pass  # raised by ib_async before anything is written
+        if self._client.orders_written == written:
+            self._journal.discard_unsent(command.client_order_id)
+            self._metrics.orders.labels(command.account_id, "unsent_retried").inc()
+            log.warning(
+                "the connection dropped before %s was written; it is sent after the reconnect",
+                command.client_order_id,
+            )
+            return False
+        self._journal.transition(command.client_order_id, OrderState.SENT)
+        return True
 
     async def on_cancel_order(self, command: CancelOrder) -> None:
         """Ask IB to cancel the order of ``client_order_id`` (its fate comes as an event)."""
@@ -229,9 +290,10 @@ class OrderDesk:
             self._outbox.poke()
 
     def on_disconnected(self) -> None:
-        """Orders sent but not acknowledged have an unknown outcome until reconciliation."""
-        for entry in self._journal.entries(frozenset({OrderState.SENT})):
-            self._mark_unknown(entry, "the connection to IB dropped before IB acknowledged it")
+        """Orders sent but not acknowledged stay SENT: the reconciliation after the reconnect
+        decides (adopted by orderRef, or UNKNOWN with ``not_found_at_ib`` so the executor can
+        send a new attempt at once). Publishing a bare "unknown" now would tell the executor
+        nothing it can act on."""
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -264,12 +326,16 @@ class OrderDesk:
             if ref in seen:
                 continue
             current = self._journal.get(ref)
-            if current is not None and current.state in (OrderState.INTENT, OrderState.SENT):
+            if current is None or _reported_not_found(current):
+                continue
+            if current.state in UNRESOLVED:
+                # An order already UNKNOWN (its acknowledgement timed out) gets the verdict
+                # too: without it the executor would never send a new attempt.
                 self._mark_unknown(
                     current,
                     "not found at IB by orderRef after reconnecting (open orders, completed "
-                    "orders, executions); it was probably never sent, and it will not be sent "
-                    "again: submit a new attempt if the plan is still valid",
+                    "orders, executions); it was probably never received, and it will not be "
+                    "sent again: submit a new attempt if the plan is still valid",
                     not_found_at_ib=True,
                 )
         self._outbox.poke()
@@ -385,6 +451,8 @@ class OrderDesk:
             self._outbox.poke()
 
     def _ack_overdue(self, client_order_id: str) -> None:
+        if not self._gate.is_open:
+            return  # disconnected or reconciling: the reconciliation will decide
         entry = self._journal.get(client_order_id)
         if entry is not None and entry.state == OrderState.SENT:
             self._mark_unknown(
@@ -457,6 +525,16 @@ class OrderDesk:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+
+
+def _reported_not_found(entry: JournalEntry) -> bool:
+    """Whether the last event published for the order said IB does not know it."""
+    if entry.state != OrderState.UNKNOWN or entry.last_event is None:
+        return False
+    try:
+        return bool(json.loads(entry.last_event).get("not_found_at_ib"))
+    except (ValueError, AttributeError):
+        return False
 
 
 def _new_order(command: SubmitOrder) -> NewOrder:

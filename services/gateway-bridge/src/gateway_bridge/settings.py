@@ -10,10 +10,13 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.kit.settings import ServiceSettings
+
+IB_MESSAGES_PER_S = 50
+"""IB's limit of API messages per second and connection (error 100 beyond)."""
 
 
 class GatewayBridgeSettings(ServiceSettings):
@@ -83,6 +86,29 @@ class GatewayBridgeSettings(ServiceSettings):
         "that subscribing 200 symbols after a reconnect leaves room for orders within IB's "
         "50 messages/s.",
     )
+
+    pacing_rate_per_s: float = Field(
+        default=45.0,
+        gt=0,
+        le=50,
+        description="API messages written to IB per second, evenly (IB allows 50 per second).",
+    )
+    pacing_burst: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Messages that may go at once; any second holds at most rate + burst.",
+    )
+
+    @model_validator(mode="after")
+    def _pacing_under_ibs_limit(self) -> GatewayBridgeSettings:
+        if self.pacing_rate_per_s + self.pacing_burst > IB_MESSAGES_PER_S:
+            raise ValueError(
+                f"BRIDGE_PACING_RATE_PER_S ({self.pacing_rate_per_s:g}) + BRIDGE_PACING_BURST "
+                f"({self.pacing_burst}) may reach {self.pacing_rate_per_s + self.pacing_burst:g}"
+                f" messages in one second, above IB's {IB_MESSAGES_PER_S}; lower one of them"
+            )
+        return self
 
     @field_validator("accounts", mode="before")
     @classmethod
