@@ -110,7 +110,10 @@ class PortfolioResponder:
     async def _quotes(self, symbols: list[str]) -> tuple[tuple[Quote, ...], tuple[str, ...]]:
         deadline = time.monotonic() + self._quote_timeout_s
         lookups = await asyncio.gather(
-            *(asyncio.wait_for(self._state.subscribe(s), self._quote_timeout_s) for s in symbols),
+            *(
+                asyncio.wait_for(self._state.subscribe(s, urgent=True), self._quote_timeout_s)
+                for s in symbols
+            ),
             return_exceptions=True,
         )
         tickers: dict[str, Ticker | None] = {}

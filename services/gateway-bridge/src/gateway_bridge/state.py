@@ -76,6 +76,7 @@ class StateFeed:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._subscribing: dict[str, asyncio.Task[Ticker | None]] = {}
+        self._hurry: dict[str, asyncio.Event] = {}
         self._positions = SerialPublisher(publish, "positions")
         self._subscribe_every = 1.0 / subscriptions_per_s
         self._next_subscribe = 0.0
@@ -195,11 +196,18 @@ class StateFeed:
         """Return the live ticker of a subscribed symbol."""
         return self._tickers.get(symbol)
 
-    async def subscribe(self, symbol: str) -> Ticker | None:
-        """Start streaming ``symbol`` (single flight); None if IB does not know it."""
+    async def subscribe(self, symbol: str, *, urgent: bool = False) -> Ticker | None:
+        """Start streaming ``symbol`` (single flight); None if IB does not know it.
+
+        ``urgent`` (someone waits for the quote, e.g. GetPortfolio) skips the background pace
+        of ``subscriptions_per_s``, also for a subscription already waiting its turn; the
+        pacer still keeps every message within IB's limit.
+        """
         self._wanted.add(symbol)
         if symbol in self._tickers:
             return self._tickers[symbol]
+        if urgent:
+            self._hurry.setdefault(symbol, asyncio.Event()).set()
         pending = self._subscribing.get(symbol)
         if pending is None:
             pending = asyncio.ensure_future(self._subscribe(symbol))
@@ -211,13 +219,17 @@ class StateFeed:
                 self._subscribing.pop(symbol, None)
 
     async def _subscribe(self, symbol: str) -> Ticker | None:
-        # Pace subscriptions: ib_async's throttle is one FIFO queue for every request, so a
-        # burst of 400 market-data messages would delay an order by ~9 s behind them.
-        now = time.monotonic()
-        slot = max(now, self._next_subscribe)
-        self._next_subscribe = slot + self._subscribe_every
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        # Pace background subscriptions: requests go ahead of orders in the pacer, so 200
+        # symbols resubscribed at once (400 messages) would hold orders back by ~9 s.
+        hurry = self._hurry.setdefault(symbol, asyncio.Event())
+        if not hurry.is_set():
+            now = time.monotonic()
+            slot = max(now, self._next_subscribe)
+            self._next_subscribe = slot + self._subscribe_every
+            if slot > now:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hurry.wait(), slot - now)
+        self._hurry.pop(symbol, None)
         if not self._ib.isConnected():
             return None
         try:
