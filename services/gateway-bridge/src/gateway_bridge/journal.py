@@ -1,7 +1,12 @@
 """The order journal: the durable record of what was sent to IB, and the event outbox.
 
-SQLite in WAL mode with ``synchronous=FULL``: a row is on disk when the call returns. Three
-facts live here:
+SQLite in WAL mode. An INTENT, written before ``placeOrder``, is committed with
+``synchronous=FULL``: it is on disk (fsync) when the call returns, even against a power loss.
+Every other change is committed with ``synchronous=NORMAL``: durable across a crash or
+SIGKILL of the process (WAL), and only a power loss can lose the last of them, all of which
+the next reconciliation re-derives from IB (states by orderRef, fills from executions, each
+re-published fill deduplicated by ``exec_id``). One fsync per order instead of ten is what
+lets one login keep its 45 orders/s. Three facts live here:
 
 * one row per ``client_order_id`` (unique): the command, the IB order id reserved for it
   (written *before* ``placeOrder``), its state (see :mod:`gateway_bridge.lifecycle`) and
@@ -144,11 +149,13 @@ class OrderJournal(Protocol):
 
     def mark_published(self, seq: int) -> None: ...
 
+    def mark_published_many(self, seqs: list[int]) -> None: ...
+
     def close(self) -> None: ...
 
 
 class SqliteOrderJournal:
-    """The order journal in one SQLite file (WAL, synchronous FULL)."""
+    """The order journal in one SQLite file (WAL; FULL for INTENT, NORMAL otherwise)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,12 +165,12 @@ class SqliteOrderJournal:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
 
     def pragma(self, name: str) -> object:
-        """Return a PRAGMA's value (tests check WAL and FULL)."""
+        """Return a PRAGMA's value (tests check WAL and the synchronous levels)."""
         return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
     def get(self, client_order_id: str) -> JournalEntry | None:
@@ -205,6 +212,23 @@ class SqliteOrderJournal:
     ) -> None:
         now = utc_now().isoformat()
         body = event.model_dump_json() if event else None
+        durable = state == OrderState.INTENT
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            self._insert_row(order, state, ib_order_id, body, now)
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _insert_row(
+        self,
+        order: NewOrder,
+        state: OrderState,
+        ib_order_id: int | None,
+        body: str | None,
+        now: str,
+    ) -> None:
         with self._transaction():
             try:
                 self._db.execute(
@@ -339,8 +363,16 @@ class SqliteOrderJournal:
 
     def mark_published(self, seq: int) -> None:
         """Mark one outbox event as published."""
+        self.mark_published_many([seq])
+
+    def mark_published_many(self, seqs: list[int]) -> None:
+        """Mark outbox events as published, in one transaction."""
+        if not seqs:
+            return
         with self._transaction():
-            self._db.execute("UPDATE outbox SET published = 1 WHERE seq = ?", (seq,))
+            self._db.executemany(
+                "UPDATE outbox SET published = 1 WHERE seq = ?", [(seq,) for seq in seqs]
+            )
 
     def close(self) -> None:
         """Close the database."""
