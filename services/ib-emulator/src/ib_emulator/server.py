@@ -54,6 +54,8 @@ class Emulator:
         self.broker = Broker(scenario, self.market, self.fault_state, clock)
         self.faults = Faults(self.fault_state, self)
         self.sessions: set[Session] = set()
+        # Every error/warning code sent to clients, counted (benchmarks read it from /state).
+        self.errors_sent: dict[int, int] = {}
         self._by_client_id: dict[int, Session] = {}
         self._server: asyncio.base_events.Server | None = None
         self._admin: Any = None
@@ -351,6 +353,7 @@ class Emulator:
                 for sym in self.market.symbols()
             },
             "faults": self.faults.snapshot(),
+            "errors_sent": {str(code): n for code, n in sorted(self.errors_sent.items())},
         }
 
     # ------------------------------------------------- FaultActions protocol

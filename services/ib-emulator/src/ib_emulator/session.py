@@ -65,7 +65,9 @@ class Session:
         self.writer.write(encode_fields(fields))
 
     def error(self, req_id: int, code: int, text: str) -> None:
-        """Send an IB error/warning message."""
+        """Send an IB error/warning message (counted in ``Emulator.errors_sent``)."""
+        counts = self.emulator.errors_sent
+        counts[code] = counts.get(code, 0) + 1
         self.send(enc.error(req_id, code, text))
 
     def close(self) -> None:
