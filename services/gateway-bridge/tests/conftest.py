@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from faststream.redis import RedisBroker
 
 from gateway_bridge.main import create_app
@@ -46,11 +47,28 @@ async def emulator() -> AsyncIterator[Emulator]:
     await asyncio.wait_for(emu.stop(), 20)
 
 
+TRADABLE = {"DU1000001": "auto", "DU1000002": "manual", "DU9999999": "auto"}
+"""The tests' accounts file: the emulator's two accounts, and one IB does not serve."""
+
+
+def write_accounts_file(path: Path, approvals: dict[str, str] | None = None) -> Path:
+    """Write an accounts file giving each account its approval mode."""
+    approvals = TRADABLE if approvals is None else approvals
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump({"accounts": [{"id": a, "approval": m} for a, m in approvals.items()]})
+    )
+    return path
+
+
 def bridge_settings(
     redis_url: str, emulator: Emulator, data_dir: Path, **overrides: Any
 ) -> GatewayBridgeSettings:
     """Settings for a bridge under test: fast timings, trading allowed."""
     values: dict[str, Any] = {
+        "accounts_file": write_accounts_file(data_dir.parent / "accounts.yaml")
+        if "accounts_file" not in overrides
+        else overrides["accounts_file"],
         "redis_url": redis_url,
         "ib_port": emulator.port,
         "ib_client_id": 17,
@@ -165,6 +183,7 @@ def bridge_process(
             "BRIDGE_DATA_DIR": str(tmp_path / "bridge-data"),
             "BRIDGE_OPS_PORT": str(free_port()),
             "BRIDGE_READ_ONLY": "false",
+            "REBALANCER_ACCOUNTS_FILE": str(write_accounts_file(tmp_path / "accounts.yaml")),
             "BRIDGE_CONSUMER_NAME": "bridge-proc",
             "BRIDGE_RECLAIM_IDLE_MS": "500",
             "BRIDGE_BACKOFF_INITIAL_S": "0.1",

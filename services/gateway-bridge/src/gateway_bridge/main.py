@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from decimal import Decimal
 
 from gateway_bridge.accounts import AccountSubscriptions
 from gateway_bridge.client import PacedClient, paced_ib
@@ -14,10 +15,12 @@ from gateway_bridge.journal import SqliteOrderJournal
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.orders import Gate, OrderDesk
 from gateway_bridge.outbox import Outbox
+from gateway_bridge.permissions import TradingPermissions
 from gateway_bridge.portfolio import PortfolioResponder
 from gateway_bridge.reconcile import reconcile
 from gateway_bridge.settings import GatewayBridgeSettings
 from gateway_bridge.state import StateFeed
+from shared.accounts import Accounts
 from shared.contracts import catalogue
 from shared.contracts.base import Message
 from shared.contracts.catalogue import spec_of, stream_of
@@ -29,7 +32,9 @@ log = logging.getLogger(__name__)
 class Bridge:
     """The parts of a running bridge (kept for tests and the benchmark to inspect)."""
 
-    def __init__(self, service: Service, settings: GatewayBridgeSettings) -> None:
+    def __init__(
+        self, service: Service, settings: GatewayBridgeSettings, accounts: Accounts | None = None
+    ) -> None:
         self.service = service
         self.settings = settings
         source = service.name
@@ -72,6 +77,10 @@ class Bridge:
             self.metrics,
             accounts=self.accounts,
             read_only=settings.read_only,
+            permissions=TradingPermissions(settings.accounts_file, accounts),
+            price_of=self._price_of,
+            max_order_quantity=settings.max_order_quantity,
+            max_order_notional=settings.max_order_notional,
             command_wait_s=settings.command_wait_s,
             ack_timeout_s=settings.ack_timeout_s,
             source=source,
@@ -104,6 +113,9 @@ class Bridge:
         self.ib.commissionReportEvent += self.desk.on_commission_report
         self._pacing: asyncio.Task[None] | None = None
         self._boot: asyncio.Task[None] | None = None
+
+    async def _price_of(self, symbol: str) -> Decimal | None:
+        return await self.state.price(symbol, self.settings.quote_timeout_s)
 
     def accounts(self) -> frozenset[str]:
         """Accounts served: the configured ones IB manages, or all managed ones."""
@@ -195,11 +207,17 @@ class Bridge:
             self.metrics.messages_rate_max.set(peak)
 
 
-def create_app(settings: GatewayBridgeSettings | None = None) -> Service:
-    """Build the gateway-bridge service from its settings (read from the environment when None)."""
+def create_app(
+    settings: GatewayBridgeSettings | None = None, *, accounts: Accounts | None = None
+) -> Service:
+    """Build the gateway-bridge service from its settings (read from the environment when None).
+
+    The accounts file is ``settings.accounts_file`` (REBALANCER_ACCOUNTS_FILE), read again
+    whenever it changes; ``accounts`` replaces it (tests).
+    """
     settings = settings or GatewayBridgeSettings()
     service = Service(settings)
-    bridge = Bridge(service, settings)
+    bridge = Bridge(service, settings, accounts)
     service.bridge = bridge  # type: ignore[attr-defined]
     service.subscribe(catalogue.ORDER_COMMANDS, bridge.desk.on_command)
     service.subscribe(catalogue.PORTFOLIO_RPC, bridge.portfolio.on_get_portfolio)

@@ -18,7 +18,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 
 from ib_async import IB, Contract, Fill, Trade
 
@@ -30,13 +31,23 @@ from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.outbox import Outbox, Publish
 from gateway_bridge.parsing import orders as parse
 from gateway_bridge.parsing.outbound import order_for
-from gateway_bridge.validation import check_account, check_command, check_instrument
+from gateway_bridge.permissions import TradingPermissions
+from gateway_bridge.validation import (
+    check_account,
+    check_command,
+    check_instrument,
+    check_notional_limit,
+    check_quantity_limit,
+)
 from shared.contracts import catalogue
 from shared.contracts.base import Message, Reason, utc_now
 from shared.contracts.order_commands import CancelAllOrders, CancelOrder, SubmitOrder
 from shared.contracts.orders import OrderAccepted, OrderRejected, OrderStatusUnknown
 
 log = logging.getLogger(__name__)
+
+PriceOf = Callable[[str], Awaitable[Decimal | None]]
+"""The live price of a symbol (waits briefly for market data), for the notional limit."""
 
 
 class NotReconciled(RuntimeError):
@@ -88,6 +99,10 @@ class OrderDesk:
         *,
         accounts: Callable[[], frozenset[str]],
         read_only: bool,
+        permissions: TradingPermissions,
+        price_of: PriceOf,
+        max_order_quantity: Decimal,
+        max_order_notional: Decimal,
         command_wait_s: float,
         ack_timeout_s: float,
         source: str = "gateway-bridge",
@@ -104,6 +119,10 @@ class OrderDesk:
         self._metrics = metrics
         self._accounts = accounts
         self._read_only = read_only
+        self._permissions = permissions
+        self._price_of = price_of
+        self._max_quantity = max_order_quantity
+        self._max_notional = max_order_notional
         self._command_wait_s = command_wait_s
         self._ack_timeout_s = ack_timeout_s
         self._source = source
@@ -127,7 +146,11 @@ class OrderDesk:
         received = time.perf_counter()
         if await self._answer_duplicate(command.client_order_id, command.account_id):
             return
-        reason = check_command(command, utc_now(), read_only=self._read_only)
+        reason = (
+            check_command(command, utc_now(), read_only=self._read_only)
+            or self._permissions.check(command.account_id)
+            or check_quantity_limit(command, self._max_quantity)
+        )
         if reason is not None:
             await self._refuse(command, reason)
             return
@@ -144,6 +167,9 @@ class OrderDesk:
                 except ConnectionError:
                     continue  # the connection dropped during the lookup: ask again
                 reason = check_instrument(command, found[1] if found else None)
+                if reason is None:
+                    price = command.limit_price or await self._price_of(command.symbol)
+                    reason = check_notional_limit(command, price, self._max_notional)
             if self._gate.is_open and self._ib.isConnected():
                 break
             # The connection dropped while we checked: a refusal now could be wrong (no

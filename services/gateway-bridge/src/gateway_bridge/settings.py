@@ -1,16 +1,18 @@
 """Settings of the gateway-bridge service (environment variables prefixed `BRIDGE_`).
 
 Every default is the safe one: the paper port (4002), read-only on (every order refused),
+no order for an account the accounts file does not let trade, hard size limits per order,
 and a data folder under the working directory for the order journal.
 """
 
 from __future__ import annotations
 
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.kit.settings import ServiceSettings
@@ -85,6 +87,26 @@ class GatewayBridgeSettings(ServiceSettings):
         description="Market data subscriptions started per second (2 API messages each), so "
         "that subscribing 200 symbols after a reconnect leaves room for orders within IB's "
         "50 messages/s.",
+    )
+
+    accounts_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "accounts_file", "BRIDGE_ACCOUNTS_FILE", "REBALANCER_ACCOUNTS_FILE"
+        ),
+        description="The accounts file; only accounts in it with approval manual or auto trade "
+        "(read from REBALANCER_ACCOUNTS_FILE like every service; none: no order is placed).",
+    )
+    max_order_quantity: Decimal = Field(
+        default=Decimal(100_000),
+        gt=0,
+        description="Hard limit: an order for more shares than this is refused.",
+    )
+    max_order_notional: Decimal = Field(
+        default=Decimal(1_000_000),
+        gt=0,
+        description="Hard limit: an order worth more than this (quantity x limit or live price, "
+        "in the order's currency) is refused.",
     )
 
     pacing_rate_per_s: float = Field(

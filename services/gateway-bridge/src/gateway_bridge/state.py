@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from ib_async import IB, AccountValue, Ticker
@@ -24,6 +25,7 @@ from gateway_bridge.instruments import Instruments
 from gateway_bridge.metrics import AccountFigures, BridgeMetrics
 from gateway_bridge.parsing.state import (
     account_snapshot,
+    live_price,
     position_of,
     position_value,
     price_updated,
@@ -191,6 +193,19 @@ class StateFeed:
             self._wanted.add(symbol)
         if symbol not in self._tickers and symbol not in self._subscribing:
             self._spawn(self.subscribe(symbol))
+
+    async def price(self, symbol: str, timeout_s: float) -> Decimal | None:
+        """Return the live price of ``symbol`` (subscribing and waiting up to ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            ticker = await asyncio.wait_for(self.subscribe(symbol, urgent=True), timeout_s)
+        except TimeoutError:
+            return None
+        while ticker is not None and time.monotonic() < deadline:
+            if live_price(ticker) is not None:
+                break
+            await asyncio.sleep(0.02)
+        return live_price(ticker)
 
     def ticker(self, symbol: str) -> Ticker | None:
         """Return the live ticker of a subscribed symbol."""

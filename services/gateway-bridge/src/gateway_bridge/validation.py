@@ -100,3 +100,46 @@ def check_instrument(command: SubmitOrder, rules: InstrumentRules | None) -> Rea
             f"size increment {rules.size_increment}",
         )
     return None
+
+
+def check_quantity_limit(command: SubmitOrder, max_quantity: Decimal) -> Reason | None:
+    """Return why the order is larger than the bridge's hard quantity limit, or None."""
+    if command.quantity <= max_quantity:
+        return None
+    return Reason(
+        code="above_max_quantity",
+        field="quantity",
+        symbol=command.symbol,
+        message=f"quantity {command.quantity} is above the bridge's limit of {max_quantity} "
+        "per order (BRIDGE_MAX_ORDER_QUANTITY); split the order or raise the limit",
+    )
+
+
+def check_notional_limit(
+    command: SubmitOrder, price: Decimal | None, max_notional: Decimal
+) -> Reason | None:
+    """Return why the order's value (quantity x price) breaks the hard limit, or None.
+
+    ``price`` is the limit price, else the live price; without one the limit cannot be
+    checked and the order is refused (fail closed).
+    """
+    if price is None:
+        return Reason(
+            code="no_price",
+            field="symbol",
+            symbol=command.symbol,
+            message=f"no price for {command.symbol} to check the order's value against the "
+            f"bridge's limit of {max_notional} {command.currency}; send a limit price or retry "
+            "once market data arrives",
+        )
+    notional = command.quantity * price
+    if notional <= max_notional:
+        return None
+    return Reason(
+        code="above_max_notional",
+        field="quantity",
+        symbol=command.symbol,
+        message=f"the order is worth about {notional:.2f} {command.currency} ({command.quantity}"
+        f" x {price}), above the bridge's limit of {max_notional} per order "
+        "(BRIDGE_MAX_ORDER_NOTIONAL); split the order or raise the limit",
+    )
