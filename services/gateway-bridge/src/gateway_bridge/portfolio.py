@@ -21,6 +21,7 @@ from gateway_bridge.orders import Gate
 from gateway_bridge.parsing.state import account_fields, has_price, quote_of
 from gateway_bridge.state import StateFeed
 from shared.contracts.base import Message, utc_now
+from shared.contracts.order_commands import wire_problem
 from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable, PortfolioView, Quote
 from shared.kit.rpc import send_reply
 
@@ -74,6 +75,12 @@ class PortfolioResponder:
             return self._unavailable(
                 request, "not_reconciled", "the bridge is reconciling with IB; retry in a moment"
             )
+        for symbol in request.symbols:
+            problem = wire_problem("symbol", symbol)
+            if problem:
+                return self._unavailable(
+                    request, "error", f"{problem}; nothing was asked of IB, fix the symbol"
+                )
         account = request.account_id
         if account not in self._accounts():
             return self._unavailable(

@@ -7,7 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.contracts.base import Reason
-from shared.contracts.order_commands import OrderType, SubmitOrder
+from shared.contracts.order_commands import OrderType, SubmitOrder, wire_problem
+
+WIRE_FIELDS = ("client_order_id", "account_id", "symbol", "currency", "exchange")
+"""The SubmitOrder strings that travel to IB (orderRef, account, contract)."""
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,28 @@ class InstrumentRules:
     size_increment: Decimal
 
 
+def check_wire_fields(command: SubmitOrder) -> Reason | None:
+    """Return why a string of the command may not reach IB's wire, or None.
+
+    The contract refuses such strings when a message is decoded; this catches a command
+    built without validation (a NUL would shift every TWS field after it).
+    """
+    for field in WIRE_FIELDS:
+        problem = wire_problem(field, getattr(command, field))
+        if problem:
+            return Reason(
+                code="invalid_characters",
+                field=field,
+                message=f"{problem}; nothing was sent to IB",
+            )
+    return None
+
+
 def check_command(command: SubmitOrder, now: datetime, *, read_only: bool) -> Reason | None:
     """Return why a command must be refused without asking IB, or None."""
+    wire = check_wire_fields(command)
+    if wire is not None:
+        return wire
     if command.is_expired(now):
         return Reason(
             code="expired",
