@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS orders (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_state ON orders(state);
+CREATE INDEX IF NOT EXISTS orders_contract_side ON orders(account_id, symbol, side);
 CREATE TABLE IF NOT EXISTS executions (
     exec_id TEXT PRIMARY KEY,
     client_order_id TEXT NOT NULL,
@@ -142,6 +143,8 @@ class OrderJournal(Protocol):
     def has_execution(self, exec_id: str) -> bool: ...
 
     def max_ib_order_id(self) -> int | None: ...
+
+    def open_orders(self, account_id: str, symbol: str, side: str) -> int: ...
 
     def entries(self, states: frozenset[OrderState] | None = None) -> list[JournalEntry]: ...
 
@@ -332,6 +335,22 @@ class SqliteOrderJournal:
         """Return whether an execution was already recorded."""
         row = self._db.execute("SELECT 1 FROM executions WHERE exec_id = ?", (exec_id,)).fetchone()
         return row is not None
+
+    def open_orders(self, account_id: str, symbol: str, side: str) -> int:
+        """Return how many orders of an account, symbol and side may be open at IB."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM orders WHERE account_id = ? AND symbol = ? AND side = ? "
+            "AND state IN (?, ?, ?)",
+            (
+                account_id,
+                symbol,
+                side,
+                OrderState.INTENT.value,
+                OrderState.SENT.value,
+                OrderState.ACKED.value,
+            ),
+        ).fetchone()
+        return int(row[0])
 
     def max_ib_order_id(self) -> int | None:
         """Return the highest IB order id ever reserved (None for an empty journal)."""

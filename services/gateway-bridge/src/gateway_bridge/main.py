@@ -65,8 +65,11 @@ class Bridge:
             price_throttle_ms=settings.price_throttle_ms,
             account_throttle_ms=settings.account_throttle_ms,
             subscriptions_per_s=settings.subscriptions_per_s,
+            max_market_data_lines=settings.max_market_data_lines,
+            keep_used_s=settings.quote_timeout_s,
             source=source,
         )
+        self.metrics.market_data_lines.set_function(self.state.lines)
         self.desk = OrderDesk(
             self.ib,
             self.journal,
@@ -81,6 +84,7 @@ class Bridge:
             price_of=self._price_of,
             max_order_quantity=settings.max_order_quantity,
             max_order_notional=settings.max_order_notional,
+            max_open_orders_per_contract_side=settings.max_open_orders_per_contract_side,
             command_wait_s=settings.command_wait_s,
             ack_timeout_s=settings.ack_timeout_s,
             source=source,

@@ -131,6 +131,16 @@ class BridgeMetrics:
             "Queued API requests dropped because the connection ended.",
             registry=r,
         )
+        self.market_data_refused = Counter(
+            "rebalancer_market_data_refused_total",
+            "Subscriptions not made: every market data line streamed a held symbol.",
+            registry=r,
+        )
+        self.market_data_lines = Gauge(
+            "rebalancer_market_data_lines",
+            "Market data lines in use (BRIDGE_MAX_MARKET_DATA_LINES is the limit).",
+            registry=r,
+        )
         self.orders = Counter(
             "rebalancer_orders_total",
             "Order commands and outcomes, by account and outcome.",

@@ -103,6 +103,7 @@ class OrderDesk:
         price_of: PriceOf,
         max_order_quantity: Decimal,
         max_order_notional: Decimal,
+        max_open_orders_per_contract_side: int,
         command_wait_s: float,
         ack_timeout_s: float,
         source: str = "gateway-bridge",
@@ -123,6 +124,8 @@ class OrderDesk:
         self._price_of = price_of
         self._max_quantity = max_order_quantity
         self._max_notional = max_order_notional
+        self._max_open = max_open_orders_per_contract_side
+        self._order_ended = asyncio.Event()
         self._command_wait_s = command_wait_s
         self._ack_timeout_s = ack_timeout_s
         self._source = source
@@ -183,15 +186,23 @@ class OrderDesk:
             async with self._lock:
                 if await self._answer_duplicate(command.client_order_id, command.account_id):
                     return
-                # The pacer's turn comes before anything is journaled: the backlog of orders
-                # stays in the stream, never in memory.
-                async with self._client.order_turn():
-                    if (
-                        self._gate.is_open
-                        and self._ib.isConnected()
-                        and self._place(command, contract)
-                    ):
-                        break
+                full = self._open_orders(command) >= self._max_open
+                if not full:
+                    # The pacer's turn comes before anything is journaled: the backlog of
+                    # orders stays in the stream, never in memory.
+                    async with self._client.order_turn():
+                        if (
+                            self._gate.is_open
+                            and self._ib.isConnected()
+                            and self._place(command, contract)
+                        ):
+                            break
+            if full:
+                # IB allows about 20 open orders per contract and side: wait for one to end.
+                if not await self._an_order_ended(deadline):
+                    await self._refuse(command, self._too_many_open(command))
+                    return
+                continue
             # The connection dropped while we waited or wrote: nothing reached IB. Wait for
             # the reconnect (within command_wait_s), then send it, still once.
             await self._ready(deadline)
@@ -207,6 +218,32 @@ class OrderDesk:
         self._timers = {h for h in self._timers if not h.cancelled() and h.when() > loop.time()}
         handle = loop.call_later(self._ack_timeout_s, self._ack_overdue, command.client_order_id)
         self._timers.add(handle)
+
+    def _open_orders(self, command: SubmitOrder) -> int:
+        return self._journal.open_orders(command.account_id, command.symbol, command.side.value)
+
+    async def _an_order_ended(self, deadline: float) -> bool:
+        """Wait until some order ends (or ``deadline``); False if none did in time."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self._order_ended.clear()
+        try:
+            await asyncio.wait_for(self._order_ended.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    def _too_many_open(self, command: SubmitOrder) -> Reason:
+        return Reason(
+            code="too_many_open_orders",
+            field="symbol",
+            symbol=command.symbol,
+            message=f"{self._max_open} {command.side.value} orders for {command.symbol} are "
+            f"already open in {command.account_id} (IB allows about 20 per contract and side) "
+            f"and none ended within {self._command_wait_s:g} s; send it again once some have "
+            "ended",
+        )
 
     async def _ready(self, deadline: float) -> None:
         """Wait for the reconciled gate until ``deadline``, else raise NotReconciled."""
@@ -411,6 +448,8 @@ class OrderDesk:
             self._metrics.orders.labels(entry.account_id, "rejected").inc()
         if changed:
             self._outbox.poke()
+            if end is not None:
+                self._order_ended.set()
         return changed
 
     def _apply_fill(self, fill: Fill, trade: Trade | None) -> bool:

@@ -109,6 +109,19 @@ class GatewayBridgeSettings(ServiceSettings):
         "in the order's currency) is refused.",
     )
 
+    max_market_data_lines: int = Field(
+        default=100,
+        ge=1,
+        description="Market data lines of the login (IB's default is 100): at the limit the "
+        "least recently used symbol nobody holds is unsubscribed.",
+    )
+    max_open_orders_per_contract_side: int = Field(
+        default=20,
+        ge=1,
+        description="IB allows about 20 open orders per contract and side in an account: a "
+        "further order waits up to command_wait_s for one to end, then is refused.",
+    )
+
     pacing_rate_per_s: float = Field(
         default=45.0,
         gt=0,

@@ -41,6 +41,10 @@ Publish = Callable[[Message], Awaitable[None]]
 PublishMany = Callable[[list[Message]], Awaitable[None]]
 
 
+class NoMarketDataLine(RuntimeError):
+    """Every market data line streams a held symbol: no subscription for another one."""
+
+
 class StateFeed:
     """Publishes positions, account values and prices of the accounts this bridge serves."""
 
@@ -57,6 +61,8 @@ class StateFeed:
         price_throttle_ms: int,
         account_throttle_ms: int,
         subscriptions_per_s: float = 10.0,
+        max_market_data_lines: int = 100,
+        keep_used_s: float = 2.0,
         source: str = "gateway-bridge",
     ) -> None:
         self._ib = ib
@@ -79,6 +85,9 @@ class StateFeed:
         self._loops: list[asyncio.Task[None]] = []
         self._subscribing: dict[str, asyncio.Task[Ticker | None]] = {}
         self._hurry: dict[str, asyncio.Event] = {}
+        self._used: dict[str, float] = {}
+        self._max_lines = max_market_data_lines
+        self._keep_used_s = keep_used_s
         self._positions = SerialPublisher(publish, "positions")
         self._subscribe_every = 1.0 / subscriptions_per_s
         self._next_subscribe = 0.0
@@ -174,8 +183,11 @@ class StateFeed:
         self._subscribing.clear()
 
     def resubscribe_soon(self) -> None:
-        """Resubscribe in the background (paced), so reconciliation need not wait for it."""
-        self._spawn(self.resubscribe())
+        """Subscribe every wanted symbol not streaming, in the background (paced)."""
+        missing = sorted(s for s in self._wanted if s not in self._tickers)
+        for symbol in missing:
+            if symbol not in self._subscribing:
+                self._spawn(self._subscribe_in_background(symbol))
 
     async def resubscribe(self) -> None:
         """Subscribe every wanted symbol again (after a reconnect, or 1101: data lost)."""
@@ -183,7 +195,9 @@ class StateFeed:
             with contextlib.suppress(Exception):
                 self._ib.cancelMktData(ticker.contract)
             del self._tickers[symbol]
-        await asyncio.gather(*(self.subscribe(s) for s in sorted(self._wanted)))
+        await asyncio.gather(
+            *(self.subscribe(s) for s in sorted(self._wanted)), return_exceptions=True
+        )
 
     # ------------------------------------------------------------------ prices
 
@@ -191,15 +205,22 @@ class StateFeed:
         """Stream prices of ``symbol`` from now on (held or requested)."""
         if symbol not in self._wanted:
             self._wanted.add(symbol)
+        self._used[symbol] = time.monotonic()
         if symbol not in self._tickers and symbol not in self._subscribing:
-            self._spawn(self.subscribe(symbol))
+            self._spawn(self._subscribe_in_background(symbol))
+
+    async def _subscribe_in_background(self, symbol: str) -> None:
+        try:
+            await self.subscribe(symbol)
+        except NoMarketDataLine as full:
+            log.warning("%s", full)
 
     async def price(self, symbol: str, timeout_s: float) -> Decimal | None:
         """Return the live price of ``symbol`` (subscribing and waiting up to ``timeout_s``)."""
         deadline = time.monotonic() + timeout_s
         try:
             ticker = await asyncio.wait_for(self.subscribe(symbol, urgent=True), timeout_s)
-        except TimeoutError:
+        except (TimeoutError, NoMarketDataLine):
             return None
         while ticker is not None and time.monotonic() < deadline:
             if live_price(ticker) is not None:
@@ -219,6 +240,7 @@ class StateFeed:
         pacer still keeps every message within IB's limit.
         """
         self._wanted.add(symbol)
+        self._used[symbol] = time.monotonic()
         if symbol in self._tickers:
             return self._tickers[symbol]
         if urgent:
@@ -255,9 +277,48 @@ class StateFeed:
         if found is None:
             self._wanted.discard(symbol)
             return None
+        if symbol in self._tickers:
+            return self._tickers[symbol]
+        if not self._free_a_line():
+            self._wanted.discard(symbol)
+            self._metrics.market_data_refused.inc()
+            raise NoMarketDataLine(
+                f"no market data line free for {symbol}: all {self._max_lines} "
+                "(BRIDGE_MAX_MARKET_DATA_LINES) stream held symbols; its quote is missing"
+            )
         ticker = self._ib.reqMktData(found[0], "", False, False)
         self._tickers[symbol] = ticker
         return ticker
+
+    def _free_a_line(self) -> bool:
+        """Make room for one more subscription within IB's market data lines.
+
+        At the limit, the least recently used symbol that no served account holds and nobody
+        asked for within ``keep_used_s`` is unsubscribed; held symbols keep their lines
+        (positions are valued with them).
+        """
+        if len(self._tickers) < self._max_lines:
+            return True
+        served = self._accounts()
+        held = {
+            p.contract.symbol for p in self._ib.positions() if p.account in served and p.position
+        }
+        # A symbol asked for moments ago may still be read by its requester: keep it.
+        recent = time.monotonic() - self._keep_used_s
+        candidates = [s for s in self._tickers if s not in held and self._used.get(s, 0.0) < recent]
+        if not candidates:
+            return False
+        oldest = min(candidates, key=lambda s: self._used.get(s, 0.0))
+        ticker = self._tickers.pop(oldest)
+        self._wanted.discard(oldest)
+        with contextlib.suppress(Exception):
+            self._ib.cancelMktData(ticker.contract)
+        log.info("market data lines full: unsubscribed %s (least recently used)", oldest)
+        return True
+
+    def lines(self) -> int:
+        """Market data lines in use."""
+        return len(self._tickers)
 
     def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
         now = time.monotonic()
