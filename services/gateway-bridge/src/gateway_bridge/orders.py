@@ -130,7 +130,7 @@ class OrderDesk:
         self._ack_timeout_s = ack_timeout_s
         self._source = source
         self._lock = asyncio.Lock()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self.on_symbol_requested: Callable[[str], None] = lambda _symbol: None
 
     # ------------------------------------------------------------------ commands
@@ -215,9 +215,9 @@ class OrderDesk:
         self._metrics.orders.labels(command.account_id, "sent").inc()
         self.on_symbol_requested(command.symbol)
         loop = asyncio.get_running_loop()
-        self._timers = {h for h in self._timers if not h.cancelled() and h.when() > loop.time()}
-        handle = loop.call_later(self._ack_timeout_s, self._ack_overdue, command.client_order_id)
-        self._timers.add(handle)
+        self._timers[command.client_order_id] = loop.call_later(
+            self._ack_timeout_s, self._ack_overdue, command.client_order_id
+        )
 
     def _open_orders(self, command: SubmitOrder) -> int:
         return self._journal.open_orders(command.account_id, command.symbol, command.side.value)
@@ -423,6 +423,9 @@ class OrderDesk:
             )
             if changed:
                 self._metrics.orders.labels(entry.account_id, "accepted").inc()
+                timer = self._timers.pop(entry.client_order_id, None)
+                if timer is not None:
+                    timer.cancel()
         end = parse.ends_as(trade)
         if end == "filled":
             changed |= self._journal.transition(
@@ -516,6 +519,7 @@ class OrderDesk:
             self._outbox.poke()
 
     def _ack_overdue(self, client_order_id: str) -> None:
+        self._timers.pop(client_order_id, None)
         if not self._gate.is_open:
             return  # disconnected or reconciling: the reconciliation will decide
         entry = self._journal.get(client_order_id)
@@ -587,7 +591,7 @@ class OrderDesk:
 
     def stop(self) -> None:
         """Cancel pending acknowledgement timers."""
-        for handle in self._timers:
+        for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
 

@@ -129,10 +129,11 @@ class GatewayBridgeSettings(ServiceSettings):
         description="API messages written to IB per second, evenly (IB allows 50 per second).",
     )
     pacing_burst: int = Field(
-        default=3,
+        default=1,
         ge=1,
         le=10,
-        description="Messages that may go at once; any second holds at most rate + burst.",
+        description="Messages that may go at once; any second holds at most rate + burst. 1 "
+        "spaces them evenly, which leaves IB's count room when the gateway reads in bursts.",
     )
 
     @model_validator(mode="after")
