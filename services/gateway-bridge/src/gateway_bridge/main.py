@@ -46,7 +46,7 @@ class Bridge:
         self.client.on_dropped = self.metrics.messages_dropped.inc
         self.metrics.messages_queued.set_function(self.client.queued)
         self.journal = SqliteOrderJournal(settings.journal_path)
-        self.outbox = Outbox(self.journal, service.publish)
+        self.outbox = Outbox(self.journal, service.publish, publish_many=self.publish_many)
         self.gate = Gate()
         self.instruments = Instruments(self.ib, settings.request_timeout_s)
         self.subscriptions = AccountSubscriptions(
@@ -129,8 +129,9 @@ class Bridge:
         return managed
 
     async def publish_many(self, messages: list[Message]) -> None:
-        """Publish many messages in one Redis round trip (prices)."""
+        """Publish many messages in one Redis round trip (prices, order events, positions)."""
         broker = self.service.broker
+        published = self.service.metrics.published
         async with self.service.redis.pipeline(transaction=False) as pipe:
             for message in messages:
                 name = stream_of(message)
@@ -138,10 +139,12 @@ class Bridge:
                     message.model_dump(mode="json"),
                     stream=name,
                     maxlen=spec_of(name).maxlen,
-                    correlation_id=message.message_id,
+                    correlation_id=message.correlation_id or message.message_id,
                     pipeline=pipe,
                 )
             await pipe.execute()
+        for message in messages:
+            published.labels(stream_of(message), getattr(message, "type", "?")).inc()
 
     async def start(self) -> None:
         """Start in the background: publish what a crash left queued, then connect."""

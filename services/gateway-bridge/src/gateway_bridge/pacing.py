@@ -2,9 +2,10 @@
 
 IB allows 50 API messages per second per connection (error 100 beyond, a disconnect when
 repeated). The bucket refills ``rate`` tokens per second up to ``burst``: any window of ``t``
-seconds holds at most ``burst + rate * t`` messages, so 45/s with a burst of 1 (the
-defaults) stays at or below 46 in any second, and the messages go out evenly (one per 22 ms)
-instead of 45 at once. The margin matters because IB counts messages when it *reads* them: a
+seconds holds at most ``burst + rate * t`` messages, so 45/s with a burst of 2 (the
+defaults) stays at or below 47 in any second, and the messages go out evenly (one per 22 ms)
+instead of 45 at once; the burst of 2 lets an order that was a little late (the bridge busy
+with fills) not cost its successor's slot. The margin matters because IB counts messages when it *reads* them: a
 gateway (or emulator) that stalls 100 ms and then reads what queued up sees them closer
 together than they were sent. On a host that busy, lower the rate.
 

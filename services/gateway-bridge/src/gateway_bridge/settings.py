@@ -129,11 +129,12 @@ class GatewayBridgeSettings(ServiceSettings):
         description="API messages written to IB per second, evenly (IB allows 50 per second).",
     )
     pacing_burst: int = Field(
-        default=1,
+        default=2,
         ge=1,
         le=10,
-        description="Messages that may go at once; any second holds at most rate + burst. 1 "
-        "spaces them evenly, which leaves IB's count room when the gateway reads in bursts.",
+        description="Messages that may go at once; any second holds at most rate + burst. "
+        "Small, to leave IB's count room when the gateway reads in bursts; above 1 so that "
+        "one slow order does not lose its successor's slot.",
     )
 
     @model_validator(mode="after")

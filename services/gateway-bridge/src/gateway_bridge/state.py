@@ -88,7 +88,7 @@ class StateFeed:
         self._used: dict[str, float] = {}
         self._max_lines = max_market_data_lines
         self._keep_used_s = keep_used_s
-        self._positions = SerialPublisher(publish, "positions")
+        self._positions = SerialPublisher(publish, "positions", publish_many)
         self._subscribe_every = 1.0 / subscriptions_per_s
         self._next_subscribe = 0.0
         ib.positionEvent += self._on_position
