@@ -273,6 +273,7 @@ async def run_phase(work: Path, emu, port: int, body):
         read_only=False,
         ops_port=0,
         price_throttle_ms=0,
+        max_market_data_lines=len(SYMBOLS),  # 200 streaming symbols (IB sells more lines)
         log_level="WARNING",
         restart_window_start="03:00",
         restart_window_end="03:00",
