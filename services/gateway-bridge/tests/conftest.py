@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from faststream.redis import RedisBroker
 
 from gateway_bridge.main import create_app
@@ -27,6 +26,8 @@ from shared.kit.service import Service
 
 # The tests import their helpers module by name (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
+
+from bridge_helpers import write_accounts_file
 
 _consumers = itertools.count(1)
 
@@ -45,20 +46,6 @@ async def emulator() -> AsyncIterator[Emulator]:
     await emu.start()
     yield emu
     await asyncio.wait_for(emu.stop(), 20)
-
-
-TRADABLE = {"DU1000001": "auto", "DU1000002": "manual", "DU9999999": "auto"}
-"""The tests' accounts file: the emulator's two accounts, and one IB does not serve."""
-
-
-def write_accounts_file(path: Path, approvals: dict[str, str] | None = None) -> Path:
-    """Write an accounts file giving each account its approval mode."""
-    approvals = TRADABLE if approvals is None else approvals
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        yaml.safe_dump({"accounts": [{"id": a, "approval": m} for a, m in approvals.items()]})
-    )
-    return path
 
 
 def bridge_settings(

@@ -14,9 +14,8 @@ from bridge_helpers import (
     order_events,
     submit,
     types_of,
+    write_accounts_file,
 )
-
-from conftest import write_accounts_file
 
 
 async def refusal(redis_url: str, coid: str):  # type: ignore[no-untyped-def]

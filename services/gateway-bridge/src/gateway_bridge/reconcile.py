@@ -41,6 +41,7 @@ async def reconcile(
     fills = await asyncio.wait_for(ib.reqExecutionsAsync(), timeout_s)
     adopted, recovered = desk.reconcile([*open_trades, *completed], fills)
     await subscriptions.subscribe(accounts())
+    state.open_market_data()
     # Not forget_subscriptions() here: the disconnect already dropped the tickers, and while
     # connected (1101/1102) forgetting them would leak their market data lines at IB.
     await state.publish_snapshots()

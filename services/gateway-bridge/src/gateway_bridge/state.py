@@ -85,6 +85,9 @@ class StateFeed:
         self._loops: list[asyncio.Task[None]] = []
         self._subscribing: dict[str, asyncio.Task[Ticker | None]] = {}
         self._hurry: dict[str, asyncio.Event] = {}
+        # Closed until the market data type of a new connection has been sent: a subscription
+        # made during ib_async's connect sync (position events) would ask for the wrong type.
+        self._market_data_open = False
         self._used: dict[str, float] = {}
         self._max_lines = max_market_data_lines
         self._keep_used_s = keep_used_s
@@ -174,8 +177,13 @@ class StateFeed:
                 result.append(parsed)
         return tuple(result)
 
+    def open_market_data(self) -> None:
+        """The connection is set up (market data type sent): subscriptions may go."""
+        self._market_data_open = True
+
     def forget_subscriptions(self) -> None:
         """The connection dropped: ib_async dropped every ticker with it."""
+        self._market_data_open = False
         self._tickers.clear()
         self._next_subscribe = 0.0
         for task in self._subscribing.values():
@@ -267,8 +275,8 @@ class StateFeed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(hurry.wait(), slot - now)
         self._hurry.pop(symbol, None)
-        if not self._ib.isConnected():
-            return None
+        if not self._ib.isConnected() or not self._market_data_open:
+            return None  # still wanted: the reconciliation subscribes it
         try:
             found = await self._instruments.lookup(symbol)
         except Exception:
