@@ -138,3 +138,15 @@ async def test_the_first_portfolio_after_a_cold_start_has_a_quote_for_each_of_20
     assert view.type == "PortfolioView", view
     missing = [q.symbol for q in view.quotes if q.status != "ok"]
     assert missing == []
+
+
+async def test_a_portfolio_asked_for_while_the_bridge_reconciles_waits_for_it(
+    emulator, start_bridge, redis_url
+):
+    # The executor asks for cash as soon as the fills recovered by a reconciliation arrive,
+    # which is before that reconciliation has finished; it used to get not_reconciled and
+    # fail the plan.
+    service = await start_bridge()
+    assert not service.bridge.gate.is_open
+    view = await get_portfolio(redis_url, ACCOUNT)
+    assert view.type == "PortfolioView", view

@@ -99,6 +99,7 @@ class Bridge:
             self.gate,
             accounts=self.accounts,
             quote_timeout_s=settings.quote_timeout_s,
+            reconcile_wait_s=settings.command_wait_s,
             source=source,
         )
         self.connection = GatewayConnection(
