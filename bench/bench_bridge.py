@@ -7,8 +7,8 @@ Measures (results go in docs/gateway-bridge.md):
 * latency of single orders: SubmitOrder published -> order received by the emulator (placeOrder
   on the wire) and -> OrderAccepted read from events.orders.v1, p50/p99; plus the bridge's
   own part (command received -> placeOrder called, from its histogram);
-* 200 orders across 10 accounts at once, against the floor set by ib_async's 45 msg/s throttle,
-  with the emulator enforcing IB's 50 msg/s limit (error 100 counted);
+* 200 orders across 10 accounts at once, against the floor set by the bridge's pacer (45
+  msg/s), with the emulator enforcing IB's 50 msg/s limit (error 100 counted);
 * price fan-out: PriceUpdated per second with 200 streaming symbols;
 * RSS of the process over a soak (no growth expected).
 """
@@ -261,13 +261,19 @@ class EmulatorProcess:
 
 async def run_phase(work: Path, emu, port: int, body):
     redis_server = RedisServer(work / "redis").start()
+    accounts = work / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n" + "".join(f"  - {{id: {a}, approval: auto}}\n" for a in ACCOUNTS)
+    )
     settings = GatewayBridgeSettings(
         redis_url=redis_server.url,
+        accounts_file=accounts,
         ib_port=port,
         data_dir=work / "bridge",
         read_only=False,
         ops_port=0,
         price_throttle_ms=0,
+        max_market_data_lines=len(SYMBOLS),  # 200 streaming symbols (IB sells more lines)
         log_level="WARNING",
         restart_window_start="03:00",
         restart_window_end="03:00",

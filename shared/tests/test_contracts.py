@@ -114,3 +114,49 @@ def test_target_weights_accept_the_reference_allocation_format() -> None:
 def test_unknown_stream_names_list_the_known_ones() -> None:
     with pytest.raises(LookupError, match=r"commands\.orders\.v1"):
         spec_of("commands.order.v1")
+
+
+def _submit(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "type": "SubmitOrder",
+        "source": "t",
+        "valid_until": "2030-01-01T00:00:00Z",
+        "client_order_id": "pl-0123456789ab.3.0",
+        "account_id": "DU1000001",
+        "symbol": "BRK B",
+        "side": "BUY",
+        "quantity": "1",
+    }
+    return {**base, **fields}
+
+
+def test_an_order_command_with_the_ids_the_executor_makes_is_valid() -> None:
+    command = CATALOGUE["commands.orders.v1"].decode(_submit())
+    assert command.client_order_id == "pl-0123456789ab.3.0"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"client_order_id": "pl-1.0\x00.0"}, "client_order_id"),  # NUL ends a TWS field
+        ({"client_order_id": "pl-1.0.0\n"}, "client_order_id"),
+        ({"client_order_id": "x" * 65}, "client_order_id"),
+        ({"client_order_id": ""}, "client_order_id"),
+        ({"account_id": "DU1\x00"}, "account_id"),
+        ({"symbol": "SPY\x00LMT"}, "symbol"),
+        ({"symbol": " SPY"}, "symbol"),
+        ({"symbol": "SPY\t"}, "symbol"),
+        ({"currency": "usd"}, "currency"),
+        ({"exchange": "SMART\x00"}, "exchange"),
+        ({"type": "CancelOrder", "client_order_id": "a\x1fb"}, "client_order_id"),
+        ({"type": "CancelAllOrders", "account_ids": ["DU1", "DU\x002"]}, "account_ids"),
+    ],
+)
+def test_a_string_that_would_shift_the_tws_wire_fields_is_refused_naming_the_field(
+    fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        CATALOGUE["commands.orders.v1"].decode(_submit(**fields))
+    [error] = refused.value.errors()
+    assert error["loc"][1] == field
+    assert "must be" in error["msg"]

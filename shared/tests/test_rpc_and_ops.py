@@ -84,6 +84,32 @@ async def test_a_burst_of_requests_larger_than_the_connection_pool_is_answered(
         await client.aclose()
 
 
+async def test_a_reply_slower_than_the_sockets_read_timeout_still_arrives(redis_url: str) -> None:
+    # redis-py's default socket timeout (5 s) cut the BLPOP of a 10 s portfolio wait; the
+    # client here has a 0.3 s one, the reply takes 0.8 s, the request allows 3 s.
+    responder = Service(ServiceSettings(redis_url=redis_url, consumer_name="r"))
+
+    async def answer_slowly(message: Message) -> None:
+        assert isinstance(message, GetPortfolio)
+        await asyncio.sleep(0.8)  # a slow responder, not a wait for a condition
+        reply = PortfolioUnavailable(
+            source="responder", account_id=message.account_id, code="unknown_account", reason="-"
+        )
+        await send_reply(responder.redis, message, reply)
+
+    responder.subscribe(catalogue.PORTFOLIO_RPC, answer_slowly)
+    await responder.start()
+    client = aioredis.Redis.from_url(redis_url, socket_timeout=0.3)
+    rpc = RpcClient(client, responder.publisher)
+    try:
+        reply = await rpc.request(request("DU7"), catalogue.PORTFOLIO_REPLIES, timeout_s=3)
+        assert reply.account_id == "DU7"
+    finally:
+        await rpc.close()
+        await responder.stop()
+        await client.aclose()
+
+
 async def test_request_without_a_responder_times_out_with_a_clear_error(redis_url: str) -> None:
     service = Service(ServiceSettings(redis_url=redis_url))
     await service.broker.connect()

@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import redis
+import yaml
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 from shared.contracts import catalogue
@@ -158,3 +160,17 @@ def emulator_exec_ids(emulator: Any, order_ref: str) -> set[str]:
         for fill in order.get("fills", []):
             ids.add(fill["exec_id"])
     return ids
+
+
+TRADABLE = {"DU1000001": "auto", "DU1000002": "manual", "DU9999999": "auto"}
+"""The tests' accounts file: the emulator's two accounts, and one IB does not serve."""
+
+
+def write_accounts_file(path: Path, approvals: dict[str, str] | None = None) -> Path:
+    """Write an accounts file giving each account its approval mode."""
+    approvals = TRADABLE if approvals is None else approvals
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump({"accounts": [{"id": a, "approval": m} for a, m in approvals.items()]})
+    )
+    return path

@@ -27,6 +27,8 @@ from shared.kit.service import Service
 # The tests import their helpers module by name (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
 
+from bridge_helpers import write_accounts_file
+
 _consumers = itertools.count(1)
 
 
@@ -51,6 +53,9 @@ def bridge_settings(
 ) -> GatewayBridgeSettings:
     """Settings for a bridge under test: fast timings, trading allowed."""
     values: dict[str, Any] = {
+        "accounts_file": write_accounts_file(data_dir.parent / "accounts.yaml")
+        if "accounts_file" not in overrides
+        else overrides["accounts_file"],
         "redis_url": redis_url,
         "ib_port": emulator.port,
         "ib_client_id": 17,
@@ -165,6 +170,7 @@ def bridge_process(
             "BRIDGE_DATA_DIR": str(tmp_path / "bridge-data"),
             "BRIDGE_OPS_PORT": str(free_port()),
             "BRIDGE_READ_ONLY": "false",
+            "REBALANCER_ACCOUNTS_FILE": str(write_accounts_file(tmp_path / "accounts.yaml")),
             "BRIDGE_CONSUMER_NAME": "bridge-proc",
             "BRIDGE_RECLAIM_IDLE_MS": "500",
             "BRIDGE_BACKOFF_INITIAL_S": "0.1",

@@ -33,9 +33,16 @@ def journal(tmp_path):
     j.close()
 
 
-def test_journal_runs_in_wal_mode_with_full_synchronous_writes(journal):
+def test_journal_runs_in_wal_mode_and_commits_each_intent_with_full_synchronous(journal):
     assert journal.pragma("journal_mode") == "wal"
-    assert journal.pragma("synchronous") == 2  # FULL
+    assert journal.pragma("synchronous") == 1  # NORMAL for everything but an INTENT
+    statements: list[str] = []
+    journal._db.set_trace_callback(statements.append)
+    journal.record_intent(order(), 42)
+    journal._db.set_trace_callback(None)
+    full, commit = statements.index("PRAGMA synchronous=FULL"), statements.index("COMMIT")
+    assert full < commit < statements.index("PRAGMA synchronous=NORMAL")
+    assert journal.pragma("synchronous") == 1
 
 
 def test_intent_is_written_with_the_reserved_ib_order_id(journal):

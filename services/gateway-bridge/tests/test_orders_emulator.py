@@ -103,7 +103,10 @@ async def test_order_types_reach_ib_with_their_fields(emulator, start_bridge, pu
         ({"quantity": -3}, "quantity", "invalid_quantity"),
         ({"quantity": "0.00001"}, "quantity", "below_minimum_quantity"),
         ({"order_type": OrderType.LIMIT}, "limit_price", "missing_limit_price"),
-        ({"account": "U999"}, "account_id", "unknown_account"),
+        ({"account": "DU9999999"}, "account_id", "unknown_account"),
+        ({"account": "U999"}, "account_id", "not_tradable"),
+        ({"quantity": 10**12}, "quantity", "above_max_quantity"),
+        ({"quantity": 90_000}, "quantity", "above_max_notional"),
         ({"valid_for_s": -1}, "valid_until", "expired"),
     ],
 )

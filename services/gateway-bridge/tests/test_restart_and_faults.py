@@ -200,3 +200,47 @@ async def test_daily_restart_window_waits_between_attempts_instead_of_storming(
         if e.type == "GatewayDisconnected"
     ]
     assert any("restart window" in r for r in reasons)
+
+
+async def test_orders_in_flight_when_the_connection_drops_are_sent_once_or_reported_not_found(
+    emulator, start_bridge, publish, redis_url
+):
+    # Cause 2 of the fleet run: orders journaled as sent but still queued in memory were lost
+    # with the connection, and after the reconnect they stayed "unknown" forever (never
+    # "not found at IB"), so the executor never sent a new attempt.
+    service = await start_bridge()
+    bridge = service.bridge
+    await eventually(lambda: bridge.gate.is_open, message="reconciled")
+    plan = new_plan()
+    coids = [f"{plan}.{n}.0" for n in range(200)]
+    symbols = ["SPY", "QQQ", "VTI", "BND", "AGG", "TLT", "IEF", "GLD"]
+    for n, coid in enumerate(coids):
+        await publish(submit(coid, symbol=symbols[n % len(symbols)], quantity=1))
+    await eventually(lambda: len(emulator.broker.orders) >= 60, within=20, message="60 at IB")
+    emulator.faults.drop_connections()
+    await eventually(
+        lambda: gateway_events(redis_url).count("ReconciliationCompleted") >= 2, 20, "reconnect"
+    )
+
+    def verdicts() -> dict[str, str]:
+        at_ib = {o["order_ref"] for o in emulator.orders()}
+        out = {}
+        for event in order_events(redis_url):
+            if event.type == "OrderStatusUnknown" and event.not_found_at_ib:
+                out[event.client_order_id] = "not_found"
+        for coid in coids:
+            if coid in at_ib:
+                out[coid] = "at_ib"
+        return out
+
+    def settled() -> bool:
+        unsettled = bridge.journal.entries(frozenset({OrderState.INTENT, OrderState.SENT}))
+        return len(verdicts()) == len(coids) and not unsettled
+
+    await eventually(settled, within=40, message="a verdict for each order")
+    found = verdicts()
+    for coid in coids:
+        assert len(emulator_orders(emulator, coid)) <= 1, coid  # never sent twice
+        if found[coid] == "not_found":
+            assert emulator_orders(emulator, coid) == []
+    assert list(found.values()).count("at_ib") >= 190, found  # the rest waited in Redis

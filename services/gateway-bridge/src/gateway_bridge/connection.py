@@ -83,11 +83,14 @@ class GatewayConnection:
         self._announced_down = False
         self._reconciling: asyncio.Task[None] | None = None
         self.last_heartbeat = 0.0
+        self.last_received = 0.0
         self.last_error: tuple[int, str] | None = None
         self.reconciled_once = asyncio.Event()
         self._events = SerialPublisher(publish, "gateway")
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
+        # Any bytes from IB prove the gateway is alive (the socket object outlives reconnects).
+        ib.client.conn.hasData += self._on_data
         metrics.heartbeat_age.set_function(self.heartbeat_age)
 
     # ------------------------------------------------------------------ public
@@ -234,10 +237,22 @@ class GatewayConnection:
                 await asyncio.wait_for(self._down.wait(), self._s.heartbeat_interval_s)
             if not self.connected:
                 break
+            asked = time.monotonic()
             try:
                 await asyncio.wait_for(self._ib.reqCurrentTimeAsync(), self._s.heartbeat_timeout_s)
                 self.last_heartbeat = time.monotonic()
-            except (TimeoutError, ConnectionError) as error:
+            except TimeoutError:
+                # The heartbeat goes ahead of everything in the pacer; still, IB busy with a
+                # burst may answer late. Anything IB sent since we asked is proof of life.
+                if self.last_received >= asked:
+                    log.warning("heartbeat answered late, but IB is sending: still connected")
+                    self.last_heartbeat = self.last_received
+                    continue
+                log.error("IB did not answer the heartbeat nor send anything; reconnecting")
+                self.last_error = (0, "heartbeat not answered")
+                self._ib.disconnect()
+                break
+            except ConnectionError as error:
                 log.error("IB did not answer the heartbeat (%r); reconnecting", error)
                 self.last_error = (0, "heartbeat not answered")
                 self._ib.disconnect()
@@ -245,6 +260,9 @@ class GatewayConnection:
         await self._down.wait()
 
     # ------------------------------------------------------------------ ib_async events
+
+    def _on_data(self, _data: bytes) -> None:
+        self.last_received = time.monotonic()
 
     def _on_disconnected(self) -> None:
         if self._down.is_set():

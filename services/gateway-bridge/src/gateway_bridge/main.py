@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-from ib_async import IB
+from decimal import Decimal
 
 from gateway_bridge.accounts import AccountSubscriptions
+from gateway_bridge.client import PacedClient, paced_ib
 from gateway_bridge.connection import GatewayConnection
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.journal import SqliteOrderJournal
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.orders import Gate, OrderDesk
 from gateway_bridge.outbox import Outbox
+from gateway_bridge.permissions import TradingPermissions
 from gateway_bridge.portfolio import PortfolioResponder
 from gateway_bridge.reconcile import reconcile
 from gateway_bridge.settings import GatewayBridgeSettings
 from gateway_bridge.state import StateFeed
+from shared.accounts import Accounts
 from shared.contracts import catalogue
 from shared.contracts.base import Message
 from shared.contracts.catalogue import spec_of, stream_of
@@ -30,16 +32,21 @@ log = logging.getLogger(__name__)
 class Bridge:
     """The parts of a running bridge (kept for tests and the benchmark to inspect)."""
 
-    def __init__(self, service: Service, settings: GatewayBridgeSettings) -> None:
+    def __init__(
+        self, service: Service, settings: GatewayBridgeSettings, accounts: Accounts | None = None
+    ) -> None:
         self.service = service
         self.settings = settings
         source = service.name
-        self.ib = IB()
+        self.ib = paced_ib(settings.pacing_rate_per_s, settings.pacing_burst)
         # Failed requests raise instead of returning empty results silently.
         self.ib.RaiseRequestErrors = True
         self.metrics = BridgeMetrics(service.metrics.registry)
+        self.client: PacedClient = self.ib.client
+        self.client.on_dropped = self.metrics.messages_dropped.inc
+        self.metrics.messages_queued.set_function(self.client.queued)
         self.journal = SqliteOrderJournal(settings.journal_path)
-        self.outbox = Outbox(self.journal, service.publish)
+        self.outbox = Outbox(self.journal, service.publish, publish_many=self.publish_many)
         self.gate = Gate()
         self.instruments = Instruments(self.ib, settings.request_timeout_s)
         self.subscriptions = AccountSubscriptions(
@@ -58,8 +65,11 @@ class Bridge:
             price_throttle_ms=settings.price_throttle_ms,
             account_throttle_ms=settings.account_throttle_ms,
             subscriptions_per_s=settings.subscriptions_per_s,
+            max_market_data_lines=settings.max_market_data_lines,
+            keep_used_s=settings.quote_timeout_s,
             source=source,
         )
+        self.metrics.market_data_lines.set_function(self.state.lines)
         self.desk = OrderDesk(
             self.ib,
             self.journal,
@@ -70,6 +80,11 @@ class Bridge:
             self.metrics,
             accounts=self.accounts,
             read_only=settings.read_only,
+            permissions=TradingPermissions(settings.accounts_file, accounts),
+            price_of=self._price_of,
+            max_order_quantity=settings.max_order_quantity,
+            max_order_notional=settings.max_order_notional,
+            max_open_orders_per_contract_side=settings.max_open_orders_per_contract_side,
             command_wait_s=settings.command_wait_s,
             ack_timeout_s=settings.ack_timeout_s,
             source=source,
@@ -84,6 +99,7 @@ class Bridge:
             self.gate,
             accounts=self.accounts,
             quote_timeout_s=settings.quote_timeout_s,
+            reconcile_wait_s=settings.command_wait_s,
             source=source,
         )
         self.connection = GatewayConnection(
@@ -103,6 +119,9 @@ class Bridge:
         self._pacing: asyncio.Task[None] | None = None
         self._boot: asyncio.Task[None] | None = None
 
+    async def _price_of(self, symbol: str) -> Decimal | None:
+        return await self.state.price(symbol, self.settings.quote_timeout_s)
+
     def accounts(self) -> frozenset[str]:
         """Accounts served: the configured ones IB manages, or all managed ones."""
         managed = frozenset(self.ib.managedAccounts()) if self.ib.isConnected() else frozenset()
@@ -111,8 +130,9 @@ class Bridge:
         return managed
 
     async def publish_many(self, messages: list[Message]) -> None:
-        """Publish many messages in one Redis round trip (prices)."""
+        """Publish many messages in one Redis round trip (prices, order events, positions)."""
         broker = self.service.broker
+        published = self.service.metrics.published
         async with self.service.redis.pipeline(transaction=False) as pipe:
             for message in messages:
                 name = stream_of(message)
@@ -120,10 +140,12 @@ class Bridge:
                     message.model_dump(mode="json"),
                     stream=name,
                     maxlen=spec_of(name).maxlen,
-                    correlation_id=message.message_id,
+                    correlation_id=message.correlation_id or message.message_id,
                     pipeline=pipe,
                 )
             await pipe.execute()
+        for message in messages:
+            published.labels(stream_of(message), getattr(message, "type", "?")).inc()
 
     async def start(self) -> None:
         """Start in the background: publish what a crash left queued, then connect."""
@@ -174,7 +196,7 @@ class Bridge:
         self.subscriptions.forget()
 
     async def _sample_pacing(self) -> None:
-        """Messages written to IB per second (ib_async throttles to 45/s; IB allows 50)."""
+        """Messages written to IB per second (the pacer keeps them under IB's 50/s)."""
         conn = self.ib.client.conn
         last = conn.numMsgSent
         last_t = time.monotonic()
@@ -193,11 +215,17 @@ class Bridge:
             self.metrics.messages_rate_max.set(peak)
 
 
-def create_app(settings: GatewayBridgeSettings | None = None) -> Service:
-    """Build the gateway-bridge service from its settings (read from the environment when None)."""
+def create_app(
+    settings: GatewayBridgeSettings | None = None, *, accounts: Accounts | None = None
+) -> Service:
+    """Build the gateway-bridge service from its settings (read from the environment when None).
+
+    The accounts file is ``settings.accounts_file`` (REBALANCER_ACCOUNTS_FILE), read again
+    whenever it changes; ``accounts`` replaces it (tests).
+    """
     settings = settings or GatewayBridgeSettings()
     service = Service(settings)
-    bridge = Bridge(service, settings)
+    bridge = Bridge(service, settings, accounts)
     service.bridge = bridge  # type: ignore[attr-defined]
     service.subscribe(catalogue.ORDER_COMMANDS, bridge.desk.on_command)
     service.subscribe(catalogue.PORTFOLIO_RPC, bridge.portfolio.on_get_portfolio)

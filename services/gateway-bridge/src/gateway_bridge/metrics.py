@@ -121,6 +121,26 @@ class BridgeMetrics:
             "Highest messages/s seen since start (sampled each second).",
             registry=r,
         )
+        self.messages_queued = Gauge(
+            "rebalancer_ib_messages_queued",
+            "API requests waiting in the bridge's pacer for a token (orders never wait there).",
+            registry=r,
+        )
+        self.messages_dropped = Counter(
+            "rebalancer_ib_messages_dropped_total",
+            "Queued API requests dropped because the connection ended.",
+            registry=r,
+        )
+        self.market_data_refused = Counter(
+            "rebalancer_market_data_refused_total",
+            "Subscriptions not made: every market data line streamed a held symbol.",
+            registry=r,
+        )
+        self.market_data_lines = Gauge(
+            "rebalancer_market_data_lines",
+            "Market data lines in use (BRIDGE_MAX_MARKET_DATA_LINES is the limit).",
+            registry=r,
+        )
         self.orders = Counter(
             "rebalancer_orders_total",
             "Order commands and outcomes, by account and outcome.",
@@ -135,7 +155,7 @@ class BridgeMetrics:
         )
         self.submit_seconds = Histogram(
             "rebalancer_submit_to_place_seconds",
-            "Time from SubmitOrder received to placeOrder called.",
+            "Time from SubmitOrder received to its bytes written to IB (pacer wait included).",
             registry=r,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
         )

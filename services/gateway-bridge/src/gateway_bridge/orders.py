@@ -15,12 +15,15 @@ A command that expires meanwhile is refused, never executed late.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 
-from ib_async import IB, Fill, Trade
+from ib_async import IB, Contract, Fill, Trade
 
+from gateway_bridge.client import PacedClient
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.journal import AlreadyJournaled, JournalEntry, NewOrder, OrderJournal
 from gateway_bridge.lifecycle import TERMINAL, UNRESOLVED, OrderState
@@ -28,13 +31,23 @@ from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.outbox import Outbox, Publish
 from gateway_bridge.parsing import orders as parse
 from gateway_bridge.parsing.outbound import order_for
-from gateway_bridge.validation import check_account, check_command, check_instrument
+from gateway_bridge.permissions import TradingPermissions
+from gateway_bridge.validation import (
+    check_account,
+    check_command,
+    check_instrument,
+    check_notional_limit,
+    check_quantity_limit,
+)
 from shared.contracts import catalogue
 from shared.contracts.base import Message, Reason, utc_now
 from shared.contracts.order_commands import CancelAllOrders, CancelOrder, SubmitOrder
 from shared.contracts.orders import OrderAccepted, OrderRejected, OrderStatusUnknown
 
 log = logging.getLogger(__name__)
+
+PriceOf = Callable[[str], Awaitable[Decimal | None]]
+"""The live price of a symbol (waits briefly for market data), for the notional limit."""
 
 
 class NotReconciled(RuntimeError):
@@ -86,11 +99,19 @@ class OrderDesk:
         *,
         accounts: Callable[[], frozenset[str]],
         read_only: bool,
+        permissions: TradingPermissions,
+        price_of: PriceOf,
+        max_order_quantity: Decimal,
+        max_order_notional: Decimal,
+        max_open_orders_per_contract_side: int,
         command_wait_s: float,
         ack_timeout_s: float,
         source: str = "gateway-bridge",
     ) -> None:
         self._ib = ib
+        if not isinstance(ib.client, PacedClient):
+            raise TypeError("the order desk needs the paced client (client.paced_ib)")
+        self._client: PacedClient = ib.client
         self._journal = journal
         self._outbox = outbox
         self._publish = publish
@@ -99,11 +120,17 @@ class OrderDesk:
         self._metrics = metrics
         self._accounts = accounts
         self._read_only = read_only
+        self._permissions = permissions
+        self._price_of = price_of
+        self._max_quantity = max_order_quantity
+        self._max_notional = max_order_notional
+        self._max_open = max_open_orders_per_contract_side
+        self._order_ended = asyncio.Event()
         self._command_wait_s = command_wait_s
         self._ack_timeout_s = ack_timeout_s
         self._source = source
         self._lock = asyncio.Lock()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self.on_symbol_requested: Callable[[str], None] = lambda _symbol: None
 
     # ------------------------------------------------------------------ commands
@@ -122,43 +149,152 @@ class OrderDesk:
         received = time.perf_counter()
         if await self._answer_duplicate(command.client_order_id, command.account_id):
             return
-        reason = check_command(command, utc_now(), read_only=self._read_only)
+        reason = (
+            check_command(command, utc_now(), read_only=self._read_only)
+            or self._permissions.check(command.account_id)
+            or check_quantity_limit(command, self._max_quantity)
+        )
         if reason is not None:
             await self._refuse(command, reason)
             return
-        await self._gate.wait(self._command_wait_s)
-        reason = check_account(command, self._accounts())
-        if reason is None:
-            found = await self._instruments.lookup(
-                command.symbol, command.currency, command.exchange
-            )
-            reason = check_instrument(command, found[1] if found else None)
-        if reason is not None or found is None:
+        deadline = time.monotonic() + self._command_wait_s
+        contract, reason = await self._checked_contract(command, deadline)
+        if reason is not None or contract is None:
             assert reason is not None
             await self._refuse(command, reason)
             return
-        contract, _rules = found
-        async with self._lock:
-            # The reconnect may have happened while we looked the symbol up.
-            if not self._gate.is_open or not self._ib.isConnected():
-                raise NotReconciled("the connection dropped before the order was sent")
-            if await self._answer_duplicate(command.client_order_id, command.account_id):
-                return
-            ib_order_id = self._ib.client.getReqId()
-            try:
-                self._journal.record_intent(_new_order(command), ib_order_id)
-            except AlreadyJournaled:
-                await self._answer_duplicate(command.client_order_id, command.account_id)
-                return
-            self._ib.placeOrder(contract, order_for(command, ib_order_id))
-            self._journal.transition(command.client_order_id, OrderState.SENT)
+        if not await self._send_once(command, contract, deadline):
+            return
         self._metrics.submit_seconds.observe(time.perf_counter() - received)
         self._metrics.orders.labels(command.account_id, "sent").inc()
         self.on_symbol_requested(command.symbol)
         loop = asyncio.get_running_loop()
-        self._timers = {h for h in self._timers if not h.cancelled() and h.when() > loop.time()}
-        handle = loop.call_later(self._ack_timeout_s, self._ack_overdue, command.client_order_id)
-        self._timers.add(handle)
+        self._timers[command.client_order_id] = loop.call_later(
+            self._ack_timeout_s, self._ack_overdue, command.client_order_id
+        )
+
+    async def _checked_contract(
+        self, command: SubmitOrder, deadline: float
+    ) -> tuple[Contract | None, Reason | None]:
+        """Check the account, the instrument and the notional against IB's view: the
+        qualified contract, or the reason to refuse. Checks made while the connection
+        dropped are made again once reconnected (no account is served while disconnected,
+        so a refusal then could be wrong)."""
+        while True:
+            await self._ready(deadline)
+            reason = check_account(command, self._accounts())
+            found = None
+            if reason is None:
+                try:
+                    found = await self._instruments.lookup(
+                        command.symbol, command.currency, command.exchange
+                    )
+                except ConnectionError:
+                    continue  # the connection dropped during the lookup: ask again
+                reason = check_instrument(command, found[1] if found else None)
+                if reason is None:
+                    price = command.limit_price or await self._price_of(command.symbol)
+                    reason = check_notional_limit(command, price, self._max_notional)
+            if self._gate.is_open and self._ib.isConnected():
+                return (found[0] if found else None), reason
+
+    async def _send_once(self, command: SubmitOrder, contract: Contract, deadline: float) -> bool:
+        """Journal and send the order, at most once; False when it was answered or refused
+        instead (a duplicate, too many open orders, expired while waiting to reconnect)."""
+        while True:
+            async with self._lock:
+                if await self._answer_duplicate(command.client_order_id, command.account_id):
+                    return False
+                full = self._open_orders(command) >= self._max_open
+                if not full:
+                    # The pacer's turn comes before anything is journaled: the backlog of
+                    # orders stays in the stream, never in memory.
+                    async with self._client.order_turn():
+                        if (
+                            self._gate.is_open
+                            and self._ib.isConnected()
+                            and self._place(command, contract)
+                        ):
+                            return True
+            if full:
+                # IB allows about 20 open orders per contract and side: wait for one to end.
+                if not await self._an_order_ended(deadline):
+                    await self._refuse(command, self._too_many_open(command))
+                    return False
+                continue
+            # The connection dropped while we waited or wrote: nothing reached IB. Wait for
+            # the reconnect (within command_wait_s), then send it, still once.
+            await self._ready(deadline)
+            if command.is_expired(utc_now()):
+                reason = check_command(command, utc_now(), read_only=self._read_only)
+                assert reason is not None
+                await self._refuse(command, reason)
+                return False
+
+    def _open_orders(self, command: SubmitOrder) -> int:
+        return self._journal.open_orders(command.account_id, command.symbol, command.side.value)
+
+    async def _an_order_ended(self, deadline: float) -> bool:
+        """Wait until some order ends (or ``deadline``); False if none did in time."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self._order_ended.clear()
+        try:
+            await asyncio.wait_for(self._order_ended.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    def _too_many_open(self, command: SubmitOrder) -> Reason:
+        return Reason(
+            code="too_many_open_orders",
+            field="symbol",
+            symbol=command.symbol,
+            message=f"{self._max_open} {command.side.value} orders for {command.symbol} are "
+            f"already open in {command.account_id} (IB allows about 20 per contract and side) "
+            f"and none ended within {self._command_wait_s:g} s; send it again once some have "
+            "ended",
+        )
+
+    async def _ready(self, deadline: float) -> None:
+        """Wait for the reconciled gate until ``deadline``, else raise NotReconciled."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 and not (self._gate.is_open and self._ib.isConnected()):
+            raise NotReconciled(
+                f"IB gateway not connected and reconciled within {self._command_wait_s:g} s; "
+                "the command stays pending and is retried"
+            )
+        await self._gate.wait(max(remaining, 0.001))
+        await asyncio.sleep(0)  # let a disconnect that raced the gate land first
+
+    def _place(self, command: SubmitOrder, contract: Contract) -> bool:
+        """Journal INTENT, write the order to the socket, journal SENT (all synchronous).
+
+        SENT means the bytes were handed to the socket. When they provably were not (the
+        connection was already gone), the INTENT is removed again and False is returned: the
+        caller sends it after the reconnect, and nothing of it reached IB.
+        """
+        ib_order_id = self._ib.client.getReqId()
+        try:
+            self._journal.record_intent(_new_order(command), ib_order_id)
+        except AlreadyJournaled:
+            raise NotReconciled(f"{command.client_order_id} was journaled meanwhile") from None
+        written = self._client.orders_written
+        try:
+            self._ib.placeOrder(contract, order_for(command, ib_order_id))
+        except ConnectionError:
+            pass  # raised by ib_async before anything is written
+        if self._client.orders_written == written:
+            self._journal.discard_unsent(command.client_order_id)
+            self._metrics.orders.labels(command.account_id, "unsent_retried").inc()
+            log.warning(
+                "the connection dropped before %s was written; it is sent after the reconnect",
+                command.client_order_id,
+            )
+            return False
+        self._journal.transition(command.client_order_id, OrderState.SENT)
+        return True
 
     async def on_cancel_order(self, command: CancelOrder) -> None:
         """Ask IB to cancel the order of ``client_order_id`` (its fate comes as an event)."""
@@ -174,12 +310,21 @@ class OrderDesk:
             log.warning("CancelOrder for %s expired; not executed", command.client_order_id)
             return
         await self._gate.wait(self._command_wait_s)
-        trade = self._trade_of(entry.client_order_id)
-        if trade is not None:
-            self._ib.cancelOrder(trade.order)
-        elif entry.ib_order_id is not None:
-            # Not bound to this session (e.g. IB never confirmed it): cancel by id anyway.
-            self._ib.client.cancelOrder(entry.ib_order_id, "")
+        trade = self._open_trade_of(entry)
+        if trade is None:
+            # Never by the journal's IB order id: after a reconnect IB may have handed that id
+            # to another order (of any account); an order not open in this session has nothing
+            # to cancel, and its state goes out again so the requester is answered.
+            log.warning(
+                "CancelOrder for %s: not open at IB in this session (journal state %s); "
+                "nothing sent to IB",
+                entry.client_order_id,
+                entry.state,
+            )
+            self._metrics.orders.labels(entry.account_id, "cancel_not_open").inc()
+            await self._republish(entry)
+            return
+        self._ib.cancelOrder(trade.order)
         self._metrics.orders.labels(entry.account_id, "cancel_requested").inc()
 
     async def on_cancel_all_orders(self, command: CancelAllOrders) -> None:
@@ -220,9 +365,10 @@ class OrderDesk:
             self._outbox.poke()
 
     def on_disconnected(self) -> None:
-        """Orders sent but not acknowledged have an unknown outcome until reconciliation."""
-        for entry in self._journal.entries(frozenset({OrderState.SENT})):
-            self._mark_unknown(entry, "the connection to IB dropped before IB acknowledged it")
+        """Orders sent but not acknowledged stay SENT: the reconciliation after the reconnect
+        decides (adopted by orderRef, or UNKNOWN with ``not_found_at_ib`` so the executor can
+        send a new attempt at once). Publishing a bare "unknown" now would tell the executor
+        nothing it can act on."""
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -251,20 +397,26 @@ class OrderDesk:
                 seen.add(ref)
             if self._apply_fill(fill, None):
                 recovered += 1
-        for ref in unresolved:
-            if ref in seen:
-                continue
+        self._mark_not_found(ref for ref in unresolved if ref not in seen)
+        self._outbox.poke()
+        return adopted, recovered
+
+    def _mark_not_found(self, refs: Iterable[str]) -> None:
+        """Tell the executor that IB does not know these unresolved orders."""
+        for ref in refs:
             current = self._journal.get(ref)
-            if current is not None and current.state in (OrderState.INTENT, OrderState.SENT):
+            if current is None or _reported_not_found(current):
+                continue
+            if current.state in UNRESOLVED:
+                # An order already UNKNOWN (its acknowledgement timed out) gets the verdict
+                # too: without it the executor would never send a new attempt.
                 self._mark_unknown(
                     current,
                     "not found at IB by orderRef after reconnecting (open orders, completed "
-                    "orders, executions); it was probably never sent, and it will not be sent "
-                    "again: submit a new attempt if the plan is still valid",
+                    "orders, executions); it was probably never received, and it will not be "
+                    "sent again: submit a new attempt if the plan is still valid",
                     not_found_at_ib=True,
                 )
-        self._outbox.poke()
-        return adopted, recovered
 
     # ------------------------------------------------------------------ internals
 
@@ -274,42 +426,55 @@ class OrderDesk:
         if kind in (parse.IbStatus.PENDING, parse.IbStatus.WARNING):
             return False
         refs = self._refs(entry, trade)
-        perm_id = refs.perm_id
         changed = False
         if entry.state in UNRESOLVED and kind in (parse.IbStatus.WORKING, parse.IbStatus.FILLED):
-            changed = self._journal.transition(
-                entry.client_order_id,
-                OrderState.ACKED,
-                (parse.accepted(trade, refs, self._source),),
-                perm_id=perm_id,
-            )
-            if changed:
-                self._metrics.orders.labels(entry.account_id, "accepted").inc()
+            changed = self._acknowledge(entry, trade, refs)
         end = parse.ends_as(trade)
-        if end == "filled":
-            changed |= self._journal.transition(
-                entry.client_order_id, OrderState.FILLED, perm_id=perm_id
-            )
-            if changed:
-                self._metrics.orders.labels(entry.account_id, "filled").inc()
-        elif end == "cancelled" and entry.state != OrderState.CANCELLED:
-            changed |= self._journal.transition(
-                entry.client_order_id,
-                OrderState.CANCELLED,
-                (parse.cancelled(trade, refs, self._source),),
-                perm_id=perm_id,
-            )
-            self._metrics.orders.labels(entry.account_id, "cancelled").inc()
-        elif end == "rejected" and entry.state != OrderState.REJECTED:
-            changed |= self._journal.transition(
-                entry.client_order_id,
-                OrderState.REJECTED,
-                (parse.rejected(trade, refs, self._source),),
-                perm_id=perm_id,
-            )
-            self._metrics.orders.labels(entry.account_id, "rejected").inc()
+        if end is not None:
+            changed |= self._end(entry, trade, refs, end, changed)
         if changed:
             self._outbox.poke()
+            if end is not None:
+                self._order_ended.set()
+        return changed
+
+    def _acknowledge(self, entry: JournalEntry, trade: Trade, refs: parse.OrderRefs) -> bool:
+        changed = self._journal.transition(
+            entry.client_order_id,
+            OrderState.ACKED,
+            (parse.accepted(trade, refs, self._source),),
+            perm_id=refs.perm_id,
+        )
+        if changed:
+            self._metrics.orders.labels(entry.account_id, "accepted").inc()
+            timer = self._timers.pop(entry.client_order_id, None)
+            if timer is not None:
+                timer.cancel()
+        return changed
+
+    def _end(
+        self, entry: JournalEntry, trade: Trade, refs: parse.OrderRefs, end: str, acked: bool
+    ) -> bool:
+        """Journal the order's end as IB reports it; True if that changed its state."""
+        perm_id = refs.perm_id
+        if end == "filled":
+            changed = self._journal.transition(
+                entry.client_order_id, OrderState.FILLED, perm_id=perm_id
+            )
+            if changed or acked:
+                self._metrics.orders.labels(entry.account_id, "filled").inc()
+            return changed
+        ending = {
+            "cancelled": (OrderState.CANCELLED, parse.cancelled),
+            "rejected": (OrderState.REJECTED, parse.rejected),
+        }.get(end)
+        if ending is None or entry.state == ending[0]:
+            return False
+        state, event = ending
+        changed = self._journal.transition(
+            entry.client_order_id, state, (event(trade, refs, self._source),), perm_id=perm_id
+        )
+        self._metrics.orders.labels(entry.account_id, end).inc()
         return changed
 
     def _apply_fill(self, fill: Fill, trade: Trade | None) -> bool:
@@ -376,17 +541,43 @@ class OrderDesk:
             self._outbox.poke()
 
     def _ack_overdue(self, client_order_id: str) -> None:
+        self._timers.pop(client_order_id, None)
+        if not self._gate.is_open:
+            return  # disconnected or reconciling: the reconciliation will decide
         entry = self._journal.get(client_order_id)
         if entry is not None and entry.state == OrderState.SENT:
             self._mark_unknown(
                 entry, f"IB did not acknowledge the order within {self._ack_timeout_s:g} s"
             )
 
-    def _trade_of(self, client_order_id: str) -> Trade | None:
-        for trade in self._ib.trades():
-            if trade.order.orderRef == client_order_id:
-                return trade
+    def _open_trade_of(self, entry: JournalEntry) -> Trade | None:
+        """Return the live trade of this session that is this order, matched by orderRef.
+
+        The trade's order id is the one IB reported (or we placed) on this connection; the
+        account and, once known, the perm id must match the journal too.
+        """
+        for trade in self._ib.openTrades():
+            order = trade.order
+            if order.orderRef != entry.client_order_id:
+                continue
+            if order.account and order.account != entry.account_id:
+                continue
+            perm_id = order.permId or trade.orderStatus.permId
+            if entry.perm_id and perm_id and perm_id != entry.perm_id:
+                continue
+            return trade
         return None
+
+    def on_connected(self) -> None:
+        """Never hand out an IB order id the journal already holds (before any order goes).
+
+        IB's nextValidId is one above the ids *it* has seen: ids reserved for orders whose
+        bytes never reached it (lost in a disconnect) would be offered again, and the journal
+        would then know one id for two orders.
+        """
+        highest = self._journal.max_ib_order_id()
+        if highest is not None:
+            self._ib.client.updateReqId(highest + 1)
 
     async def _answer_duplicate(self, client_order_id: str, account_id: str) -> bool:
         entry = self._journal.get(client_order_id)
@@ -422,9 +613,19 @@ class OrderDesk:
 
     def stop(self) -> None:
         """Cancel pending acknowledgement timers."""
-        for handle in self._timers:
+        for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+
+
+def _reported_not_found(entry: JournalEntry) -> bool:
+    """Whether the last event published for the order said IB does not know it."""
+    if entry.state != OrderState.UNKNOWN or entry.last_event is None:
+        return False
+    try:
+        return bool(json.loads(entry.last_event).get("not_found_at_ib"))
+    except (ValueError, AttributeError):
+        return False
 
 
 def _new_order(command: SubmitOrder) -> NewOrder:

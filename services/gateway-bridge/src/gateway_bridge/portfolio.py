@@ -1,5 +1,7 @@
 """``rpc.portfolio.v1``: answer GetPortfolio with a PortfolioView within a bounded time.
 
+A request that arrives while the bridge reconnects or reconciles waits for it (up to
+``BRIDGE_COMMAND_WAIT_S``, within the request's validity) rather than being turned away.
 Every held and requested symbol gets a quote: ``ok`` with its prices, market data type and
 ``as_of`` (its age), ``missing`` when no usable price arrived within ``quote_timeout_s``, or
 ``unqualified`` (also listed in ``unqualified``) when IB does not know the symbol. Nothing is
@@ -9,6 +11,7 @@ dropped silently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,10 +20,11 @@ import redis.asyncio as aioredis
 from ib_async import IB, Ticker
 
 from gateway_bridge.instruments import Instruments
-from gateway_bridge.orders import Gate
+from gateway_bridge.orders import Gate, NotReconciled
 from gateway_bridge.parsing.state import account_fields, has_price, quote_of
 from gateway_bridge.state import StateFeed
 from shared.contracts.base import Message, utc_now
+from shared.contracts.order_commands import wire_problem
 from shared.contracts.portfolio import GetPortfolio, PortfolioUnavailable, PortfolioView, Quote
 from shared.kit.rpc import send_reply
 
@@ -40,6 +44,7 @@ class PortfolioResponder:
         *,
         accounts: Callable[[], frozenset[str]],
         quote_timeout_s: float,
+        reconcile_wait_s: float = 5.0,
         source: str = "gateway-bridge",
     ) -> None:
         self._ib = ib
@@ -49,6 +54,7 @@ class PortfolioResponder:
         self._gate = gate
         self._accounts = accounts
         self._quote_timeout_s = quote_timeout_s
+        self._reconcile_wait_s = reconcile_wait_s
         self._source = source
 
     async def on_get_portfolio(self, request: GetPortfolio) -> None:
@@ -66,6 +72,12 @@ class PortfolioResponder:
         """Return the PortfolioView of the account, or PortfolioUnavailable saying why."""
         if request.is_expired(utc_now()):
             return self._unavailable(request, "expired", "the request expired before it was read")
+        if not self._gate.is_open:
+            # A reconnect or a reconciliation in progress (its recovered fills may be what
+            # prompted the request): wait for it, within the request's own validity.
+            left = (request.valid_until - utc_now()).total_seconds() - self._quote_timeout_s
+            with contextlib.suppress(NotReconciled):
+                await self._gate.wait(max(0.001, min(self._reconcile_wait_s, left)))
         if not self._ib.isConnected():
             return self._unavailable(
                 request, "gateway_disconnected", "the bridge is not connected to IB; retry later"
@@ -74,6 +86,12 @@ class PortfolioResponder:
             return self._unavailable(
                 request, "not_reconciled", "the bridge is reconciling with IB; retry in a moment"
             )
+        for symbol in request.symbols:
+            problem = wire_problem("symbol", symbol)
+            if problem:
+                return self._unavailable(
+                    request, "error", f"{problem}; nothing was asked of IB, fix the symbol"
+                )
         account = request.account_id
         if account not in self._accounts():
             return self._unavailable(
@@ -110,7 +128,10 @@ class PortfolioResponder:
     async def _quotes(self, symbols: list[str]) -> tuple[tuple[Quote, ...], tuple[str, ...]]:
         deadline = time.monotonic() + self._quote_timeout_s
         lookups = await asyncio.gather(
-            *(asyncio.wait_for(self._state.subscribe(s), self._quote_timeout_s) for s in symbols),
+            *(
+                asyncio.wait_for(self._state.subscribe(s, urgent=True), self._quote_timeout_s)
+                for s in symbols
+            ),
             return_exceptions=True,
         )
         tickers: dict[str, Ticker | None] = {}

@@ -33,6 +33,7 @@ async def reconcile(
     Orders of earlier runs are matched by ``orderRef``; fills not yet in the journal are
     published once (deduplicated by ``exec_id``).
     """
+    desk.on_connected()
     await asyncio.wait_for(ib.reqPositionsAsync(), timeout_s)
     open_trades = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), timeout_s)
     completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(False), timeout_s)
@@ -40,7 +41,9 @@ async def reconcile(
     fills = await asyncio.wait_for(ib.reqExecutionsAsync(), timeout_s)
     adopted, recovered = desk.reconcile([*open_trades, *completed], fills)
     await subscriptions.subscribe(accounts())
-    state.forget_subscriptions()
+    state.open_market_data()
+    # Not forget_subscriptions() here: the disconnect already dropped the tickers, and while
+    # connected (1101/1102) forgetting them would leak their market data lines at IB.
     await state.publish_snapshots()
     state.resubscribe_soon()
     served = tuple(sorted(accounts()))

@@ -18,8 +18,14 @@ log = logging.getLogger(__name__)
 class SerialPublisher:
     """A queue drained by one task; a failed publish is logged and the next one goes on."""
 
-    def __init__(self, publish: Callable[[Message], Awaitable[None]], name: str) -> None:
+    def __init__(
+        self,
+        publish: Callable[[Message], Awaitable[None]],
+        name: str,
+        publish_many: Callable[[list[Message]], Awaitable[None]] | None = None,
+    ) -> None:
         self._publish = publish
+        self._publish_many = publish_many
         self._name = name
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -46,10 +52,19 @@ class SerialPublisher:
 
     async def _run(self) -> None:
         while True:
-            message = await self._queue.get()
+            batch = [await self._queue.get()]
+            if self._publish_many is not None:
+                # What queued up meanwhile goes in the same Redis round trip, in order.
+                while len(batch) < 200 and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
             try:
-                await self._publish(message)
+                if len(batch) == 1:
+                    await self._publish(batch[0])
+                else:
+                    assert self._publish_many is not None
+                    await self._publish_many(batch)
             except Exception:
-                log.exception("could not publish %s (%s)", type(message).__name__, self._name)
+                log.exception("could not publish %d messages (%s)", len(batch), self._name)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()

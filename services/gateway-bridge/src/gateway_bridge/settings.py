@@ -1,19 +1,24 @@
 """Settings of the gateway-bridge service (environment variables prefixed `BRIDGE_`).
 
 Every default is the safe one: the paper port (4002), read-only on (every order refused),
+no order for an account the accounts file does not let trade, hard size limits per order,
 and a data folder under the working directory for the order journal.
 """
 
 from __future__ import annotations
 
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.kit.settings import ServiceSettings
+
+IB_MESSAGES_PER_S = 50
+"""IB's limit of API messages per second and connection (error 100 beyond)."""
 
 
 class GatewayBridgeSettings(ServiceSettings):
@@ -83,6 +88,64 @@ class GatewayBridgeSettings(ServiceSettings):
         "that subscribing 200 symbols after a reconnect leaves room for orders within IB's "
         "50 messages/s.",
     )
+
+    accounts_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "accounts_file", "BRIDGE_ACCOUNTS_FILE", "REBALANCER_ACCOUNTS_FILE"
+        ),
+        description="The accounts file; only accounts in it with approval manual or auto trade "
+        "(read from REBALANCER_ACCOUNTS_FILE like every service; none: no order is placed).",
+    )
+    max_order_quantity: Decimal = Field(
+        default=Decimal(100_000),
+        gt=0,
+        description="Hard limit: an order for more shares than this is refused.",
+    )
+    max_order_notional: Decimal = Field(
+        default=Decimal(1_000_000),
+        gt=0,
+        description="Hard limit: an order worth more than this (quantity x limit or live price, "
+        "in the order's currency) is refused.",
+    )
+
+    max_market_data_lines: int = Field(
+        default=100,
+        ge=1,
+        description="Market data lines of the login (IB's default is 100): at the limit the "
+        "least recently used symbol nobody holds is unsubscribed.",
+    )
+    max_open_orders_per_contract_side: int = Field(
+        default=20,
+        ge=1,
+        description="IB allows about 20 open orders per contract and side in an account: a "
+        "further order waits up to command_wait_s for one to end, then is refused.",
+    )
+
+    pacing_rate_per_s: float = Field(
+        default=45.0,
+        gt=0,
+        le=50,
+        description="API messages written to IB per second, evenly (IB allows 50 per second).",
+    )
+    pacing_burst: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Messages that may go at once; any second holds at most rate + burst. "
+        "Small, to leave IB's count room when the gateway reads in bursts; above 1 so that "
+        "one slow order does not lose its successor's slot.",
+    )
+
+    @model_validator(mode="after")
+    def _pacing_under_ibs_limit(self) -> GatewayBridgeSettings:
+        if self.pacing_rate_per_s + self.pacing_burst > IB_MESSAGES_PER_S:
+            raise ValueError(
+                f"BRIDGE_PACING_RATE_PER_S ({self.pacing_rate_per_s:g}) + BRIDGE_PACING_BURST "
+                f"({self.pacing_burst}) may reach {self.pacing_rate_per_s + self.pacing_burst:g}"
+                f" messages in one second, above IB's {IB_MESSAGES_PER_S}; lower one of them"
+            )
+        return self
 
     @field_validator("accounts", mode="before")
     @classmethod

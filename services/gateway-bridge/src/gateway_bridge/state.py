@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from ib_async import IB, AccountValue, Ticker
@@ -24,6 +25,7 @@ from gateway_bridge.instruments import Instruments
 from gateway_bridge.metrics import AccountFigures, BridgeMetrics
 from gateway_bridge.parsing.state import (
     account_snapshot,
+    live_price,
     position_of,
     position_value,
     price_updated,
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[Message], Awaitable[None]]
 PublishMany = Callable[[list[Message]], Awaitable[None]]
+
+
+class NoMarketDataLine(RuntimeError):
+    """Every market data line streams a held symbol: no subscription for another one."""
 
 
 class StateFeed:
@@ -55,6 +61,8 @@ class StateFeed:
         price_throttle_ms: int,
         account_throttle_ms: int,
         subscriptions_per_s: float = 10.0,
+        max_market_data_lines: int = 100,
+        keep_used_s: float = 2.0,
         source: str = "gateway-bridge",
     ) -> None:
         self._ib = ib
@@ -76,7 +84,14 @@ class StateFeed:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._subscribing: dict[str, asyncio.Task[Ticker | None]] = {}
-        self._positions = SerialPublisher(publish, "positions")
+        self._hurry: dict[str, asyncio.Event] = {}
+        # Closed until the market data type of a new connection has been sent: a subscription
+        # made during ib_async's connect sync (position events) would ask for the wrong type.
+        self._market_data_open = False
+        self._used: dict[str, float] = {}
+        self._max_lines = max_market_data_lines
+        self._keep_used_s = keep_used_s
+        self._positions = SerialPublisher(publish, "positions", publish_many)
         self._subscribe_every = 1.0 / subscriptions_per_s
         self._next_subscribe = 0.0
         ib.positionEvent += self._on_position
@@ -162,8 +177,13 @@ class StateFeed:
                 result.append(parsed)
         return tuple(result)
 
+    def open_market_data(self) -> None:
+        """The connection is set up (market data type sent): subscriptions may go."""
+        self._market_data_open = True
+
     def forget_subscriptions(self) -> None:
         """The connection dropped: ib_async dropped every ticker with it."""
+        self._market_data_open = False
         self._tickers.clear()
         self._next_subscribe = 0.0
         for task in self._subscribing.values():
@@ -171,8 +191,11 @@ class StateFeed:
         self._subscribing.clear()
 
     def resubscribe_soon(self) -> None:
-        """Resubscribe in the background (paced), so reconciliation need not wait for it."""
-        self._spawn(self.resubscribe())
+        """Subscribe every wanted symbol not streaming, in the background (paced)."""
+        missing = sorted(s for s in self._wanted if s not in self._tickers)
+        for symbol in missing:
+            if symbol not in self._subscribing:
+                self._spawn(self._subscribe_in_background(symbol))
 
     async def resubscribe(self) -> None:
         """Subscribe every wanted symbol again (after a reconnect, or 1101: data lost)."""
@@ -180,7 +203,9 @@ class StateFeed:
             with contextlib.suppress(Exception):
                 self._ib.cancelMktData(ticker.contract)
             del self._tickers[symbol]
-        await asyncio.gather(*(self.subscribe(s) for s in sorted(self._wanted)))
+        await asyncio.gather(
+            *(self.subscribe(s) for s in sorted(self._wanted)), return_exceptions=True
+        )
 
     # ------------------------------------------------------------------ prices
 
@@ -188,18 +213,46 @@ class StateFeed:
         """Stream prices of ``symbol`` from now on (held or requested)."""
         if symbol not in self._wanted:
             self._wanted.add(symbol)
+        self._used[symbol] = time.monotonic()
         if symbol not in self._tickers and symbol not in self._subscribing:
-            self._spawn(self.subscribe(symbol))
+            self._spawn(self._subscribe_in_background(symbol))
+
+    async def _subscribe_in_background(self, symbol: str) -> None:
+        try:
+            await self.subscribe(symbol)
+        except NoMarketDataLine as full:
+            log.warning("%s", full)
+
+    async def price(self, symbol: str, timeout_s: float) -> Decimal | None:
+        """Return the live price of ``symbol`` (subscribing and waiting up to ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            ticker = await asyncio.wait_for(self.subscribe(symbol, urgent=True), timeout_s)
+        except (TimeoutError, NoMarketDataLine):
+            return None
+        while ticker is not None and time.monotonic() < deadline:
+            if live_price(ticker) is not None:
+                break
+            await asyncio.sleep(0.02)
+        return live_price(ticker)
 
     def ticker(self, symbol: str) -> Ticker | None:
         """Return the live ticker of a subscribed symbol."""
         return self._tickers.get(symbol)
 
-    async def subscribe(self, symbol: str) -> Ticker | None:
-        """Start streaming ``symbol`` (single flight); None if IB does not know it."""
+    async def subscribe(self, symbol: str, *, urgent: bool = False) -> Ticker | None:
+        """Start streaming ``symbol`` (single flight); None if IB does not know it.
+
+        ``urgent`` (someone waits for the quote, e.g. GetPortfolio) skips the background pace
+        of ``subscriptions_per_s``, also for a subscription already waiting its turn; the
+        pacer still keeps every message within IB's limit.
+        """
         self._wanted.add(symbol)
+        self._used[symbol] = time.monotonic()
         if symbol in self._tickers:
             return self._tickers[symbol]
+        if urgent:
+            self._hurry.setdefault(symbol, asyncio.Event()).set()
         pending = self._subscribing.get(symbol)
         if pending is None:
             pending = asyncio.ensure_future(self._subscribe(symbol))
@@ -211,15 +264,19 @@ class StateFeed:
                 self._subscribing.pop(symbol, None)
 
     async def _subscribe(self, symbol: str) -> Ticker | None:
-        # Pace subscriptions: ib_async's throttle is one FIFO queue for every request, so a
-        # burst of 400 market-data messages would delay an order by ~9 s behind them.
-        now = time.monotonic()
-        slot = max(now, self._next_subscribe)
-        self._next_subscribe = slot + self._subscribe_every
-        if slot > now:
-            await asyncio.sleep(slot - now)
-        if not self._ib.isConnected():
-            return None
+        # Pace background subscriptions: requests go ahead of orders in the pacer, so 200
+        # symbols resubscribed at once (400 messages) would hold orders back by ~9 s.
+        hurry = self._hurry.setdefault(symbol, asyncio.Event())
+        if not hurry.is_set():
+            now = time.monotonic()
+            slot = max(now, self._next_subscribe)
+            self._next_subscribe = slot + self._subscribe_every
+            if slot > now:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hurry.wait(), slot - now)
+        self._hurry.pop(symbol, None)
+        if not self._ib.isConnected() or not self._market_data_open:
+            return None  # still wanted: the reconciliation subscribes it
         try:
             found = await self._instruments.lookup(symbol)
         except Exception:
@@ -228,9 +285,48 @@ class StateFeed:
         if found is None:
             self._wanted.discard(symbol)
             return None
+        if symbol in self._tickers:
+            return self._tickers[symbol]
+        if not self._free_a_line():
+            self._wanted.discard(symbol)
+            self._metrics.market_data_refused.inc()
+            raise NoMarketDataLine(
+                f"no market data line free for {symbol}: all {self._max_lines} "
+                "(BRIDGE_MAX_MARKET_DATA_LINES) stream held symbols; its quote is missing"
+            )
         ticker = self._ib.reqMktData(found[0], "", False, False)
         self._tickers[symbol] = ticker
         return ticker
+
+    def _free_a_line(self) -> bool:
+        """Make room for one more subscription within IB's market data lines.
+
+        At the limit, the least recently used symbol that no served account holds and nobody
+        asked for within ``keep_used_s`` is unsubscribed; held symbols keep their lines
+        (positions are valued with them).
+        """
+        if len(self._tickers) < self._max_lines:
+            return True
+        served = self._accounts()
+        held = {
+            p.contract.symbol for p in self._ib.positions() if p.account in served and p.position
+        }
+        # A symbol asked for moments ago may still be read by its requester: keep it.
+        recent = time.monotonic() - self._keep_used_s
+        candidates = [s for s in self._tickers if s not in held and self._used.get(s, 0.0) < recent]
+        if not candidates:
+            return False
+        oldest = min(candidates, key=lambda s: self._used.get(s, 0.0))
+        ticker = self._tickers.pop(oldest)
+        self._wanted.discard(oldest)
+        with contextlib.suppress(Exception):
+            self._ib.cancelMktData(ticker.contract)
+        log.info("market data lines full: unsubscribed %s (least recently used)", oldest)
+        return True
+
+    def lines(self) -> int:
+        """Market data lines in use."""
+        return len(self._tickers)
 
     def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
         now = time.monotonic()

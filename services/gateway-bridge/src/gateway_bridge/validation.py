@@ -7,7 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.contracts.base import Reason
-from shared.contracts.order_commands import OrderType, SubmitOrder
+from shared.contracts.order_commands import OrderType, SubmitOrder, wire_problem
+
+WIRE_FIELDS = ("client_order_id", "account_id", "symbol", "currency", "exchange")
+"""The SubmitOrder strings that travel to IB (orderRef, account, contract)."""
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,28 @@ class InstrumentRules:
     size_increment: Decimal
 
 
+def check_wire_fields(command: SubmitOrder) -> Reason | None:
+    """Return why a string of the command may not reach IB's wire, or None.
+
+    The contract refuses such strings when a message is decoded; this catches a command
+    built without validation (a NUL would shift every TWS field after it).
+    """
+    for field in WIRE_FIELDS:
+        problem = wire_problem(field, getattr(command, field))
+        if problem:
+            return Reason(
+                code="invalid_characters",
+                field=field,
+                message=f"{problem}; nothing was sent to IB",
+            )
+    return None
+
+
 def check_command(command: SubmitOrder, now: datetime, *, read_only: bool) -> Reason | None:
     """Return why a command must be refused without asking IB, or None."""
+    wire = check_wire_fields(command)
+    if wire is not None:
+        return wire
     if command.is_expired(now):
         return Reason(
             code="expired",
@@ -100,3 +123,46 @@ def check_instrument(command: SubmitOrder, rules: InstrumentRules | None) -> Rea
             f"size increment {rules.size_increment}",
         )
     return None
+
+
+def check_quantity_limit(command: SubmitOrder, max_quantity: Decimal) -> Reason | None:
+    """Return why the order is larger than the bridge's hard quantity limit, or None."""
+    if command.quantity <= max_quantity:
+        return None
+    return Reason(
+        code="above_max_quantity",
+        field="quantity",
+        symbol=command.symbol,
+        message=f"quantity {command.quantity} is above the bridge's limit of {max_quantity} "
+        "per order (BRIDGE_MAX_ORDER_QUANTITY); split the order or raise the limit",
+    )
+
+
+def check_notional_limit(
+    command: SubmitOrder, price: Decimal | None, max_notional: Decimal
+) -> Reason | None:
+    """Return why the order's value (quantity x price) breaks the hard limit, or None.
+
+    ``price`` is the limit price, else the live price; without one the limit cannot be
+    checked and the order is refused (fail closed).
+    """
+    if price is None:
+        return Reason(
+            code="no_price",
+            field="symbol",
+            symbol=command.symbol,
+            message=f"no price for {command.symbol} to check the order's value against the "
+            f"bridge's limit of {max_notional} {command.currency}; send a limit price or retry "
+            "once market data arrives",
+        )
+    notional = command.quantity * price
+    if notional <= max_notional:
+        return None
+    return Reason(
+        code="above_max_notional",
+        field="quantity",
+        symbol=command.symbol,
+        message=f"the order is worth about {notional:.2f} {command.currency} ({command.quantity}"
+        f" x {price}), above the bridge's limit of {max_notional} per order "
+        "(BRIDGE_MAX_ORDER_NOTIONAL); split the order or raise the limit",
+    )

@@ -46,6 +46,11 @@ class EmulatorContext(Protocol):
         """IB's limits in force (market data lines, orders per side, snapshots)."""
         ...
 
+    @property
+    def errors_sent(self) -> dict[int, int]:
+        """How many of each error/warning code the clients were sent."""
+        ...
+
     def clock(self) -> datetime:
         """Now, as an aware datetime."""
         ...

@@ -145,4 +145,5 @@ def state_report(ctx: EmulatorContext, faults: dict[str, object]) -> dict[str, o
         },
         "faults": faults,
         "limits": ctx.limits.snapshot(),
+        "errors_sent": {str(code): n for code, n in sorted(ctx.errors_sent.items())},
     }

@@ -69,6 +69,8 @@ class Emulator:
         self.operations = Operations(self, self._spawn, self._refuse_connections)
         self.faults = Faults(self.fault_state, self.operations)
         self.sessions: set[Session] = set()
+        # Every error/warning code sent to clients, counted (benchmarks read it from /state).
+        self.errors_sent: dict[int, int] = {}
         self._by_client_id: dict[int, Session] = {}
         self._session_tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.base_events.Server | None = None
@@ -169,6 +171,7 @@ class Emulator:
             clock=self.clock,
             pacing=self.fault_state,
             on_closed=self._session_closed,
+            errors_sent=self.errors_sent,
         )
         self.sessions.add(session)
         log.info("client connected from %s", session.peer)

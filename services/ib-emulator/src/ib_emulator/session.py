@@ -63,6 +63,7 @@ class Session:
         clock: Callable[[], datetime],
         pacing: FaultState,
         on_closed: Callable[[Session], None],
+        errors_sent: dict[int, int] | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
@@ -75,6 +76,7 @@ class Session:
         self._clock = clock
         self._pacing = pacing
         self._on_closed = on_closed
+        self._errors_sent = errors_sent if errors_sent is not None else {}
         self._decoder = FrameDecoder()
         self._handshaken = False
         self._times: deque[float] = deque()
@@ -91,7 +93,8 @@ class Session:
         self.writer.write(encode_fields(fields))
 
     def error(self, req_id: int, code: int, text: str) -> None:
-        """Send an IB error/warning message."""
+        """Send an IB error/warning message (counted in the emulator's ``errors_sent``)."""
+        self._errors_sent[code] = self._errors_sent.get(code, 0) + 1
         self.send(enc.error(req_id, code, text))
 
     def close(self) -> None:

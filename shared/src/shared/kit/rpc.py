@@ -8,6 +8,8 @@ request is answered again, harmlessly: only the first reply is read, the rest ex
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -16,6 +18,8 @@ from shared.contracts.catalogue import StreamSpec, stream_of
 from shared.kit.broker import Publisher
 
 REPLY_TTL_S = 120
+WAIT_MARGIN_S = 5.0
+"""How long past the request's timeout a wait may last before it is cut (Redis gone silent)."""
 WAITERS = 128
 """Requests that may wait for their replies at once, each holding one connection."""
 
@@ -40,6 +44,9 @@ class RpcClient:
 
     def __init__(self, client: aioredis.Redis, publisher: Publisher) -> None:
         kwargs = dict(client.connection_pool.connection_kwargs)
+        # A BLPOP blocks for its whole timeout: the socket's read timeout (redis-py's default
+        # is 5 s) must not cut it. Each wait is bounded by its own timeout plus a margin.
+        kwargs["socket_timeout"] = None
         pool = aioredis.BlockingConnectionPool(
             connection_class=client.connection_pool.connection_class,
             max_connections=WAITERS,
@@ -54,7 +61,11 @@ class RpcClient:
         key = reply_key(request)
         try:
             await self._publisher.publish(request)
-            answer = await self._waits.blpop([key], timeout=timeout_s)
+            answer = await asyncio.wait_for(
+                self._waits.blpop([key], timeout=timeout_s), timeout_s + WAIT_MARGIN_S
+            )
+        except TimeoutError:
+            answer = None
         except RedisError as error:
             raise RpcTimeout(
                 f"no reply to {type(request).__name__} on {stream_of(request)}: Redis failed "

@@ -60,6 +60,7 @@ class E2EStack:
         scenario: dict[str, Any] | None = None,
         notifier: bool = False,
         notifier_env: dict[str, str] | None = None,
+        reclaim_idle_ms: int = 1000,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -85,6 +86,9 @@ class E2EStack:
         self.client: aioredis.Redis | None = None
         self.broker: RedisBroker | None = None
         self.reports_dir = root / "reports"
+        # Short for the tests' crash-and-redeliver scenarios; a run whose handlers take longer
+        # than this (planning 100 accounts) must raise it, or the entries are handled twice.
+        self.reclaim_idle_ms = reclaim_idle_ms
 
     # ------------------------------------------------------------------ processes
 
@@ -115,7 +119,7 @@ class E2EStack:
             f"{p}REDIS_URL": self.redis.url,
             f"{p}OPS_PORT": str(self.ops[name]),
             f"{p}CONSUMER_NAME": f"{name}-e2e",
-            f"{p}RECLAIM_IDLE_MS": "1000",
+            f"{p}RECLAIM_IDLE_MS": str(self.reclaim_idle_ms),
             f"{p}LOG_LEVEL": "INFO",
         }
         if name == "gateway-bridge":

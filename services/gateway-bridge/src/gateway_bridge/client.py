@@ -1,0 +1,164 @@
+"""ib_async's client with the bridge's pacer in place of ib_async's own throttle.
+
+ib_async (2.1.0, ``Client.sendMsg``) sends up to ``MaxRequests`` (45) messages per sliding
+second and keeps every further one in a single FIFO queue in memory, whatever it is: under a
+burst of orders the heartbeat waited behind ~1,000 of them (22 s against a 5 s timeout), and
+a disconnect empties that queue (``Client.reset``), losing orders already journaled as sent.
+
+:class:`PacedClient` overrides ``sendMsg``, the one method every request goes through
+(``Client.send`` encodes the fields and calls it), and writes each message to the socket when
+the bridge's :class:`~gateway_bridge.pacing.TokenBucket` has a token, by priority: urgent
+(heartbeat, cancels), then requests, then orders. Orders never wait in memory: the order desk
+awaits :meth:`PacedClient.order_turn` first, and ``placeOrder`` then writes at once, so the
+desk knows the bytes were handed to the socket before it journals the order as sent. The
+behaviour relied on is pinned by ``tests/test_pacing.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ib_async import IB
+from ib_async.client import Client
+
+from gateway_bridge.pacing import Priority, TokenBucket, priority_of
+
+log = logging.getLogger(__name__)
+
+
+class PacedClient(Client):  # type: ignore[misc]
+    """An ib_async Client whose every message waits for a token of the bridge's bucket."""
+
+    def __init__(self, wrapper: Any, bucket: TokenBucket) -> None:
+        # Client.__init__ calls reset(), which uses these.
+        self._bucket = bucket
+        self._queues: dict[Priority, deque[str]] = {
+            Priority.URGENT: deque(),
+            Priority.REQUEST: deque(),
+        }
+        self._order_waiters: deque[asyncio.Future[None]] = deque()
+        self._reserved = False
+        self._timer: asyncio.TimerHandle | None = None
+        self.orders_written = 0
+        self.messages_dropped = 0
+        self.on_dropped: Callable[[int], None] = lambda _n: None
+        super().__init__(wrapper)
+        self.MaxRequests = 0  # ib_async's own throttle stays out of the way
+
+    # ------------------------------------------------------------------ ib_async hooks
+
+    def reset(self) -> None:
+        """Connection gone (or new): what was queued for the old socket is dropped."""
+        super().reset()
+        dropped = sum(len(q) for q in self._queues.values())
+        for queue in self._queues.values():
+            queue.clear()
+        if dropped:
+            self.messages_dropped += dropped
+            self.on_dropped(dropped)
+
+    def sendMsg(self, msg: str | None) -> None:
+        """Write ``msg`` now if a token is free and nothing more urgent waits; else queue it."""
+        if not msg:
+            return
+        priority = priority_of(msg)
+        if priority == Priority.ORDER and self._reserved:
+            self._reserved = False  # the token was taken when the turn was granted
+            self._write(msg, priority)
+            return
+        queue = Priority.URGENT if priority == Priority.URGENT else Priority.REQUEST
+        self._queues[queue].append(msg)
+        self._pump()
+
+    # ------------------------------------------------------------------ the order desk
+
+    @asynccontextmanager
+    async def order_turn(self) -> AsyncIterator[None]:
+        """Wait until one order may be written right now; send it inside the block.
+
+        The token is held for the block: ``placeOrder`` inside it writes at once. A block
+        that sends nothing gives the token back.
+        """
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self._order_waiters.append(turn)
+        self._pump()
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release()  # granted, but our task was cancelled before using it
+            raise
+        try:
+            yield
+        finally:
+            if self._reserved:
+                self._release()
+
+    def queued(self) -> int:
+        """Messages waiting for a token (orders never wait here)."""
+        return sum(len(q) for q in self._queues.values())
+
+    # ------------------------------------------------------------------ internals
+
+    def _release(self) -> None:
+        self._reserved = False
+        self._bucket.give_back(asyncio.get_running_loop().time())
+        self._pump()
+
+    def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for priority in (Priority.URGENT, Priority.REQUEST):
+            queue = self._queues[priority]
+            while queue:
+                if not self._bucket.take(now):
+                    self._wake_at(loop, now)
+                    return
+                self._write(queue.popleft(), priority)
+        while self._order_waiters and not self._reserved:
+            turn = self._order_waiters[0]
+            if turn.done():  # its waiter was cancelled
+                self._order_waiters.popleft()
+                continue
+            if not self._bucket.take(now):
+                self._wake_at(loop, now)
+                return
+            self._order_waiters.popleft()
+            self._reserved = True
+            turn.set_result(None)
+
+    def _wake_at(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        if self._timer is None:
+            self._timer = loop.call_later(self._bucket.wait_s(now), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump()
+
+    def _write(self, msg: str, priority: Priority) -> None:
+        if self.conn.transport is None:
+            # The socket is gone; ib_async's own bookkeeping fails the requests waiting.
+            self.messages_dropped += 1
+            self.on_dropped(1)
+            return
+        self.conn.sendMsg(self._prefix(msg.encode()))
+        if priority == Priority.ORDER:
+            self.orders_written += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(">>> %s", msg[:-1].replace("\0", ","))
+
+
+def paced_ib(rate: float, burst: int) -> IB:
+    """Return an ib_async IB whose client is a :class:`PacedClient` (``rate`` msg/s)."""
+    ib = IB()
+    client = PacedClient(ib.wrapper, TokenBucket(rate, burst))
+    # IB.__init__ wires one event of its client: apiEnd (the connection ended).
+    ib.client = client
+    client.apiEnd += ib.disconnectedEvent
+    return ib
