@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rebalancer_cli.commands import demo, stack, trade
+from rebalancer_cli.commands import demo, rebalance, stack, trade
 
 app = typer.Typer(
     name="rebalancer",
@@ -16,7 +16,7 @@ app.command(name="up")(stack.up)
 app.command(name="status")(stack.status)
 app.command(name="down")(stack.down)
 app.command(name="plan")(trade.plan_command)
-app.command(name="rebalance")(trade.rebalance_command)
+app.command(name="rebalance")(rebalance.rebalance_command)
 app.command(name="approve")(trade.approve_command)
 app.command(name="cancel")(trade.cancel_command)
 app.command(name="plans")(trade.plans_command)

@@ -293,6 +293,9 @@ class Stack:
             ib_admin_port=self.settings.ib_admin_port,
             api_port=self.settings.api_port,
             redis_password_file=str(self.settings.password_path),
+            accounts_file=(
+                str(self.settings.accounts_file.resolve()) if self.settings.accounts_file else None
+            ),
         )
         self._state.write(self.state_path)
         self.echo(f"starting Redis on 127.0.0.1:{self.redis.port} (AOF in {self.redis.data_dir})")

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from notifier.core.errors import Refusal
 from notifier.core.targets import parsed_or_refuse, rows_or_refuse
 from shared.contracts.base import TargetWeight
-from shared.rebalancing.targets import parse_target_csv
+from shared.rebalancing.portfolio_csv import invested
+from shared.rebalancing.portfolio_csv import parse_portfolio_csv as parse_csv
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,26 @@ def _date_only(value: Any) -> bool:
     return isinstance(value, str) and len(value.strip()) == 10
 
 
-def parse_portfolio_csv(text: str, where: str) -> tuple[TargetWeight, ...]:
-    """Parse a portfolio CSV (see :func:`shared.rebalancing.targets.parse_target_csv`)."""
-    return parsed_or_refuse(parse_target_csv(text, where))
+def parse_portfolio_csv(
+    text: str, where: str, column: str | None = None, cash_weight: Decimal = Decimal(0)
+) -> tuple[TargetWeight, ...]:
+    """Parse a portfolio CSV (see :mod:`shared.rebalancing.portfolio_csv`).
+
+    A CASH row above 0 is the cash the model keeps: the account must keep it too
+    (``cash_weight``, its ``planning.target_cash_weight``), and the other rows are then read as
+    fractions of the invested part; a CASH row below 0 (borrowed) leaves the other rows summing
+    above 1, for an account allowed leverage.
+    """
+    parsed = parse_csv(text, where, column)
+    targets = parsed_or_refuse(parsed)
+    cash = parsed.cash_weight
+    if cash is None or cash <= 0:
+        return targets
+    if cash != cash_weight:
+        raise Refusal(
+            "invalid_csv",
+            f"{where}: the CASH row keeps {cash * 100:g} % in cash; set "
+            f"`planning.target_cash_weight: {cash}` for the account (rebalancer import does) "
+            "or remove the CASH row",
+        )
+    return invested(parsed)
