@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rebalancer_cli.commands import demo, rebalance, stack, trade
+from rebalancer_cli.commands import demo, migrate, rebalance, stack, trade
 
 app = typer.Typer(
     name="rebalancer",
@@ -23,6 +23,7 @@ app.command(name="plans")(trade.plans_command)
 app.command(name="halt")(trade.halt_command)
 app.command(name="resume")(trade.resume_command)
 app.command(name="demo")(demo.demo_command)
+app.command(name="import")(migrate.import_command)
 
 
 def main() -> None:
