@@ -14,6 +14,7 @@ means 0 (sell it). The same reader serves the CLI's ``--targets`` files.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -76,20 +77,32 @@ def parse_allocation_response(
     as_of = parse_as_of(data.get("as_of"))
     if as_of is not None:
         # A date-only as_of covers the whole day: measure its age from the day's end.
-        age = now - as_of
-        if age > max_age + timedelta(days=1 if _date_only(data.get("as_of")) else 0):
-            raise Refusal(
-                "stale_allocation",
-                f"{where}: allocations are as of {data.get('as_of')}, older than "
-                f"{max_age.total_seconds() / 3600:g} h; refusing stale targets "
-                "(raise allocation.max_age_hours if this is expected)",
-            )
+        age = now - as_of - timedelta(days=1 if _date_only(data.get("as_of")) else 0)
+        if age > max_age:
+            raise Refusal("stale_allocation", stale_message(where, data.get("as_of"), age, max_age))
         if as_of - now > timedelta(days=1):
             raise Refusal(
                 "invalid_response", f"{where}: as_of {data.get('as_of')} is in the future"
             )
     name = data.get("strategy_long_name") or data.get("name")
     return SourcedTargets(targets=targets, strategy_name=str(name) if name else None, as_of=as_of)
+
+
+def stale_message(where: str, as_of: Any, age: timedelta, max_age: timedelta) -> str:
+    """What a stale answer is refused with: how old, the limit, and what to change."""
+    hours = age.total_seconds() / 3600
+    needed = math.ceil(hours) + 1
+    return (
+        f"{where}: allocations are as of {as_of}, {_age(hours)} old, older than "
+        f"allocation.max_age_hours ({max_age.total_seconds() / 3600:g} h); refusing stale "
+        "targets. If this answer is expected, set `max_age_hours: "
+        f"{needed}` (or more) under the account's `allocation:` in the accounts file and "
+        "restart the notifier; otherwise have the API publish fresh allocations"
+    )
+
+
+def _age(hours: float) -> str:
+    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} h"
 
 
 def _date_only(value: Any) -> bool:
