@@ -30,6 +30,8 @@ from rebalancer_cli.app import app
 from rebalancer_testkit.e2e import E2EStack
 from rebalancer_testkit.http import LocalHttpServer, Route
 from shared.accounts import load_accounts
+from shared.contracts import catalogue
+from shared.contracts.plans import PlanRejected
 
 SEEDS = Path(__file__).parent / "seeds"
 REBALANCER = str(Path(sys.executable).parent / "rebalancer")
@@ -245,9 +247,7 @@ async def event_stack(tmp_path: Path, allocation_api: LocalHttpServer) -> AsyncI
         tmp_path, {"accounts": []}, scenario=scenario(), notifier=True,
         notifier_env={"ALLOCATIONS_API_KEY": "their-allocation-key"},
     )  # fmt: skip
-    imported = run(
-        "import", str(theirs), "--approval", "auto", "-o", str(stack.accounts_file), "--force"
-    )
+    imported = imports(str(theirs), "--approval", "auto", "-o", str(stack.accounts_file), "--force")
     assert imported.returncode == 0, imported.stderr
     # docs/migrating.md: the sample answer is dated 2025-06-24; to use it, raise max_age_hours
     # as the refusal says (done here for the first account only, the second keeps 72 h)
@@ -292,10 +292,16 @@ async def test_their_sample_answer_dry_runs_the_default_account_and_auto_waits_f
     # the second account keeps the 72 h guard: refused, saying what to change
     stale = await cli(event_stack, "rebalance", "--account", "DU789012")
     assert stale.returncode == 1
-    said = flat(stale.stdout)
+    assert "Plan rejected for DU789012" in stale.stdout
+    [rejected] = [
+        m
+        for m in await event_stack.messages(catalogue.PLANS)
+        if isinstance(m, PlanRejected) and m.account_id == "DU789012"
+    ]
+    said = rejected.reasons[0].message
     assert "allocations are as of 2025-06-24" in said
     assert "older than allocation.max_age_hours (72 h)" in said
-    assert "set `max_age_hours:" in said
+    assert "set `max_age_hours: " in said and "under the account's `allocation:`" in said
 
     # an auto account waits for the prompt when asked from the CLI: "n" sends nothing
     declined = await cli(
