@@ -129,12 +129,14 @@ def test_the_etf_settings_import_with_every_option_accounted_for(tmp_path: Path)
     accounts = load_accounts(out)  # the services' loader
     assert [a.id for a in accounts] == list(ETF_ACCOUNTS)
     first, second = accounts.get("DU111111"), accounts.get("DU222222")
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.planning.min_order_value, first.planning.fractional) == (10, True)
     assert (second.planning.min_order_value, second.planning.fractional) == (50, False)
     assert first.execution.order_type.value == "adaptive"
     assert first.execution.approval.value == "manual"
-    assert first.config.allocation is not None and first.config.allocation.column == "CORE"
+    assert first.config.allocation is not None
+    assert first.config.allocation.column == "CORE"
     assert first.config.allocation.csv.resolve() == (SEEDS / "etf/portfolios.csv").resolve()
     assert first.config.groups == ("settings",)
 
@@ -150,8 +152,10 @@ def test_per_account_portfolio_files_and_their_cash_and_percent(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     accounts = load_accounts(out)
     first, second = accounts.get("DU111111"), accounts.get("DU222222")
-    assert first is not None and second is not None
-    assert first.config.allocation is not None and second.config.allocation is not None
+    assert first is not None
+    assert second is not None
+    assert first.config.allocation is not None
+    assert second.config.allocation is not None
     assert (
         first.config.allocation.csv.resolve() == (SEEDS / "etf/portfolios_DU111111.csv").resolve()
     )
@@ -180,7 +184,8 @@ def test_a_multi_model_csv_needs_a_column_and_an_unknown_option_is_a_warning(
     assert done.returncode == 0, done.stderr
     assert "[rebalance_extra] speed: unknown section, not translated" in flat(done.stderr)
     account = load_accounts(tmp_path / "b.yaml").get("DU222222")
-    assert account is not None and account.config.allocation is not None
+    assert account is not None
+    assert account.config.allocation is not None
     blended = {t.symbol: float(t.weight) for t in account.config.allocation.targets or ()}
     assert blended == pytest.approx({"SPY": 0.4, "AGG": 0.45, "TLT": 0.15})
 
@@ -267,7 +272,8 @@ def test_the_event_driven_accounts_yaml_imports(tmp_path: Path) -> None:
     assert [a.id for a in accounts] == list(EVENT_ACCOUNTS)
     assert accounts.default_account() == "DU123456"  # their dry-run took the first account
     first = accounts.get("DU123456")
-    assert first is not None and first.config.allocation is not None
+    assert first is not None
+    assert first.config.allocation is not None
     assert first.config.triggers.ably_channel == "rebalance-primary"
     assert first.config.allocation.url == "https://your-api.com/allocations/primary"
     assert first.config.allocation.api_key_env == "ALLOCATIONS_API_KEY"
@@ -301,7 +307,8 @@ async def test_their_sample_answer_dry_runs_the_default_account_and_auto_waits_f
     said = rejected.reasons[0].message
     assert "allocations are as of 2025-06-24" in said
     assert "older than allocation.max_age_hours (72 h)" in said
-    assert "set `max_age_hours: " in said and "under the account's `allocation:`" in said
+    assert "set `max_age_hours: " in said
+    assert "under the account's `allocation:`" in said
 
     # an auto account waits for the prompt when asked from the CLI: "n" sends nothing
     declined = await cli(
