@@ -90,7 +90,12 @@ class AllocationSources:
             raise Refusal(
                 "csv_unreadable", f"portfolio CSV {source.csv} cannot be read ({error.strerror})"
             ) from None
-        return parse_portfolio_csv(text, f"portfolio CSV {source.csv}", source.column, cash)
+        targets, notes = parse_portfolio_csv(
+            text, f"portfolio CSV {source.csv}", source.column, cash
+        )
+        for note in notes:
+            log.info("%s", note)
+        return targets
 
     async def fetch(self, source: AllocationSource, now: datetime) -> SourcedTargets:
         """GET the allocation URL with retries and backoff; validate the answer."""

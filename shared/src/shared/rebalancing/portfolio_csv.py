@@ -164,11 +164,14 @@ def _read(cells: list[tuple[int, str, str]], where: str, percent: bool) -> Parse
     if percent:
         notes.append(f"{where}: weights read as percent (25 means 25 %)")
     if cash is not None:
-        notes.append(
-            f"{where}: CASH row {cash * HUNDRED:g} %: "
-            + ("the cash the model keeps" if cash >= 0 else "borrowed (margin)")
-        )
+        kind = "the cash the model keeps" if cash >= 0 else "borrowed (margin)"
+        notes.append(f"{where}: CASH row {percent_text(cash)} %: {kind}")
     return ParsedTargets(tuple(targets), tuple(reasons), tuple(notes), cash)
+
+
+def percent_text(fraction: Decimal) -> str:
+    """``0.1`` as ``10``, ``0.125`` as ``12.5`` (no trailing zeros, no exponent)."""
+    return format((fraction * HUNDRED).normalize(), "f")
 
 
 def invested(parsed: ParsedTargets) -> tuple[TargetWeight, ...]:

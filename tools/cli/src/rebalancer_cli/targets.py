@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from shared.rebalancing.portfolio_csv import parse_portfolio_csv
+from shared.rebalancing.portfolio_csv import parse_portfolio_csv, percent_text
 from shared.rebalancing.targets import ParsedTargets, parse_target_mapping
 
 
@@ -41,7 +41,7 @@ def load_targets(path: Path, column: str | None = None) -> ParsedTargets:
         raise TargetsFileError("; ".join(r.message for r in parsed.reasons))
     if parsed.cash_weight is not None and parsed.cash_weight > 0:
         raise TargetsFileError(
-            f"{path}: the CASH row keeps {parsed.cash_weight * 100:g} % in cash, which inline "
+            f"{path}: the CASH row keeps {percent_text(parsed.cash_weight)} % in cash, which inline "
             "targets cannot carry; make the file the account's `allocation.csv` with "
             f"`planning.target_cash_weight: {parsed.cash_weight}` (rebalancer import does), or "
             "remove the CASH row"

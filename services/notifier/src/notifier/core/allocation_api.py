@@ -23,7 +23,7 @@ from typing import Any
 from notifier.core.errors import Refusal
 from notifier.core.targets import parsed_or_refuse, rows_or_refuse
 from shared.contracts.base import TargetWeight
-from shared.rebalancing.portfolio_csv import invested
+from shared.rebalancing.portfolio_csv import invested, percent_text
 from shared.rebalancing.portfolio_csv import parse_portfolio_csv as parse_csv
 
 
@@ -111,24 +111,25 @@ def _date_only(value: Any) -> bool:
 
 def parse_portfolio_csv(
     text: str, where: str, column: str | None = None, cash_weight: Decimal = Decimal(0)
-) -> tuple[TargetWeight, ...]:
+) -> tuple[tuple[TargetWeight, ...], tuple[str, ...]]:
     """Parse a portfolio CSV (see :mod:`shared.rebalancing.portfolio_csv`).
 
     A CASH row above 0 is the cash the model keeps: the account must keep it too
     (``cash_weight``, its ``planning.target_cash_weight``), and the other rows are then read as
     fractions of the invested part; a CASH row below 0 (borrowed) leaves the other rows summing
-    above 1, for an account allowed leverage.
+    above 1, for an account allowed leverage. Returns the targets and the notes on how the
+    file was read (percent, the CASH row).
     """
     parsed = parse_csv(text, where, column)
     targets = parsed_or_refuse(parsed)
     cash = parsed.cash_weight
     if cash is None or cash <= 0:
-        return targets
+        return targets, parsed.notes
     if cash != cash_weight:
         raise Refusal(
             "invalid_csv",
-            f"{where}: the CASH row keeps {cash * 100:g} % in cash; set "
+            f"{where}: the CASH row keeps {percent_text(cash)} % in cash; set "
             f"`planning.target_cash_weight: {cash}` for the account (rebalancer import does) "
             "or remove the CASH row",
         )
-    return invested(parsed)
+    return invested(parsed), parsed.notes

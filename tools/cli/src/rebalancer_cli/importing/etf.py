@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rebalancer_cli.importing.model import Draft, Imported, ImportError_
 from rebalancer_cli.importing.yaml_out import Entry
-from shared.rebalancing.portfolio_csv import parse_portfolio_csv
+from shared.rebalancing.portfolio_csv import parse_portfolio_csv, percent_text
 from shared.rebalancing.targets import ParsedTargets
 
 HUNDRED = Decimal(100)
@@ -334,7 +334,7 @@ def _cash_entries(cash: Decimal | None, origin: str) -> Out:
     if cash > 0:
         return [("planning", Entry("target_cash_weight", cash, f"the CASH row of {origin}"))]
     gross = Decimal(1) - cash
-    comment = f"the CASH row of {origin} borrows {-cash * HUNDRED:g} %"
+    comment = f"the CASH row of {origin} borrows {percent_text(-cash)} %"
     return [
         ("planning", Entry("allow_leverage", True, comment)),
         ("planning", Entry("max_leverage", gross, comment)),
