@@ -106,7 +106,7 @@ async def etf_stack(tmp_path: Path) -> AsyncIterator[E2EStack]:
         "--output", str(stack.accounts_file), "--force",
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr
-    await stack.start()
+    await stack.start(healthy_within_s=90)
     yield stack
     await stack.stop()
 
@@ -259,7 +259,7 @@ async def event_stack(tmp_path: Path, allocation_api: LocalHttpServer) -> AsyncI
     data = yaml.safe_load(stack.accounts_file.read_text())
     data["accounts"][0]["allocation"]["max_age_hours"] = 1_000_000
     stack.accounts_file.write_text(yaml.safe_dump(data, sort_keys=False))
-    await stack.start()
+    await stack.start(healthy_within_s=90)
     yield stack
     await stack.stop()
 

@@ -92,8 +92,9 @@ class E2EStack:
 
     # ------------------------------------------------------------------ processes
 
-    async def start(self, *names: str) -> E2EStack:
-        """Start Redis, the emulator and the services (all of them unless named)."""
+    async def start(self, *names: str, healthy_within_s: float = 30) -> E2EStack:
+        """Start Redis, the emulator and the services (all of them unless named); each must be
+        healthy within ``healthy_within_s`` (a loaded machine needs more to start five)."""
         await asyncio.to_thread(self.redis.start)
         self.client = aioredis.Redis.from_url(self.redis.url)
         self.broker = RedisBroker(self.redis.url, log_level=logging.DEBUG)
@@ -103,7 +104,7 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name)
+            await self.wait_healthy(name, healthy_within_s)
         return self
 
     def start_emulator(self) -> None:
