@@ -80,6 +80,7 @@ class Bridge:
             self.metrics,
             accounts=self.accounts,
             read_only=settings.read_only,
+            allow_live=settings.allow_live,
             permissions=TradingPermissions(settings.accounts_file, accounts),
             price_of=self._price_of,
             max_order_quantity=settings.max_order_quantity,

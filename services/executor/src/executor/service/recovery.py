@@ -17,7 +17,12 @@ import redis.asyncio as aioredis
 from executor.core.plan import ACTIVE, PlanRecord, replay
 from executor.service.plans import PlanService
 from shared.contracts import catalogue
-from shared.contracts.gateway import GatewayConnected, GatewayDisconnected, ReconciliationCompleted
+from shared.contracts.gateway import (
+    GatewayConnected,
+    GatewayDisconnected,
+    GatewayStatus,
+    ReconciliationCompleted,
+)
 from shared.contracts.order_commands import CancelOrder, SubmitOrder
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.kit.streams import read
@@ -48,6 +53,9 @@ async def rebuild(plans: PlanService, client: aioredis.Redis, source: str) -> No
             ready = True
         elif isinstance(event, GatewayDisconnected | GatewayConnected):
             ready = False
+        elif isinstance(event, GatewayStatus):
+            # The stream is trimmed: the last status says it when the reconciliation is gone.
+            ready = event.connected and event.reconciled
     plans.set_gateway(ready)
     plans.metrics.halted.set(1 if book.halt.halted else 0)
     plans.metrics.active.set(sum(1 for r in book.records.values() if r.status in ACTIVE))
