@@ -155,7 +155,9 @@ class GatewayConnection:
         s = self._s
         if self._window is not None and not self._window.is_open(now):
             return self._window.next_open(now)
-        if in_restart_window(now, s.restart_window_start, s.restart_window_end, s.restart_window_tz):
+        if in_restart_window(
+            now, s.restart_window_start, s.restart_window_end, s.restart_window_tz
+        ):
             local = now.astimezone(ZoneInfo(s.restart_window_tz))
             end = local.replace(
                 hour=s.restart_window_end.hour,

@@ -30,7 +30,7 @@ from notifier.plan_store import PlanStore
 from notifier.resolver import TriggerResolver
 from notifier.settings import NotifierSettings
 from notifier.sources import AllocationSources
-from shared.accounts import Accounts, AccountsFileError, accounts_from_env
+from shared.accounts import Accounts, accounts_from_env
 from shared.contracts import catalogue
 from shared.contracts.alerts import SendAlert
 from shared.contracts.gateway import (
@@ -42,6 +42,7 @@ from shared.contracts.gateway import (
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.contracts.triggers import RequestRebalance
 from shared.kit.service import Service
+from shared.kit.startup import build_or_exit
 
 
 class Notifier:
@@ -248,8 +249,8 @@ def create_app(
 def run() -> None:
     """Console script: serve until SIGINT/SIGTERM; a bad accounts file exits 2 saying why."""
     try:
-        notifier = create_app()
-    except (AccountsFileError, ScheduleError, AblyConfigError) as error:
+        notifier = build_or_exit("notifier", create_app)
+    except (ScheduleError, AblyConfigError) as error:
         print(f"notifier: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     notifier.service.serve_forever()
