@@ -20,9 +20,9 @@ from bridge_helpers import (
     types_of,
     write_accounts_file,
 )
+
 from ib_emulator.scenario import default_scenario
 from ib_emulator.server import Emulator
-
 from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.contracts.gateway import GatewayDisconnected, GatewayStatus, SecondFactorRequested
@@ -91,11 +91,17 @@ async def test_the_status_tells_connected_reconciled_since_and_heartbeat_then_th
         message="a reconciled GatewayStatus",
     )
     first = ready[0]
-    assert first.connected and first.port == emulator.port and first.client_id == 17
-    assert first.server_version and first.server_version >= 157
-    assert first.since is not None and first.since <= utc_now()
-    assert first.live_accounts == () and first.read_only is False
-    assert first.heartbeat_age_s is not None and first.heartbeat_age_s >= 0
+    assert first.connected
+    assert first.port == emulator.port
+    assert first.client_id == 17
+    assert first.server_version
+    assert first.server_version >= 157
+    assert first.since is not None
+    assert first.since <= utc_now()
+    assert first.live_accounts == ()
+    assert first.read_only is False
+    assert first.heartbeat_age_s is not None
+    assert first.heartbeat_age_s >= 0
     count = len(_of(redis_url, GatewayStatus))
     await eventually(lambda: len(_of(redis_url, GatewayStatus)) >= count + 2, message="heartbeats")
 
@@ -112,8 +118,10 @@ async def test_the_status_tells_connected_reconciled_since_and_heartbeat_then_th
         lambda: [s for s in _of(redis_url, GatewayStatus) if not s.connected],
         message="a disconnected GatewayStatus",
     )
-    assert down[-1].reconciled is False and down[-1].expected_until is None
-    assert down[-1].since is not None and down[-1].since >= first.since
+    assert down[-1].reconciled is False
+    assert down[-1].expected_until is None
+    assert down[-1].since is not None
+    assert down[-1].since >= first.since
     assert service.bridge.connection.status().connected is False
 
 
@@ -154,7 +162,8 @@ async def test_a_2fa_prompt_in_the_gateways_status_file_is_published_once_and_a_
     first = await eventually(
         lambda: _of(redis_url, SecondFactorRequested), message="SecondFactorRequested"
     )
-    assert first[0].attempt == 1 and 170 <= first[0].timeout_s <= 180
+    assert first[0].attempt == 1
+    assert 170 <= first[0].timeout_s <= 180
     await asyncio.sleep(0.2)
     assert await watch.check() is None  # the same prompt is told once
     retry = utc_now().isoformat()
