@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.contracts.gateway import GatewayStatus
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEK_MINUTES = 7 * 24 * 60
@@ -114,3 +117,64 @@ class WeeklyWindow:
             f"IB Gateway is down outside its weekly window ({self.text}); it opens again at "
             f"{opening.isoformat(timespec='minutes')} ({opening:%A %H:%M})"
         )
+
+
+STALE_AFTER_S = 60.0
+"""A status older than this means the bridge itself is not reporting (down, or no bridge)."""
+
+
+def mask_account(account_id: str) -> str:
+    """``DU1234567`` -> ``DU…567``: enough to recognise, not to address (public health)."""
+    return account_id if len(account_id) <= 5 else f"{account_id[:2]}…{account_id[-3:]}"
+
+
+def status_view(status: GatewayStatus | None, now: datetime, *, public: bool) -> dict[str, Any]:
+    """The IB connection as JSON for the health endpoints and ``rebalancer status``.
+
+    ``public`` (no token) masks the account ids.
+    """
+    if status is None:
+        return {
+            "state": "unknown",
+            "detail": "no status from the gateway-bridge yet (is it running?)",
+        }
+    age = (now - status.ts_event).total_seconds()
+    accounts = [mask_account(a) if public else a for a in status.accounts]
+    live = [mask_account(a) if public else a for a in status.live_accounts]
+    state = (
+        "ready"
+        if status.connected and status.reconciled
+        else ("reconciling" if status.connected else "disconnected")
+    )
+    if age > STALE_AFTER_S:
+        state = "stale"
+    view: dict[str, Any] = {
+        "state": state,
+        "connected": status.connected,
+        "reconciled": status.reconciled,
+        "since": status.since.isoformat() if status.since else None,
+        "gateway": f"{status.host}:{status.port}",
+        "client_id": status.client_id,
+        "server_version": status.server_version,
+        "accounts": accounts,
+        "live_accounts": live,
+        "last_connectivity_code": status.last_connectivity_code,
+        "last_connectivity_at": (
+            status.last_connectivity_at.isoformat() if status.last_connectivity_at else None
+        ),
+        "heartbeat_age_s": float(status.heartbeat_age_s)
+        if status.heartbeat_age_s is not None
+        else None,
+        "reported_s_ago": round(age, 1),
+        "read_only": status.read_only,
+        "allow_live": status.allow_live,
+        "expected_until": status.expected_until.isoformat() if status.expected_until else None,
+    }
+    if not public:
+        view["last_error"] = status.last_error
+    if state == "stale":
+        view["detail"] = (
+            f"the gateway-bridge last reported {age:.0f} s ago; is it running? "
+            "(`rebalancer status`, its log)"
+        )
+    return view
