@@ -17,7 +17,13 @@ from rebalancer_cli.gateway import GatewayUnreachable, parse_address
 from rebalancer_cli.processes import command_of, is_alive, orphans_of, stop_processes
 from rebalancer_cli.stack import Stack, StackAlreadyRunning, StackConfigError, run_until_interrupted
 from rebalancer_cli.stackconfig import StackSettings, StackState
-from rebalancer_cli.status import render_status, service_health, stream_rows
+from rebalancer_cli.status import (
+    ib_status,
+    render_ib,
+    render_status,
+    service_health,
+    stream_rows,
+)
 from shared.checks import check_accounts_file
 
 console = make_console()
@@ -130,15 +136,19 @@ def status(home: HomeOption = None) -> None:
     else:
         redis_url, client_url, ops_ports = state.redis_url, state.client_url(), state.ops_ports
     health = service_health(ops_ports)
-    rows, redis_error = None, None
+    rows, redis_error, ib = None, None, None
     client = redis.Redis.from_url(client_url, socket_timeout=2)
     try:
         rows = stream_rows(client)
+        ib = ib_status(client)
     except redis.exceptions.RedisError as error:
         redis_error = f"cannot reach {redis_url}: {error}"
     finally:
         client.close()
-    for table in render_status(redis_url, health, rows, redis_error):
+    tables = render_status(redis_url, health, rows, redis_error)
+    if ib is not None:
+        tables.insert(1, render_ib(ib))
+    for table in tables:
         console.print(table)
     if redis_error or not all(ok for ok, _ in health.values()):
         raise typer.Exit(1)
