@@ -274,3 +274,43 @@ def _target_problems(
     check = validate_targets(parsed.targets, policy)
     problems += [Problem(label, r.code, r.message, where) for r in check.reasons]
     return problems
+
+
+def _portfolio_symbols(accounts_file: Path) -> list[tuple[list[str], str]]:
+    """(symbols, file) of each readable account's inline targets or portfolio file."""
+    found: list[tuple[list[str], str]] = []
+    data, _ = read_yaml(accounts_file)
+    items = data.get("accounts") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else []:
+        try:
+            allocation = AccountConfig.model_validate(item).allocation
+        except ValidationError:
+            continue
+        if allocation is not None and allocation.targets:
+            found.append(([t.symbol for t in allocation.targets if t.weight], str(accounts_file)))
+        elif allocation is not None and allocation.csv is not None:
+            csv = allocation.csv
+            found += _file_symbols(csv if csv.is_absolute() else accounts_file.parent / csv)
+    return found
+
+
+def _file_symbols(path: Path) -> list[tuple[list[str], str]]:
+    parsed, _ = load_target_file(path)
+    if parsed is None:
+        return []
+    return [([t.symbol for t in parsed.targets if t.weight], str(path))]
+
+
+def symbols_of(accounts_file: Path | None, targets: list[Path]) -> dict[str, list[str]]:
+    """Every target symbol of the accounts file's portfolios and of ``targets``, with the
+    files naming it (unreadable parts are skipped: their problems are told already)."""
+    found: dict[str, list[str]] = {}
+    parts = _portfolio_symbols(accounts_file) if accounts_file else []
+    for path in targets:
+        parts += _file_symbols(path)
+    for symbols, where in parts:
+        for symbol in symbols:
+            places = found.setdefault(symbol.strip().upper(), [])
+            if where not in places:
+                places.append(where)
+    return {s: w for s, w in found.items() if s}
