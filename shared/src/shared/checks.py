@@ -272,7 +272,11 @@ def _target_problems(
     if parsed.reasons and not parsed.targets:
         return problems
     check = validate_targets(parsed.targets, policy)
-    problems += [Problem(label, r.code, r.message, where) for r in check.reasons]
+    # A sum over the readable rows only would blame the weights for a row that was not read.
+    unread = {"weights_sum", "leverage_above_max"} if parsed.reasons else set()
+    problems += [
+        Problem(label, r.code, r.message, where) for r in check.reasons if r.code not in unread
+    ]
     return problems
 
 
