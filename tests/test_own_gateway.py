@@ -171,6 +171,29 @@ def test_up_against_your_own_gateway_trades_a_paper_account_to_target_without_an
         assert len(ib["accounts"]) == 2
         assert ACCOUNT not in json.dumps(ib)  # masked without the token
 
+        bad = tmp_path / "bad.csv"
+        bad.write_text("symbol,weight\nVTI,0.5\nZZZZQ,0.5\n")
+        validate = subprocess.run(
+            [str(BIN / "rebalancer"), "validate", "--accounts-file",
+             str(tmp_path / "accounts.yaml"), "--targets", str(bad)],
+            env=stack_env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        said = " ".join(validate.stdout.split())
+        assert validate.returncode == 1, validate.stdout + validate.stderr
+        assert f"{bad}: ZZZZQ: IB knows no such stock (200:" in said
+        assert "1 problem(s)" in said
+        assert "qualified at IB" in said
+
+        accounts = subprocess.run(
+            [str(BIN / "rebalancer"), "accounts", "--accounts-file",
+             str(tmp_path / "accounts.yaml")],
+            env=stack_env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert accounts.returncode == 0, accounts.stdout + accounts.stderr
+        assert "IB's view" in accounts.stdout
+        assert "paper" in accounts.stdout
+        assert "VTI" in accounts.stdout  # the positions IB reports after the rebalance
+
         status = subprocess.run(
             [str(BIN / "rebalancer"), "status"], env=stack_env, capture_output=True, text=True
         )
