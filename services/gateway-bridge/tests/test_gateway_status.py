@@ -9,7 +9,9 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from bridge_helpers import (
+from ib_emulator.scenario import default_scenario
+from ib_emulator.server import Emulator
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     emulator_orders,
     eventually,
@@ -20,9 +22,6 @@ from bridge_helpers import (
     types_of,
     write_accounts_file,
 )
-
-from ib_emulator.scenario import default_scenario
-from ib_emulator.server import Emulator
 from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.contracts.gateway import GatewayDisconnected, GatewayStatus, SecondFactorRequested
