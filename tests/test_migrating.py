@@ -82,6 +82,13 @@ def imports(*args: str) -> Ran:
     return Ran(result.exit_code, result.stdout, result.stderr)
 
 
+def validates(path: Path) -> bool:
+    """``rebalancer validate`` (offline: no stack to ask IB) accepts the file."""
+    result = CliRunner().invoke(app, ["validate", "--accounts-file", str(path), "--offline"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return True
+
+
 async def cli(stack: E2EStack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     argv = (*args, "--redis-url", stack.redis.url, "--timeout", "45")
     return await asyncio.to_thread(run, *argv, stdin=stdin)
@@ -140,6 +147,8 @@ def test_the_etf_settings_import_with_every_option_accounted_for(tmp_path: Path)
     assert first.config.allocation.csv.resolve() == (SEEDS / "etf/portfolios.csv").resolve()
     assert first.config.groups == ("settings",)
 
+    assert validates(out)
+
     again = imports(str(SEEDS / "etf/settings.ini"), "--column", "CORE", "-o", str(out))
     assert again.returncode == 2
     assert "exists; give --force" in flat(again.stderr)
@@ -150,6 +159,7 @@ def test_per_account_portfolio_files_and_their_cash_and_percent(tmp_path: Path) 
     out = tmp_path / "deep/accounts.yaml"
     done = imports(str(SEEDS / "etf/settings_per_account.ini"), "-o", str(out))
     assert done.returncode == 0, done.stderr
+    assert validates(out)
     accounts = load_accounts(out)
     first, second = accounts.get("DU111111"), accounts.get("DU222222")
     assert first is not None
@@ -268,6 +278,7 @@ def test_the_event_driven_accounts_yaml_imports(tmp_path: Path) -> None:
     out = tmp_path / "accounts.yaml"
     done = imports(str(SEEDS / "event/accounts.yaml"), "-o", str(out))
     assert done.returncode == 0, done.stderr
+    assert validates(out)
     accounts = load_accounts(out)
     assert [a.id for a in accounts] == list(EVENT_ACCOUNTS)
     assert accounts.default_account() == "DU123456"  # their dry-run took the first account
