@@ -104,6 +104,8 @@ class Notifier:
             self.metrics,
             min_severity=settings.alert_min_severity,
             gateway_down_after_s=settings.gateway_down_alert_after_s,
+            repeat_window_s=settings.alert_repeat_window_s,
+            batch_window_s=settings.alert_batch_window_s,
         )
         for destination in self._destinations(settings):
             self.alerts.add(

@@ -110,6 +110,12 @@ class NotifierSettings(ServiceSettings):
     alert_batch_window_s: float = Field(
         default=2.0, ge=0, description="Alerts arriving within this window go out as one."
     )
+    alert_repeat_window_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="The same alert again within this window is held and told once, with its "
+        "count, when the window closes (0: every repeat is told).",
+    )
     alert_retries: int = Field(default=3, ge=0)
     alert_retry_backoff_s: float = Field(default=1.0, ge=0)
     alert_timeout_s: float = Field(default=10.0, gt=0)
