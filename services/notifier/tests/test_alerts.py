@@ -266,7 +266,7 @@ async def test_an_alert_repeated_over_a_window_is_told_once_then_once_more_with_
         alert_rate_per_minute=6000,
         alert_repeat_window_s=1.5,
     )
-    for n in range(12):
+    for _ in range(12):
         await notifier.service.publish(
             alert("No security definition", dedupe_key="gateway_error:200")
         )
