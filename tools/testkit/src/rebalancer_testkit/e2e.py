@@ -93,8 +93,9 @@ class E2EStack:
 
     # ------------------------------------------------------------------ processes
 
-    async def start(self, *names: str) -> E2EStack:
-        """Start Redis, the emulator and the services (all of them unless named)."""
+    async def start(self, *names: str, within_s: float = 30) -> E2EStack:
+        """Start Redis, the emulator and the services (all of them unless named); each must
+        be healthy ``within_s`` of its start."""
         await asyncio.to_thread(self.redis.start)
         # The test's own connections ride through a Redis restart as the services' do.
         self.client = aioredis.Redis.from_url(self.redis.url, **reconnecting())
@@ -105,7 +106,7 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name)
+            await self.wait_healthy(name, within_s)
         return self
 
     def start_emulator(self) -> None:
