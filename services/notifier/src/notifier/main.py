@@ -104,8 +104,6 @@ class Notifier:
             self.metrics,
             min_severity=settings.alert_min_severity,
             gateway_down_after_s=settings.gateway_down_alert_after_s,
-            repeat_window_s=settings.alert_repeat_window_s,
-            batch_window_s=settings.alert_batch_window_s,
         )
         for destination in self._destinations(settings):
             self.alerts.add(
@@ -118,6 +116,7 @@ class Notifier:
                     backoff_s=settings.alert_retry_backoff_s,
                     queue_size=settings.alert_queue_size,
                     on_gave_up=self.alerts.destination_gave_up,
+                    repeat_window_s=settings.alert_repeat_window_s,
                 )
             )
         self.service.subscribe(catalogue.ALERTS, {SendAlert: self.alerts.on_send_alert})

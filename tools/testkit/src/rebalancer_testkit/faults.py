@@ -29,6 +29,7 @@ Target = Literal["executor", "gateway-bridge", "redis"]
 TARGETS: tuple[Target, ...] = ("executor", "gateway-bridge", "redis")
 MODELS = ({"SPY": "0.6", "BND": "0.4"}, {"SPY": "0.3", "BND": "0.5", "GLD": "0.2"})
 SERVICES = ("gateway-bridge", "planner", "executor")
+HEALTHY_WITHIN_S = 240.0
 
 
 @dataclass
@@ -113,7 +114,9 @@ async def _restart(stack: E2EStack, target: Target) -> None:
         if stack.processes[name].poll() is not None:
             stack.spawn(name)
     for name in SERVICES:
-        await stack.wait_healthy(name, 60)
+        # A generous deadline: on a loaded shared machine a Python service takes a minute
+        # just to import; the plan's own end is what the run measures.
+        await stack.wait_healthy(name, HEALTHY_WITHIN_S)
 
 
 async def _invariants(stack: E2EStack, plan_id: str, end: Any) -> tuple[int, int]:

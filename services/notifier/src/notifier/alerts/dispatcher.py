@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
 from notifier.alerts.worker import DestinationWorker
 from notifier.core.alerts import SEVERITY_RANK, Alert, from_event, from_send_alert
-from notifier.core.repeats import RepeatFilter
 from notifier.metrics import NotifierMetrics
 from shared.contracts.alerts import SendAlert
 from shared.contracts.base import Message, utc_now
@@ -65,8 +63,6 @@ class AlertDispatcher:
         *,
         min_severity: str,
         gateway_down_after_s: int,
-        repeat_window_s: float = 0.0,
-        batch_window_s: float = 0.0,
     ) -> None:
         self._client = client
         self._metrics = metrics
@@ -74,25 +70,16 @@ class AlertDispatcher:
         self._down_after_s = gateway_down_after_s
         self.workers: list[DestinationWorker] = []
         self._monitor: asyncio.Task[None] | None = None
-        self._repeats = RepeatFilter(repeat_window_s, grace_s=batch_window_s)
-        self._flusher: asyncio.Task[None] | None = None
 
     def add(self, worker: DestinationWorker) -> None:
         """Deliver to one more destination."""
         self.workers.append(worker)
 
     def offer(self, alert: Alert) -> None:
-        """Hand an alert to every destination (never blocks); a repeat waits for its window."""
+        """Hand an alert to every destination (never blocks)."""
         if SEVERITY_RANK[alert.severity] < self._min_rank:
             self._metrics.alerts_dropped.labels("all", "below_min_severity").inc()
             return
-        admitted = self._repeats.admit(alert, time.monotonic())
-        if admitted is None:
-            log.debug("alert %s repeated: held for its window", alert.dedupe_key)
-            return
-        self._tell(admitted)
-
-    def _tell(self, alert: Alert) -> None:
         log.info("alert [%s] %s: %s", alert.severity, alert.title, alert.text)
         for worker in self.workers:
             worker.offer(alert)
@@ -118,25 +105,13 @@ class AlertDispatcher:
         for worker in self.workers:
             worker.start()
         self._monitor = asyncio.create_task(self._watch_gateway(), name="gateway-down-monitor")
-        if self._repeats.window_s > 0:
-            self._flusher = asyncio.create_task(self._flush_repeats(), name="alert-repeats")
-
-    async def _flush_repeats(self) -> None:
-        period = min(1.0, self._repeats.window_s / 4)
-        while True:
-            await asyncio.sleep(period)
-            for alert in self._repeats.due(time.monotonic()):
-                self._tell(alert)
 
     async def stop(self) -> None:
         """Stop the monitor and the workers (after a short drain)."""
-        for task in (self._monitor, self._flusher):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        for alert in self._repeats.due(float("inf")):
-            self._tell(alert)  # held repeats are told, not lost, at a stop
+        if self._monitor:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
         await asyncio.gather(*(w.stop() for w in self.workers))
 
     async def on_send_alert(self, command: SendAlert) -> None:

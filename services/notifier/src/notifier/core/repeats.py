@@ -2,9 +2,10 @@
 
 A burst within one batch already collapses (:func:`notifier.core.alerts.collapse`); a flood
 spread over minutes did not: 1,000 symbols gave 1,000 gateway errors, one alert batch every
-few seconds for as long as it lasted. :class:`RepeatFilter` lets the first alert of a kind
-(same ``dedupe_key`` and title) through at once, holds its repeats for ``window_s`` and then
-tells them as one alert with their count; a flood that goes on gets one such alert per window.
+few seconds for as long as it lasted. Each destination's worker passes its collapsed batches
+through a :class:`RepeatFilter`: the first alert of a kind (same ``dedupe_key`` and title) in
+a window goes out, its repeats in later batches are held for ``window_s`` and then told as one
+alert with their count; a flood that goes on gets one such alert per window.
 
 Plan outcomes (one alert each, by promise) and the kill switch are never held.
 """
@@ -29,10 +30,8 @@ class _Window:
 class RepeatFilter:
     """Hold the repeats of an alert within a window; tell them once when it closes."""
 
-    def __init__(self, window_s: float, grace_s: float = 0.0) -> None:
+    def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self.grace_s = grace_s
-        """Repeats this soon after the first pass too: they join its batch and collapse there."""
         self._open: dict[tuple[str, str], _Window] = {}
 
     def admit(self, alert: Alert, now: float) -> Alert | None:
@@ -43,8 +42,6 @@ class RepeatFilter:
         window = self._open.get((key, alert.title))
         if window is None or now - window.opened >= self.window_s:
             self._open[(key, alert.title)] = _Window(opened=now)
-            return alert
-        if now - window.opened < self.grace_s and window.latest is None:
             return alert
         window.repeats += alert.count
         held = window.latest
@@ -75,6 +72,11 @@ class RepeatFilter:
             # The flood may go on: one alert per window, counted from now.
             self._open[key] = _Window(opened=now)
         return out
+
+    def next_due(self, now: float) -> float | None:
+        """Seconds until the next window with held repeats closes (None: nothing held)."""
+        ends = [w.opened + self.window_s for w in self._open.values() if w.latest is not None]
+        return max(0.0, min(ends) - now) if ends else None
 
     @property
     def held(self) -> int:
