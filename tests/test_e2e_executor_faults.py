@@ -37,7 +37,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[E2EStack]:
         accounts_file(DU1000001={"approval": "auto", "planning": PLANNING}),
         executor_env={"EXECUTOR_COMMISSION_WAIT_S": "1"},
     )
-    await s.start()
+    await s.start(within_s=90)  # a loaded shared machine starts slowly
     yield s
     await s.stop()
 
@@ -144,7 +144,7 @@ async def lagging_stack(tmp_path: Path) -> AsyncIterator[E2EStack]:
             "EXECUTOR_PORTFOLIO_TIMEOUT_S": "2",
         },
     )
-    await s.start()
+    await s.start(within_s=90)  # a loaded shared machine starts slowly
     await s.emulator("POST", "/faults/lag-account-values", {"enabled": True})
     await s.emulator("POST", "/settings", {"account_update_period_seconds": 3600})
     yield s
