@@ -256,3 +256,35 @@ def test_exposure_after_a_trade_is_recomputed_position_by_position() -> None:
     assert exposure.after({"BND": D(-20)}, {}) == 1000
     assert leverage(D(1000), D(2000)) == D("0.5")
     assert leverage(D(1000), D(0)) is None
+
+
+def test_an_allocation_beyond_the_symbol_limit_gets_one_reason_not_one_per_symbol() -> None:
+    from shared.contracts.limits import MAX_TARGETS_PER_PLAN
+
+    def targets(n: int) -> list[TargetWeight]:
+        return [TargetWeight(symbol=f"S{i}", weight=Decimal(1) / n) for i in range(n)]
+
+    assert validate_targets(targets(MAX_TARGETS_PER_PLAN), PlanningPolicy()).ok
+    check = validate_targets(targets(1000), PlanningPolicy())
+    assert [r.code for r in check.reasons] == ["too_many_targets"]
+    assert "1000 symbols" in check.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ('{"account_id": "DU1", "targets": [{"symbol": "SPY", "allocation": 1}]}', False),
+        ("[" * 32 + "]" * 32, False),
+        ("[" * 33 + "]" * 33, True),
+        ("[" * 5000 + "]" * 5000, True),  # used to raise RecursionError (an HTTP 500)
+        ('{"a": ' * 5000 + "1" + "}" * 5000, True),
+    ],
+)
+def test_json_nested_beyond_the_limit_is_refused_as_bad_input(text: str, refused: bool) -> None:
+    from shared.contracts.limits import TooDeeplyNested, loads_bounded
+
+    if refused:
+        with pytest.raises(TooDeeplyNested, match="nested more than 32 levels"):
+            loads_bounded(text)
+    else:
+        assert loads_bounded(text) is not None

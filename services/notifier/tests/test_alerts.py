@@ -252,3 +252,32 @@ async def test_alerts_go_to_global_and_per_account_ably_channels(start_notifier)
 
 async def _published_at_least(ably, n):
     return ably.published if len(ably.published) >= n else None
+
+
+async def test_an_alert_repeated_over_a_window_is_told_once_then_once_more_with_its_count(
+    start_notifier, http_server
+):
+    """A flood spread over time (1,000 symbols: 1,000 gateway errors) used to send one batch
+    every few seconds; now the first goes out at once and the repeats as one, counted."""
+    http_server.routes["/hook"] = Route([(200, {})])
+    notifier = await start_notifier(
+        alert_webhook_urls=[http_server.url + "/hook"],
+        alert_batch_window_s=0,
+        alert_rate_per_minute=6000,
+        alert_repeat_window_s=3,
+    )
+    for _ in range(12):
+        await notifier.service.publish(
+            alert("No security definition", dedupe_key="gateway_error:200")
+        )
+        await asyncio.sleep(0.05)
+    await notifier.service.publish(alert("Other thing"))
+    batches = await eventually(lambda: _at_least(received(http_server, "/hook")(), 3), within=10)
+    await asyncio.sleep(0.5)
+    told = [(a["title"], a["count"]) for b in http_server.bodies("/hook") for a in b["alerts"]]
+    assert told == [
+        ("No security definition", 1),
+        ("Other thing", 1),
+        ("No security definition", 11),
+    ]
+    assert "repeated 11 times" in batches[2]["alerts"][0]["text"]

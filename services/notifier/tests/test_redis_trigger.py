@@ -94,6 +94,17 @@ def _count(client, n):
             "invalid_targets",
         ),
         (b"x" * 70_000, "too_large"),
+        (b"[" * 5000 + b"]" * 5000, "too_deep"),
+        (b'{"account_id": "DU111", "targets": ' + b"[" * 40 + b"]" * 40 + b"}", "too_deep"),
+        (
+            json.dumps(
+                {
+                    "account_id": "DU111",
+                    "targets": [{"symbol": f"S{n}", "allocation": 0.001} for n in range(1000)],
+                }
+            ).encode(),
+            "too_many_targets",
+        ),
     ],
 )
 async def test_bad_redis_triggers_are_counted_refusals_that_never_reach_the_planner(

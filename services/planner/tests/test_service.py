@@ -21,6 +21,7 @@ from rebalancer_testkit.waiting import eventually, stays
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, utc_now
+from shared.contracts.limits import MAX_TARGETS_PER_PLAN
 from shared.contracts.plans import PlanProposed, PlanRejected
 from shared.kit.service import Service
 from shared.kit.streams import read
@@ -237,3 +238,19 @@ def test_unlisted_accounts_get_the_service_default_under_the_file_defaults() -> 
     assert unlisted.mode is TradeMode.SELL_ONLY
     assert unlisted.min_order_value == 0  # the file's defaults.planning wins over the service's
     assert policies.policy("DU222222").mode is TradeMode.BUY_ONLY
+
+
+async def test_an_allocation_beyond_the_symbol_limit_is_refused_without_any_lookup(
+    stack: Stack,
+) -> None:
+    """1,000 symbols used to cost 100 s of contract lookups and 1,000 gateway errors."""
+    many = tuple(
+        TargetWeight(symbol=f"S{n}", weight=Decimal(1) / MAX_TARGETS_PER_PLAN)
+        for n in range(MAX_TARGETS_PER_PLAN + 1)
+    )
+    await stack.send(allocation(targets=many))
+    (rejection,) = await wait_for_plans(stack.redis, 1)
+    assert isinstance(rejection, PlanRejected)
+    assert [r.code for r in rejection.reasons] == ["too_many_targets"]
+    assert f"{MAX_TARGETS_PER_PLAN + 1} symbols" in rejection.reasons[0].message
+    assert stack.bridge.requests == []

@@ -58,6 +58,12 @@ class ExecutorSettings(ServiceSettings):
     cash_wait_s: float = Field(
         default=5.0, ge=0, description="Wait this long for the sells' proceeds to show."
     )
+    cash_view_retry_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="While the bridge or Redis is away after the sells, ask for the cash again "
+        "this often (until the plan's valid_until).",
+    )
     commission_wait_s: float = Field(
         default=5.0, ge=0, description="Wait this long for commission reports at the end."
     )

@@ -87,6 +87,7 @@ class AdminServer:
             ("POST", "/faults/reject-orders"): self._reject,
             ("POST", "/faults/hold-fills"): self._hold,
             ("POST", "/faults/partial-fills"): self._partial,
+            ("POST", "/faults/lag-account-values"): self._lag,
             ("POST", "/faults/ack-delay"): self._ack_delay,
             ("POST", "/faults/pacing"): self._pacing,
             ("POST", "/faults/nan-prices"): self._nan,
@@ -170,6 +171,10 @@ class AdminServer:
 
     def _hold(self, body: Json) -> Json:
         self.emulator.faults.hold_fills(bool(body.get("enabled", True)))
+        return self.emulator.faults.snapshot()
+
+    def _lag(self, body: Json) -> Json:
+        self.emulator.faults.lag_account_values(bool(body.get("enabled", True)))
         return self.emulator.faults.snapshot()
 
     def _partial(self, body: Json) -> Json:

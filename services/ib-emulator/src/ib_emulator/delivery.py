@@ -47,14 +47,16 @@ def account_changed(ctx: EmulatorContext, account: str, symbol: str) -> None:
     assert inst is not None
     held = b.accounts[account]
     pos = held.fx_position(symbol) if inst.sec_type == "CASH" else held.position(symbol)
+    # With the fault, account values wait for the periodic update (IB's trail the fills).
+    values_now = not ctx.fault_state.lag_account_values
     for s in _ready(ctx.clients()):
         subs = s.subs
         if subs.positions:
             s.send(enc.position(account, inst, pos.quantity, pos.average_cost))
-        if subs.account_updates == account:
+        if subs.account_updates == account and values_now:
             account_data.send_account_update(ctx, s, account, full=False, symbols=[symbol])
         for req_id, (accounts, _model) in subs.account_multi.items():
-            if account in accounts:
+            if account in accounts and values_now:
                 account_data.send_account_multi(ctx, s, req_id)
         for req_id, (acct, _m) in subs.pnl.items():
             if acct == account:

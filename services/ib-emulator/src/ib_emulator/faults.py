@@ -27,6 +27,7 @@ class FaultState:
     pacing_limit: int = 50
     pacing_max_violations: int = 3
     nan_prices: bool = False
+    lag_account_values: bool = False
 
     def take_rejection(self) -> tuple[RejectMode, int, str] | None:
         """Consume one pending rejection, if any."""
@@ -81,6 +82,11 @@ class Faults:
         self.state.hold_fills = enabled
         if not enabled:
             self._actions.fills_may_proceed()
+
+    def lag_account_values(self, enabled: bool = True) -> None:
+        """Send account values after a fill only with the periodic update, as IB does (its
+        values trail the fills by up to 3 minutes); positions and portfolio rows stay prompt."""
+        self.state.lag_account_values = enabled
 
     def partial_fills(self, fraction: float | None) -> None:
         """Fill each order in slices of ``fraction`` of its size (None: scenario default)."""

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+from shared.contracts.limits import loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,9 @@ def _decode_data(data: Any) -> Any:
         data = data.decode("utf-8", "replace")
     if isinstance(data, str):
         try:
-            return json.loads(data)
+            return loads_bounded(data)
         except ValueError:
-            return data
+            return data  # not JSON, or nested too deep: the trigger parser refuses the text
     return data
 
 

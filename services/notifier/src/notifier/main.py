@@ -122,6 +122,7 @@ class Notifier:
                     backoff_s=settings.alert_retry_backoff_s,
                     queue_size=settings.alert_queue_size,
                     on_gave_up=self.alerts.destination_gave_up,
+                    repeat_window_s=settings.alert_repeat_window_s,
                 )
             )
         self.service.subscribe(catalogue.ALERTS, {SendAlert: self.alerts.on_send_alert})

@@ -88,14 +88,18 @@ class NotifierSettings(ServiceSettings):
     ably_request_timeout_s: float = Field(default=10.0, gt=0)
 
     # --- alerts ----------------------------------------------------------------------------
-    alert_webhook_urls: Annotated[list[str], NoDecode] = Field(
+    # Webhook and topic URLs are secrets: they carry tokens (Slack's path, ntfy's topic, a
+    # ?token= query). SecretStr keeps them out of reprs, dumps and (secret_values) the logs.
+    alert_webhook_urls: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Generic JSON webhooks (JSON list or comma list)."
     )
     alert_slack_webhook_url: SecretStr | None = None
     alert_telegram_bot_token: SecretStr | None = None
     alert_telegram_chat_id: str | None = None
     alert_telegram_api_url: str = "https://api.telegram.org"
-    alert_ntfy_url: str | None = Field(default=None, description="e.g. https://ntfy.sh/mytopic")
+    alert_ntfy_url: SecretStr | None = Field(
+        default=None, description="e.g. https://ntfy.sh/mytopic (the topic is the secret)."
+    )
     alert_ntfy_token: SecretStr | None = None
     alert_ably_channel: str | None = Field(
         default=None, description="Global Ably channel for alerts (needs the Ably key)."
@@ -110,6 +114,12 @@ class NotifierSettings(ServiceSettings):
     )
     alert_batch_window_s: float = Field(
         default=2.0, ge=0, description="Alerts arriving within this window go out as one."
+    )
+    alert_repeat_window_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="The same alert again within this window is held and told once, with its "
+        "count, when the window closes (0: every repeat is told).",
     )
     alert_retries: int = Field(default=3, ge=0)
     alert_retry_backoff_s: float = Field(default=1.0, ge=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from notifier.core.errors import Refusal
 from notifier.metrics import NotifierMetrics
 from shared.accounts import Account, AllocationSource
 from shared.contracts.base import TargetWeight
+from shared.contracts.limits import TooDeeplyNested, loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,11 @@ class AllocationSources:
                         + ("; check the API key" if status in (401, 403) else ""),
                     )
                 try:
-                    data = json.loads(body)
+                    data = loads_bounded(body)
+                except TooDeeplyNested as error:
+                    raise Refusal(
+                        "invalid_response", f"allocation API {url} answered with {error}"
+                    ) from None
                 except ValueError:
                     raise Refusal(
                         "invalid_response", f"allocation API {url} did not answer JSON"

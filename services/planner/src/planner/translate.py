@@ -100,6 +100,8 @@ UNAVAILABLE = {
     "expired": "The portfolio request for {account} expired before the bridge handled it: "
     "{reason} Retry; if it repeats, the bridge is overloaded.",
     "error": "The gateway-bridge could not read {account}: {reason} Check its logs.",
+    "redis_unavailable": "The planner could not reach Redis to ask for the portfolio of "
+    "{account}: {reason} Check Redis (`rebalancer status`), then send the allocation again.",
 }
 """The bridge's PortfolioUnavailable codes, in sentences that say what to do."""
 

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
+from shared.contracts.limits import MAX_SYMBOL_LENGTH
+
 
 def utc_now() -> datetime:
     """Return the current time as an aware UTC datetime."""
@@ -108,7 +110,7 @@ class Instrument(Contract):
 class TargetWeight(Contract):
     """One line of a target allocation: symbol and weight (0.25 is 25 % of net liquidation)."""
 
-    symbol: str = Field(min_length=1, max_length=24)
+    symbol: str = Field(min_length=1, max_length=MAX_SYMBOL_LENGTH)
     weight: Decimal = Field(
         validation_alias="allocation",
         description="Target fraction of net liquidation (input may say `allocation`).",

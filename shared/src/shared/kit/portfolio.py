@@ -5,7 +5,8 @@ account's view the same way. Whatever keeps the view from them (no answer in tim
 unreadable answer, the bridge's own PortfolioUnavailable) raises
 :class:`PortfolioUnavailableError` carrying a :class:`~shared.contracts.base.Reason`:
 ``code`` is the bridge's (``unknown_account``, ``gateway_disconnected``, ``not_reconciled``,
-``expired``, ``error``) or ``timeout`` / ``invalid_reply``; each caller words it for its own
+``expired``, ``error``) or ``timeout`` (no answer: is the bridge running?) /
+``redis_unavailable`` (the request or its wait could not reach Redis) / ``invalid_reply``; each caller words it for its own
 audience.
 """
 
@@ -59,7 +60,8 @@ class PortfolioClient:
         try:
             reply = await self._rpc.request(request, catalogue.PORTFOLIO_REPLIES, self.timeout_s)
         except RpcTimeout as error:
-            raise PortfolioUnavailableError(Reason(code="timeout", message=str(error))) from None
+            code = "redis_unavailable" if error.redis_unavailable else "timeout"
+            raise PortfolioUnavailableError(Reason(code=code, message=str(error))) from None
         except ValidationError as error:
             raise PortfolioUnavailableError(
                 Reason(

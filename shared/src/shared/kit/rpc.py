@@ -25,7 +25,15 @@ WAITERS = 128
 
 
 class RpcTimeout(TimeoutError):
-    """No reply could be had: none arrived in time, or Redis failed; the message says which."""
+    """No reply could be had: none arrived in time, or Redis could not be reached.
+
+    ``redis_unavailable`` tells the two apart (the message says which step failed), so a
+    caller never blames Redis for a responder that is down.
+    """
+
+    def __init__(self, message: str, *, redis_unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.redis_unavailable = redis_unavailable
 
 
 def reply_key(request: Message) -> str:
@@ -59,17 +67,27 @@ class RpcClient:
     async def request(self, request: Command, replies: StreamSpec, timeout_s: float) -> Message:
         """Publish ``request`` and return its decoded reply, or raise RpcTimeout."""
         key = reply_key(request)
+        name, stream = type(request).__name__, stream_of(request)
         try:
             await self._publisher.publish(request)
+        except RedisError as error:
+            raise RpcTimeout(
+                f"{name} could not be sent on {stream}: Redis cannot be reached "
+                f"({type(error).__name__}: {error})",
+                redis_unavailable=True,
+            ) from error
+        try:
             answer = await asyncio.wait_for(
                 self._waits.blpop([key], timeout=timeout_s), timeout_s + WAIT_MARGIN_S
             )
         except TimeoutError:
             answer = None
         except RedisError as error:
+            # Sent, then the connection that waits for the reply broke (Redis restarted).
             raise RpcTimeout(
-                f"no reply to {type(request).__name__} on {stream_of(request)}: Redis failed "
-                f"({type(error).__name__}: {error})"
+                f"{name} was sent on {stream} but the wait for its reply lost Redis "
+                f"({type(error).__name__}: {error})",
+                redis_unavailable=True,
             ) from error
         if answer is None:
             raise RpcTimeout(

@@ -123,6 +123,8 @@ class ServiceSettings(BaseSettings):
         values = []
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                values.append(value.get_secret_value())
+            items = value if isinstance(value, list | tuple) else [value]  # a list of URLs
+            for item in items:
+                if isinstance(item, SecretStr) and item.get_secret_value():
+                    values.append(item.get_secret_value())
         return values

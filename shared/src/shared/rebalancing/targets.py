@@ -7,7 +7,7 @@ notifier refuses the trigger, the planner rejects the allocation, the CLI exits 
 Rules: symbols are trimmed and upper-cased and match :data:`SYMBOL_PATTERN`; no symbol twice;
 each weight is a finite number from 0 to the account's leverage limit (0 means "sell it");
 the sum is 1 within the tolerance, or up to the leverage limit for an account that allows
-leverage.
+leverage; at most :data:`~shared.contracts.limits.MAX_TARGETS_PER_PLAN` symbols (``too_many_targets``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from shared.contracts.base import Reason, TargetWeight
+from shared.contracts.limits import (
+    MAX_SYMBOL_LENGTH,
+    MAX_TARGETS_PER_PLAN,
+    too_many_targets_message,
+)
 from shared.policy import PlanningPolicy
 from shared.rebalancing.numbers import fmt
 
@@ -71,8 +76,11 @@ def parse_weight(value: object, where: str, *, code: str, blank_is_zero: bool) -
 def make_target(symbol: str, weight: Decimal, where: str, code: str) -> TargetWeight | Reason:
     if not symbol.strip():
         return Reason(code=code, message=f"{where}: the symbol is missing or empty")
-    if len(symbol.strip()) > 24:
-        return Reason(code=code, message=f"{where}: symbol {symbol!r} is longer than 24 characters")
+    if len(symbol.strip()) > MAX_SYMBOL_LENGTH:
+        return Reason(
+            code=code,
+            message=f"{where}: symbol {symbol[:40]!r} is longer than {MAX_SYMBOL_LENGTH} characters",
+        )
     return TargetWeight(symbol=symbol.strip(), weight=weight)
 
 
@@ -176,6 +184,14 @@ def validate_targets(targets: Iterable[TargetWeight], policy: PlanningPolicy) ->
             field="targets",
         )
         return TargetCheck({}, Decimal(0), (reason,))
+    if len(given) > MAX_TARGETS_PER_PLAN:
+        # Refused whole, before any symbol is looked at: one reason, not one per symbol.
+        too_many = Reason(
+            code="too_many_targets",
+            message=too_many_targets_message(len(given)),
+            field="targets",
+        )
+        return TargetCheck({}, Decimal(0), (too_many,))
     limit = policy.leverage_limit
     reasons: list[Reason] = []
     weights: dict[str, Decimal] = {}

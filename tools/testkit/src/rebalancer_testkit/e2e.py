@@ -30,6 +30,7 @@ from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import ExecutionMode, Message, TargetWeight, new_id
 from shared.contracts.plans import PlanCompleted, PlanExpired, PlanFailed, PlanRejected
+from shared.kit.broker import reconnecting
 from shared.kit.streams import read
 from shared.plans.view import PlanView, fold_all
 from shared.rebalancing.ids import plan_id_for
@@ -97,8 +98,9 @@ class E2EStack:
         """Start Redis, the emulator and the services (all of them unless named); each must be
         healthy within ``healthy_within_s`` (a loaded machine needs more to start five)."""
         await asyncio.to_thread(self.redis.start)
-        self.client = aioredis.Redis.from_url(self.redis.url)
-        self.broker = RedisBroker(self.redis.url, log_level=logging.DEBUG)
+        # The test's own connections ride through a Redis restart as the services' do.
+        self.client = aioredis.Redis.from_url(self.redis.url, **reconnecting())
+        self.broker = RedisBroker(self.redis.url, log_level=logging.DEBUG, **reconnecting())
         await self.broker.connect()
         self.start_emulator()
         await eventually(self._emulator_up, 20, "the emulator")

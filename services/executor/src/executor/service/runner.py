@@ -47,6 +47,14 @@ within this much (in the account's base currency) of cash-at-gate plus what the 
 it only absorbs rounding and the commissions not yet booked."""
 
 
+class NoCashView(Exception):
+    """The cash after the sells could not be read while the plan was valid."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason.message)
+        self.reason = reason
+
+
 class PortfolioReader(Protocol):
     """Asks the bridge for a fresh view of one account (``shared.kit.portfolio``)."""
 
@@ -157,8 +165,8 @@ class Runner:
         if unsent:
             try:
                 sizes, quotes = await self._size_buys(record, policy, unsent)
-            except PortfolioUnavailableError as error:
-                return [Reason(code="no_cash_view", message=f"cannot read the cash: {error}")]
+            except NoCashView as error:
+                return [] if run.abort else [error.reason]
             self._sized(record.plan_id).update(sizes)
         for leg in unsent:
             if run.abort:
@@ -193,8 +201,7 @@ class Runner:
         expected = (self.book.run(plan.plan_id).cash_at_gate or Decimal(0)) + sold
         deadline = time.monotonic() + self.settings.cash_wait_s
         while True:
-            await self.ports.wait_gateway()
-            view = await self.ports.portfolio.get(plan.account_id, symbols, plan.correlation_id)
+            view = await self._cash_view(record, symbols)
             # A view that still lags the fills only makes the buys smaller, never larger.
             arrived = view.total_cash >= expected - CASH_TOLERANCE
             if sold <= 0 or arrived or time.monotonic() > deadline:
@@ -218,6 +225,39 @@ class Runner:
             sizing.quantities,
         )
         return sizing.quantities, quotes
+
+    async def _cash_view(self, record: PlanRecord, symbols: tuple[str, ...]) -> PortfolioView:
+        """The account's view for sizing the buys, waited for through an outage.
+
+        The sells have filled: failing here would leave their proceeds in cash. So a gateway
+        that is down, a bridge that does not answer (killed, restarting) or a Redis that cannot
+        be reached is waited for, while the plan is valid (``valid_until``) and not aborted;
+        only then does the plan fail, with the last cause in the reason.
+        """
+        plan = record.proposal
+        run = self.book.run(plan.plan_id)
+        last: str | None = None
+        while not run.abort:
+            if not await self.ports.wait_gateway(plan.valid_until):
+                last = last or "the gateway stayed disconnected from IB"
+                break
+            try:
+                return await self.ports.portfolio.get(plan.account_id, symbols, plan.correlation_id)
+            except PortfolioUnavailableError as error:
+                last = f"{error.reason.message} ({error.code})"
+            if self.ports.clock() >= plan.valid_until:
+                break
+            log.warning("no view of the cash to size the buys yet, trying again: %s", last)
+            await asyncio.sleep(self.settings.cash_view_retry_s)
+        until = plan.valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")
+        raise NoCashView(
+            Reason(
+                code="no_cash_view",
+                message=f"the buys were not sent: no view of the cash after the sells until the "
+                f"plan's validity ended ({until}); last: {last or 'plan aborted'}. The sells' "
+                "proceeds are in cash: check `rebalancer status`, then rebalance again",
+            )
+        )
 
     async def _send(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -26,6 +27,23 @@ class Destination(Protocol):
     name: str
 
     async def send(self, batch: list[Alert]) -> None: ...
+
+
+async def _post(http: httpx.AsyncClient, name: str, url: str, **kwargs: object) -> httpx.Response:
+    """POST to a destination's URL; a failure names the destination, never its URL (a
+    webhook's URL carries its token, and this text reaches the logs and the other
+    destinations)."""
+    try:
+        return await http.post(url, **kwargs)  # type: ignore[arg-type]
+    except httpx.HTTPError as error:
+        detail = str(error)
+        parts = urlsplit(url)
+        for secret in (url, parts.path, parts.query):  # the token hides in either
+            if len(secret) > 1:
+                detail = detail.replace(secret, "<redacted>")
+        raise DeliveryError(
+            f"{name} could not be reached ({type(error).__name__}: {detail})"
+        ) from None
 
 
 def _check(response: httpx.Response, name: str) -> None:
@@ -59,7 +77,7 @@ class WebhookDestination:
                 "text": text,
                 "alerts": [a.as_json() for a in batch],
             }
-        _check(await self._http.post(url, json=body), self.name)
+        _check(await _post(self._http, self.name, url, json=body), self.name)
 
 
 class TelegramDestination:
@@ -82,7 +100,7 @@ class TelegramDestination:
             "text": render(batch)[:4000],
             "disable_web_page_preview": True,
         }
-        _check(await self._http.post(url, json=body), self.name)
+        _check(await _post(self._http, self.name, url, json=body), self.name)
 
 
 NTFY_PRIORITY = {"info": "3", "warning": "4", "critical": "5"}
@@ -93,8 +111,10 @@ class NtfyDestination:
 
     name = "ntfy"
 
-    def __init__(self, url: str, token: SecretStr | None, http: httpx.AsyncClient) -> None:
-        self._url = url
+    def __init__(
+        self, url: str | SecretStr, token: SecretStr | None, http: httpx.AsyncClient
+    ) -> None:
+        self._url = url if isinstance(url, SecretStr) else SecretStr(url)
         self._token = token
         self._http = http
 
@@ -104,7 +124,13 @@ class NtfyDestination:
         headers = {"Title": title, "Priority": NTFY_PRIORITY[worst(batch)], "Tags": "chart"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        response = await self._http.post(self._url, content=render(batch).encode(), headers=headers)
+        response = await _post(
+            self._http,
+            self.name,
+            self._url.get_secret_value(),
+            content=render(batch).encode(),
+            headers=headers,
+        )
         _check(response, self.name)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from notifier.alerts.destinations import DeliveryError, Destination
 from notifier.core.alerts import Alert, collapse
+from notifier.core.repeats import RepeatFilter
 from notifier.metrics import NotifierMetrics
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class DestinationWorker:
         backoff_s: float,
         queue_size: int,
         on_gave_up: Callable[[str, list[Alert], str], None],
+        repeat_window_s: float = 0.0,
     ) -> None:
         self.destination = destination
         self.name = destination.name
@@ -45,6 +47,7 @@ class DestinationWorker:
         self._backoff_s = backoff_s
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=queue_size)
         self._on_gave_up = on_gave_up
+        self._repeats = RepeatFilter(repeat_window_s)
         self._last_send = -1e9
         self._task: asyncio.Task[None] | None = None
         self.sent_batches = 0
@@ -74,18 +77,38 @@ class DestinationWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        held = self._repeats.due(float("inf"))
+        if held:  # repeats held for their window are told, not lost, at a stop
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._deliver(held), drain_s)
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            # Let a burst arrive, and respect the rate limit; both widen the batch.
-            wait = max(self._batch_window_s, self._last_send + self._interval_s - time.monotonic())
-            if wait > 0:
-                await asyncio.sleep(wait)
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
-            self._metrics.alert_queue.labels(self.name).set(self._queue.qsize())
-            await self._deliver(collapse(batch))
+            batch = await self._next_batch()
+            now = time.monotonic()
+            # A repeat of what went out earlier in its window waits; closed windows go now.
+            admitted = [a for a in collapse(batch) if self._repeats.admit(a, now) is not None]
+            out = admitted + self._repeats.due(now)
+            if out:
+                await self._deliver(out)
+
+    async def _next_batch(self) -> list[Alert]:
+        """The next burst of queued alerts (empty when held repeats fall due first)."""
+        try:
+            first = await asyncio.wait_for(
+                self._queue.get(), self._repeats.next_due(time.monotonic())
+            )
+        except TimeoutError:
+            return []
+        batch = [first]
+        # Let a burst arrive, and respect the rate limit; both widen the batch.
+        wait = max(self._batch_window_s, self._last_send + self._interval_s - time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        while not self._queue.empty() and len(batch) < MAX_BATCH:
+            batch.append(self._queue.get_nowait())
+        self._metrics.alert_queue.labels(self.name).set(self._queue.qsize())
+        return batch
 
     async def _deliver(self, batch: list[Alert]) -> None:
         problem = "not sent"

@@ -38,11 +38,13 @@ def checked_or_refuse(
 ) -> tuple[TargetWeight, ...]:
     """Return the normalised targets if ``policy`` accepts them, else raise Refusal.
 
-    ``weights_sum`` when only the total is wrong, ``invalid_targets`` otherwise (the codes the
-    notifier's metrics and HTTP errors have always used).
+    ``weights_sum`` when only the total is wrong, ``too_many_targets`` beyond the limit,
+    ``invalid_targets`` otherwise (the codes the notifier's metrics and HTTP errors use).
     """
     check = validate_targets(targets, policy)
     if check.ok:
         return check.targets
     code = "weights_sum" if all(r.code in SUM_CODES for r in check.reasons) else "invalid_targets"
+    if check.reasons[0].code == "too_many_targets":
+        code = "too_many_targets"
     raise _refusal(code, check.reasons, where)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 
 import redis.asyncio as aioredis
@@ -20,6 +19,7 @@ from notifier.core.errors import Refusal
 from notifier.core.signing import canonical_body
 from notifier.core.trigger_payload import parse_trigger_object
 from notifier.intake import TriggerIntake
+from shared.contracts.limits import TooDeeplyNested, loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,9 @@ class RedisChannelEdge:
                     "too_large", f"trigger of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}"
                 )
             try:
-                payload = json.loads(raw)
+                payload = loads_bounded(raw)
+            except TooDeeplyNested as error:
+                raise Refusal("too_deep", str(error)) from None
             except ValueError:
                 raise Refusal(
                     "malformed_json",
