@@ -56,11 +56,15 @@ class RpcClient:
         self._waits = aioredis.Redis(connection_pool=pool)
         self._publisher = publisher
 
-    async def request(self, request: Command, replies: StreamSpec, timeout_s: float) -> Message:
-        """Publish ``request`` and return its decoded reply, or raise RpcTimeout."""
+    async def request(
+        self, request: Command, replies: StreamSpec, timeout_s: float, *, stream: str | None = None
+    ) -> Message:
+        """Publish ``request`` (on its stream, or on ``stream``: a login's own request stream)
+        and return its decoded reply, or raise RpcTimeout."""
         key = reply_key(request)
+        name = stream or stream_of(request)
         try:
-            await self._publisher.publish(request)
+            await self._publisher.publish(request, stream=stream)
             answer = await asyncio.wait_for(
                 self._waits.blpop([key], timeout=timeout_s), timeout_s + WAIT_MARGIN_S
             )
@@ -68,12 +72,12 @@ class RpcClient:
             answer = None
         except RedisError as error:
             raise RpcTimeout(
-                f"no reply to {type(request).__name__} on {stream_of(request)}: Redis failed "
+                f"no reply to {type(request).__name__} on {name}: Redis failed "
                 f"({type(error).__name__}: {error})"
             ) from error
         if answer is None:
             raise RpcTimeout(
-                f"no reply to {type(request).__name__} on {stream_of(request)} within "
+                f"no reply to {type(request).__name__} on {name} within "
                 f"{timeout_s:g} s; is the responding service running and healthy?"
             )
         return replies.decode(answer[1])

@@ -15,6 +15,7 @@ from notifier.settings import NotifierSettings
 from shared.accounts import Accounts
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
+from shared.topology import Topology
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ApiContext:
             self.service.publisher,
             source="notifier",
             timeout_s=self.settings.positions_timeout_s,
+            route=Topology.of(self.accounts).portfolio_stream_of,
         )
 
     @property
