@@ -44,10 +44,25 @@ def up(
     ib_port: Annotated[int | None, typer.Option(help="Port of the IB emulator [4002].")] = None,
     scenario: Annotated[Path | None, typer.Option(help="Emulator scenario YAML.")] = None,
     accounts_file: Annotated[Path | None, typer.Option(help="Accounts file (YAML).")] = None,
+    planner_replicas: Annotated[
+        int | None, typer.Option(help="Planners sharing the planner's consumer group [1].")
+    ] = None,
+    notifier_replicas: Annotated[
+        int | None, typer.Option(help="Notifiers sharing the notifier's consumer group [1].")
+    ] = None,
 ) -> None:
-    """Start the local stack (embedded Redis, IB emulator, every service) until Ctrl-C."""
+    """Start the local stack (embedded Redis, IB emulator, every service) until Ctrl-C.
+
+    An accounts file whose accounts name a `login` or an `executor_shard` starts an emulator
+    and a bridge per login and an executor per shard (docs/gateway-bridge.md, "Scale-out")."""
     settings = _settings(
-        home, redis_port=redis_port, ib_port=ib_port, scenario=scenario, accounts_file=accounts_file
+        home,
+        redis_port=redis_port,
+        ib_port=ib_port,
+        scenario=scenario,
+        accounts_file=accounts_file,
+        planner_replicas=planner_replicas,
+        notifier_replicas=notifier_replicas,
     )
     stack = Stack(settings)
     try:
