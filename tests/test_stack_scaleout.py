@@ -104,6 +104,6 @@ def test_a_login_name_that_cannot_be_a_stream_name_is_refused_naming_the_account
 ) -> None:
     bad = {"accounts": [{"id": "DU1", "login": "Login A"}]}
     with pytest.raises(
-        AccountsFileError, match="account DU1: login: .*'Login A' is not a valid name"
+        AccountsFileError, match=r"account DU1: login: .*'Login A' is not a valid name"
     ):
         specs(tmp_path, bad)
