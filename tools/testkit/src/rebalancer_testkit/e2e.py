@@ -89,6 +89,8 @@ class E2EStack:
         # Short for the tests' crash-and-redeliver scenarios; a run whose handlers take longer
         # than this (planning 100 accounts) must raise it, or the entries are handled twice.
         self.reclaim_idle_ms = reclaim_idle_ms
+        self.healthy_timeout_s = 30.0
+        """How long ``start`` waits for each service (benchmarks on a loaded host raise it)."""
 
     # ------------------------------------------------------------------ processes
 
@@ -103,7 +105,7 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name)
+            await self.wait_healthy(name, self.healthy_timeout_s)
         return self
 
     def start_emulator(self) -> None:
