@@ -161,12 +161,14 @@ def fleet_stack(root: Path, accounts: int, logins: int) -> E2EStack:
         logins=split,
         shards={f"shard-{name[6:]}": members for name, members in split.items()},
         planner_replicas=2,
-        planner_env={"PLANNER_READ_BATCH_SIZE": "1"},
+        # A bridge answers GetPortfolio one at a time: 250 accounts per login take longer than
+        # the planner's 5 s (and, at approval, the executor's 10 s) on a loaded host.
+        planner_env={"PLANNER_READ_BATCH_SIZE": "1", "PLANNER_PORTFOLIO_TIMEOUT_S": "60"},
         scenario=scenario(accounts),
         reclaim_idle_ms=30_000,
         # 2,500+ orders wait per login in its stream (55 s at 45/s, more on a loaded host):
         # an order must stay valid longer than its wait (docs/gateway-bridge.md).
-        executor_env={"EXECUTOR_ORDER_VALID_S": "600"},
+        executor_env={"EXECUTOR_ORDER_VALID_S": "600", "EXECUTOR_PORTFOLIO_TIMEOUT_S": "60"},
     )
 
 
