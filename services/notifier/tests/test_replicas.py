@@ -54,7 +54,13 @@ async def test_two_replicas_share_the_triggers_and_none_is_handled_twice(start_n
 
     allocations = await eventually(all_resolved, 30, "40 allocations")
     labels = {"stream": catalogue.TRIGGERS.name, "type": "RequestRebalance", "outcome": "ok"}
-    handled = [metric(r, HANDLED, **labels) for r in replicas]
+
+    async def counted() -> list[float] | None:
+        # A handler is counted once it returned, just after its allocation was published.
+        handled = [metric(r, HANDLED, **labels) for r in replicas]
+        return handled if sum(handled) >= len(requests) else None
+
+    handled = await eventually(counted, 10, "every trigger counted as handled")
     assert sum(handled) == len(requests), handled  # each entry handled by exactly one replica
     assert min(handled) > 0, handled  # both replicas took part
     assert sorted(a.correlation_id for a in allocations) == sorted(r.message_id for r in requests)
