@@ -17,6 +17,7 @@ from shared.contracts import catalogue
 from shared.contracts.base import Message, utc_now
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
+from shared.kit.startup import build_or_exit
 from shared.topology import Topology
 
 
@@ -95,5 +96,5 @@ def create_app(
 
 
 def run() -> None:
-    """Console script: serve until SIGINT/SIGTERM."""
-    create_app().serve_forever()
+    """Console script: serve until SIGINT/SIGTERM; a bad configuration exits 2 saying why."""
+    build_or_exit("executor", create_app).serve_forever()

@@ -18,7 +18,13 @@ from executor.core.plan import ACTIVE, PlanRecord, replay
 from executor.service.plans import PlanService
 from executor.service.shards import GatewayReadiness, Ownership
 from shared.contracts import catalogue
-from shared.contracts.gateway import GatewayConnected, GatewayDisconnected, ReconciliationCompleted
+from shared.contracts.base import Message
+from shared.contracts.gateway import (
+    GatewayConnected,
+    GatewayDisconnected,
+    GatewayStatus,
+    ReconciliationCompleted,
+)
 from shared.contracts.order_commands import CancelOrder, SubmitOrder
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.kit.streams import read
@@ -61,7 +67,8 @@ async def rebuild(
     ready = readiness.all_ready
     for event in await read(client, catalogue.GATEWAY):
         gateway = isinstance(
-            event, GatewayConnected | GatewayDisconnected | ReconciliationCompleted
+            event,
+            GatewayConnected | GatewayDisconnected | ReconciliationCompleted | GatewayStatus,
         )
         if gateway and ownership.concerns(event):
             ready = readiness.apply(event)
@@ -92,6 +99,22 @@ async def _orders_sent(
             book.add_order(command, _reference_price(book.records, command))
         elif isinstance(command, CancelOrder):
             book.mark_cancel_requested(command.client_order_id)
+
+
+def gateway_ready(events: list[Message]) -> bool:
+    """Whether orders may flow, by the gateway's last events (reconciled and not down since).
+
+    The stream is trimmed, so the reconciliation may be gone: a GatewayStatus says it too.
+    """
+    ready = False
+    for event in events:
+        if isinstance(event, ReconciliationCompleted):
+            ready = True
+        elif isinstance(event, GatewayDisconnected | GatewayConnected):
+            ready = False
+        elif isinstance(event, GatewayStatus):
+            ready = event.connected and event.reconciled
+    return ready
 
 
 def _reference_price(records: dict[str, PlanRecord], command: SubmitOrder) -> Decimal:

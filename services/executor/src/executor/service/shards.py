@@ -18,7 +18,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from shared.contracts.base import Message
-from shared.contracts.gateway import GatewayConnected, GatewayDisconnected, ReconciliationCompleted
+from shared.contracts.gateway import (
+    GatewayConnected,
+    GatewayDisconnected,
+    GatewayStatus,
+    ReconciliationCompleted,
+)
 from shared.contracts.order_commands import CancelAllOrders, CancelOrder, SubmitOrder
 from shared.kit.service import Dispatch
 from shared.topology import DEFAULT, Topology, orders_stream
@@ -51,7 +56,10 @@ class Ownership:
 
     def concerns(self, message: Message) -> bool:
         """Whether this shard handles ``message`` (see the module)."""
-        if isinstance(message, GatewayConnected | GatewayDisconnected | ReconciliationCompleted):
+        if isinstance(
+            message,
+            GatewayConnected | GatewayDisconnected | ReconciliationCompleted | GatewayStatus,
+        ):
             return login_of_source(message.source) in self.logins
         account = getattr(message, "account_id", None)
         return not isinstance(account, str) or self.owns(account)
@@ -81,7 +89,10 @@ class GatewayReadiness:
         """Fold one gateway event (of one of the shard's logins); return overall readiness."""
         login = login_of_source(event.source)
         if login in self.ready:
-            self.ready[login] = isinstance(event, ReconciliationCompleted)
+            if isinstance(event, GatewayStatus):  # the trimmed stream's last word
+                self.ready[login] = event.connected and event.reconciled
+            else:
+                self.ready[login] = isinstance(event, ReconciliationCompleted)
         return self.all_ready
 
     @property
