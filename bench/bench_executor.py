@@ -7,10 +7,14 @@
    pacing errors counted from what the emulator (IB, enforcing 50/s) sent, duplicate
    orderRefs and cancels of foreign orders seen at the emulator, and orders resent.
    ``--disconnect-after N`` drops IB's connections once N orders reached it.
+   ``--logins 2``: the accounts split over two IB logins (two emulators, two bridges), one
+   executor shard per login and two planner replicas; the floor is then the busiest login's
+   orders / 45 per second, and pacing errors are summed over the emulators.
 
     uv run python bench/bench_executor.py latency --runs 20
     uv run python bench/bench_executor.py fleet --accounts 100
     uv run python bench/bench_executor.py fleet --accounts 100 --disconnect-after 700
+    uv run python bench/bench_executor.py fleet --accounts 500 --logins 2
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from rebalancer_testkit.e2e import ENDINGS, E2EStack, accounts_file
+from rebalancer_testkit.scaled import ScaledStack
 from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.base import utc_now
@@ -36,6 +41,7 @@ from shared.contracts.order_commands import CancelAllOrders, CancelOrder, Submit
 from shared.contracts.orders import OrderAccepted, OrderStatusUnknown
 from shared.contracts.plans import PlanApproved, PlanCompleted, PlanProposed
 from shared.kit.consumer import MalformedMessage, decode_entry, entry_body
+from shared.topology import orders_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "services/ib-emulator/src/ib_emulator/default_scenario.yaml"
@@ -137,27 +143,70 @@ async def plan_endings(stack: E2EStack, plan_ids: set[str], timeout_s: float) ->
     return ends
 
 
-async def fleet(accounts: int, disconnect_after: int | None = None) -> dict[str, object]:
-    """N accounts x 20 legs on one login; optionally drop the IB connection mid-burst."""
+def fleet_stack(root: Path, accounts: int, logins: int) -> E2EStack:
+    """One login (E2EStack, as before), or ``logins`` logins with a shard each (ScaledStack)."""
+    ids = [f"DU{2000000 + n}" for n in range(accounts)]
+    book = accounts_file(
+        **{a: {"approval": "auto", "planning": PLANNING, "execution": EXECUTION} for a in ids}
+    )
+    # The services' production redelivery: planning 100 accounts takes longer than the
+    # tests' 1 s, which re-ran the allocation while it was being handled.
+    if logins == 1:
+        return E2EStack(root, book, scenario=scenario(accounts), reclaim_idle_ms=30_000)
+    names = [f"login-{chr(ord('a') + n)}" for n in range(logins)]
+    split = {name: ids[n::logins] for n, name in enumerate(names)}
+    return ScaledStack(
+        root,
+        book,
+        logins=split,
+        shards={f"shard-{name[6:]}": members for name, members in split.items()},
+        planner_replicas=2,
+        # A bridge answers GetPortfolio one at a time: 250 accounts per login take longer than
+        # the planner's 5 s (and, at approval, the executor's 10 s) on a loaded host.
+        planner_env={"PLANNER_READ_BATCH_SIZE": "1", "PLANNER_PORTFOLIO_TIMEOUT_S": "60"},
+        scenario=scenario(accounts),
+        reclaim_idle_ms=30_000,
+        # 2,500+ orders wait per login in its stream (55 s at 45/s, more on a loaded host):
+        # an order must stay valid longer than its wait (docs/gateway-bridge.md).
+        executor_env={"EXECUTOR_ORDER_VALID_S": "600", "EXECUTOR_PORTFOLIO_TIMEOUT_S": "60"},
+    )
+
+
+async def emulator_states(stack: E2EStack) -> list[dict]:
+    if isinstance(stack, ScaledStack):
+        return list((await stack.each_emulator("GET", "/state")).values())
+    return [await stack.emulator("GET", "/state")]
+
+
+async def request_fleet(stack: E2EStack, ids: list[str]) -> dict[str, str]:
+    """One allocation for the fleet, or one per login (the planner replicas share them)."""
+    if not isinstance(stack, ScaledStack):
+        return await stack.request_plan(tuple(ids), model(0))
+    plans: dict[str, str] = {}
+    for members in stack.logins.values():
+        plans |= await stack.request_plan(tuple(members), model(0))
+    return plans
+
+
+async def fleet(
+    accounts: int, disconnect_after: int | None = None, logins: int = 1
+) -> dict[str, object]:
+    """N accounts x 20 legs on one login or several; optionally drop IB mid-burst."""
     with tempfile.TemporaryDirectory() as tmp:
         ids = [f"DU{2000000 + n}" for n in range(accounts)]
-        stack = E2EStack(
-            Path(tmp),
-            accounts_file(**{a: {"approval": "auto", "planning": PLANNING, "execution": EXECUTION} for a in ids}),
-            scenario=scenario(accounts),
-            # The services' production redelivery: planning 100 accounts takes longer than the
-            # tests' 1 s, which re-ran the allocation while it was being handled.
-            reclaim_idle_ms=30_000,
-        )  # fmt: skip
-        await stack.start()
+        stack = fleet_stack(Path(tmp), accounts, logins)
+        stack.healthy_timeout_s = 300  # a bridge subscribes 100+ accounts' values at start
         try:
-            await stack.emulator(
-                "POST", "/faults/pacing", {"enabled": True, "limit": 50, "max_violations": 1000}
-            )
+            await stack.start()
+            pacing = {"enabled": True, "limit": 50, "max_violations": 1000}
+            if isinstance(stack, ScaledStack):
+                await stack.each_emulator("POST", "/faults/pacing", pacing)
+            else:
+                await stack.emulator("POST", "/faults/pacing", pacing)
             load_before = os.getloadavg()
             started = time.monotonic()
             started_wall = utc_now()
-            plans = await stack.request_plan(tuple(ids), model(0))
+            plans = await request_fleet(stack, ids)
             if disconnect_after is not None:
 
                 async def at_ib() -> bool:
@@ -166,21 +215,25 @@ async def fleet(accounts: int, disconnect_after: int | None = None) -> dict[str,
                 await eventually(
                     at_ib, within=600, what=f"{disconnect_after} orders at IB", every=0.2
                 )
-                await stack.emulator("POST", "/faults/drop-connections", {})
-            ends = await plan_endings(stack, set(plans.values()), 1200)
+                if isinstance(stack, ScaledStack):
+                    await stack.each_emulator("POST", "/faults/drop-connections", {})
+                else:
+                    await stack.emulator("POST", "/faults/drop-connections", {})
+            ends = await plan_endings(stack, set(plans.values()), 1800)
             total = time.monotonic() - started
             load_after = os.getloadavg()
-            result = await fleet_result(stack, accounts, ends, total)
+            result = await fleet_result(stack, accounts, ends, total, logins)
             result |= await phases(stack, started_wall)
             result["load"] = (load_before[0], load_after[0])
             print(
-                f"fleet {accounts} accounts x 20 legs"
+                f"fleet {accounts} accounts x 20 legs on {logins} login(s)"
                 + (f", connection dropped after {disconnect_after} orders" if disconnect_after else "")
                 + f": {total:.1f} s for {result['orders']} orders; floor {result['floor_s']:.1f} s "
-                f"({RATE:g}/s); {100 * (total / result['floor_s'] - 1):+.0f} % vs floor; "
+                f"({RATE:g}/s per login); {100 * (total / result['floor_s'] - 1):+.0f} % vs floor; "
                 f"completed {result['completed']}/{accounts}, failed {result['failed']}, "
                 f"not ended {accounts - len(ends)}; pacing errors sent by IB {result['pacing_errors']}; "
                 f"duplicate orderRefs {result['duplicate_refs']}; foreign cancels {result['foreign_cancels']}; "
+                f"orders at the wrong login {result['wrong_login']}; "
                 f"orders resent (new attempts) {result['resent']}, reported not found {result['not_found']}; "
                 f"IB errors sent {result['errors_sent']}; load {load_before[0]:.2f} -> {load_after[0]:.2f}"
             )  # fmt: skip
@@ -191,6 +244,8 @@ async def fleet(accounts: int, disconnect_after: int | None = None) -> dict[str,
                     **result
                 )
             )
+            if "per_login" in result:
+                print(f"  per login: {result['per_login']}")
             for end in list(ends.values())[:3]:
                 if not isinstance(end, PlanCompleted):
                     print("  e.g.", type(end).__name__, getattr(end, "reasons", end))
@@ -209,7 +264,7 @@ def _span(times: list[datetime], start: datetime) -> str:
 async def phases(stack: E2EStack, start: datetime) -> dict[str, object]:
     """When each stage happened, from the messages' own timestamps and the emulator's."""
     plans = await stack.messages(catalogue.PLANS)
-    commands = await stack.messages(catalogue.ORDER_COMMANDS)
+    commands = await command_messages(stack)
     received = sorted(
         datetime.fromisoformat(str(o["received_at"])) for o in await stack.ib_orders()
     )
@@ -229,17 +284,19 @@ async def phases(stack: E2EStack, start: datetime) -> dict[str, object]:
 
 
 async def fleet_result(
-    stack: E2EStack, accounts: int, ends: dict[str, object], total: float
+    stack: E2EStack, accounts: int, ends: dict[str, object], total: float, logins: int = 1
 ) -> dict[str, object]:
-    """What the emulator (IB) saw and what the streams say, against the floor."""
+    """What the emulators (IB) saw and what the streams say, against the floor."""
     ib_orders = await stack.ib_orders()
     refs = Counter(o["order_ref"] for o in ib_orders)
-    commands = await stack.messages(catalogue.ORDER_COMMANDS)
+    commands = await command_messages(stack)
     submits = [c for c in commands if isinstance(c, SubmitOrder)]
     cancelled_on_purpose = {c.client_order_id for c in commands if isinstance(c, CancelOrder)}
     cancel_all = any(isinstance(c, CancelAllOrders) for c in commands)
     events = await stack.messages(catalogue.ORDERS)
-    errors_sent = (await stack.emulator("GET", "/state"))["errors_sent"]
+    errors_sent: Counter[str] = Counter()
+    for state in await emulator_states(stack):
+        errors_sent.update(state["errors_sent"])
     # An order cancelled at IB that nobody asked to cancel (errors 10147/10148, a cancel that
     # found no open order under its id, are listed with the other errors IB sent).
     foreign = sum(
@@ -248,21 +305,40 @@ async def fleet_result(
         if o["status"] == "Cancelled" and o["order_ref"] not in cancelled_on_purpose
     ) if not cancel_all else 0  # fmt: skip
     orders = 20 * accounts
-    return {
+    per_login = Counter(o.get("login", "") for o in ib_orders)
+    wrong = 0
+    if isinstance(stack, ScaledStack):
+        wrong = sum(1 for o in ib_orders if stack.login_of.get(o["account"]) != o["login"])
+    busiest = max(per_login.values()) if per_login else orders / logins
+    result: dict[str, object] = {
         "orders": orders,
-        "floor_s": orders / RATE,
+        "floor_s": max(busiest, orders / logins) / RATE,
         "total_s": total,
         "completed": sum(isinstance(e, PlanCompleted) for e in ends.values()),
         "failed": sum(not isinstance(e, PlanCompleted) for e in ends.values()),
         "pacing_errors": errors_sent.get("100", 0),
         "duplicate_refs": sum(1 for n in refs.values() if n > 1),
         "foreign_cancels": foreign,
+        "wrong_login": wrong,
         "resent": sum(1 for c in submits if not c.client_order_id.endswith(".0")),
         "not_found": sum(
             1 for e in events if isinstance(e, OrderStatusUnknown) and e.not_found_at_ib
         ),
         "errors_sent": {k: v for k, v in errors_sent.items() if k not in INFO_CODES},
     }
+    if isinstance(stack, ScaledStack):
+        result["per_login"] = dict(per_login)
+    return result
+
+
+async def command_messages(stack: E2EStack) -> list:
+    """Order commands of every login's stream."""
+    if not isinstance(stack, ScaledStack):
+        return await stack.messages(catalogue.ORDER_COMMANDS)
+    out: list = []
+    for login in stack.logins:
+        out += await stack.messages(orders_stream(login))
+    return out
 
 
 def main() -> None:
@@ -273,11 +349,14 @@ def main() -> None:
     parser.add_argument(
         "--disconnect-after", type=int, default=None, help="drop IB's connections after N orders"
     )
+    parser.add_argument(
+        "--logins", type=int, default=1, help="IB logins (emulator + bridge + executor shard each)"
+    )
     args = parser.parse_args()
     if args.what == "latency":
         asyncio.run(latency(args.runs))
     else:
-        asyncio.run(fleet(args.accounts, args.disconnect_after))
+        asyncio.run(fleet(args.accounts, args.disconnect_after, args.logins))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.contracts.base import ExecutionMode
 from shared.policy import ApprovalMode, ExecutionPolicy, PlanningPolicy, merge_policy
+from shared.topology import NAME, NAME_RULE
 
 ACCOUNTS_FILE_ENV = "REBALANCER_ACCOUNTS_FILE"
 
@@ -89,6 +98,24 @@ class AccountConfig(_Strict):
     approval: ApprovalMode = ApprovalMode.DRY_RUN
     planning: dict[str, Any] = Field(default_factory=dict)
     execution: dict[str, Any] = Field(default_factory=dict)
+    login: str | None = Field(
+        default=None,
+        description="The IB login (bridge) that holds this account; none: the default login. "
+        "Its orders and portfolio requests go to that login's bridge only (docs/gateway-bridge.md).",
+    )
+    executor_shard: str | None = Field(
+        default=None,
+        description="The executor shard that owns this account; none: the default shard.",
+    )
+
+    @field_validator("login", "executor_shard")
+    @classmethod
+    def _name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not NAME.fullmatch(value):
+            raise ValueError(f"{info.field_name} {value!r} is not a valid name: use {NAME_RULE}")
+        return value
 
 
 class Defaults(_Strict):

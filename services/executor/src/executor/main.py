@@ -10,12 +10,15 @@ from executor.reports import CsvReports
 from executor.service.plans import Clock, PlanService
 from executor.service.recovery import rebuild
 from executor.service.runner import PortfolioReader
+from executor.service.shards import GatewayReadiness, Ownership, Router
 from executor.settings import ExecutorSettings
 from shared.accounts import Accounts, accounts_from_env
-from shared.contracts.base import utc_now
+from shared.contracts import catalogue
+from shared.contracts.base import Message, utc_now
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 from shared.kit.startup import build_or_exit
+from shared.topology import Topology
 
 
 @dataclass
@@ -47,27 +50,42 @@ def create_app(
     settings = settings or ExecutorSettings()
     service = Service(settings)
     accounts = accounts if accounts is not None else accounts_from_env()
+    topology = Topology.of(accounts)
+    ownership = Ownership(topology, settings.shard)
+    router = Router(ownership, service.publish, service.publisher.publish)
     plans = PlanService(
         settings,
         accounts,
-        publish=service.publish,
+        publish=router.publish,
         portfolio=portfolio
         or PortfolioClient(
             service.redis,
             service.publisher,
             source=service.name,
             timeout_s=settings.portfolio_timeout_s,
+            route=topology.portfolio_stream_of,
         ),
         reports=CsvReports(settings.reports_dir),
         metrics=ExecutorMetrics(service.metrics.registry),
         clock=clock,
         background=service.background,
     )
+    readiness = GatewayReadiness(ownership.logins)
+
+    async def on_gateway_event(event: Message) -> None:
+        plans.set_gateway(readiness.apply(event))
+
     for spec, table, polling_ms in subscriptions(plans):
-        service.subscribe(spec, table, polling_interval_ms=polling_ms)
+        if spec is catalogue.GATEWAY:
+            table = dict.fromkeys(table, on_gateway_event)
+
+        def ignored(message: Message, stream: str = spec.name) -> None:
+            service.metrics.ignored.labels(stream, getattr(message, "type", "?")).inc()
+
+        service.subscribe(spec, ownership.filter(table, ignored), polling_interval_ms=polling_ms)
 
     async def rebuilt() -> None:
-        await rebuild(plans, service.redis, service.name)
+        await rebuild(plans, service.redis, service.name, ownership, readiness)
 
     async def resumed() -> None:
         service.background(plans.resume(), "resume")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.kit.settings import ServiceSettings
 from shared.policy import ExecutionPolicy
+from shared.topology import check_name
 
 
 class ExecutorSettings(ServiceSettings):
@@ -23,6 +24,12 @@ class ExecutorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXECUTOR_", extra="ignore")
 
     ops_port: int = Field(default=9103, ge=0, le=65535, description="/health and /metrics.")
+    shard: str = Field(
+        default="",
+        description="Executor shard (EXECUTOR_SHARD): this executor owns the accounts whose "
+        "`executor_shard` in the accounts file is this name; empty: the default shard, owning "
+        "every account without one. Each shard reads in its own consumer group.",
+    )
     data_dir: Path = Field(
         default=Path("data/executor"),
         description="Unused since every decision is an event (kept so old settings still load).",
@@ -70,3 +77,15 @@ class ExecutorSettings(ServiceSettings):
     reprice_bps: float = Field(
         default=10.0, ge=0, description="Extra limit offset of a repriced attempt."
     )
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_name(cls, value: str) -> str:
+        return check_name(value, "EXECUTOR_SHARD") if value else value
+
+    @property
+    def group(self) -> str:
+        """Consumer group: ``executor`` for the default shard, ``executor.<shard>`` otherwise.
+
+        Every shard reads every event (its own group), and acts only on its own accounts."""
+        return f"{self.SERVICE}.{self.shard}" if self.shard else self.SERVICE

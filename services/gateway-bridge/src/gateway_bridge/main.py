@@ -22,11 +22,11 @@ from gateway_bridge.reconcile import reconcile
 from gateway_bridge.settings import GatewayBridgeSettings
 from gateway_bridge.state import StateFeed
 from shared.accounts import Accounts
-from shared.contracts import catalogue
 from shared.contracts.base import Message
 from shared.contracts.catalogue import spec_of, stream_of
 from shared.kit.service import Service
 from shared.kit.startup import build_or_exit
+from shared.topology import label, orders_stream, portfolio_stream
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Bridge:
     ) -> None:
         self.service = service
         self.settings = settings
-        source = service.name
+        source = settings.source
         self.ib = paced_ib(settings.pacing_rate_per_s, settings.pacing_burst)
         # Failed requests raise instead of returning empty results silently.
         self.ib.RaiseRequestErrors = True
@@ -83,7 +83,7 @@ class Bridge:
             accounts=self.accounts,
             read_only=settings.read_only,
             allow_live=settings.allow_live,
-            permissions=TradingPermissions(settings.accounts_file, accounts),
+            permissions=TradingPermissions(settings.accounts_file, accounts, login=settings.login),
             price_of=self._price_of,
             max_order_quantity=settings.max_order_quantity,
             max_order_notional=settings.max_order_notional,
@@ -104,6 +104,7 @@ class Bridge:
             quote_timeout_s=settings.quote_timeout_s,
             reconcile_wait_s=settings.command_wait_s,
             source=source,
+            served_by=label(settings.login),
         )
         self.connection = GatewayConnection(
             self.ib,
@@ -199,7 +200,7 @@ class Bridge:
             self.subscriptions,
             self.accounts,
             self.settings.request_timeout_s,
-            source=self.service.name,
+            source=self.settings.source,
         )
 
     def _on_lost(self) -> None:
@@ -239,8 +240,10 @@ def create_app(
     service = Service(settings)
     bridge = Bridge(service, settings, accounts)
     service.bridge = bridge  # type: ignore[attr-defined]
-    service.subscribe(catalogue.ORDER_COMMANDS, bridge.desk.on_command)
-    service.subscribe(catalogue.PORTFOLIO_RPC, bridge.portfolio.on_get_portfolio)
+    # One bridge per IB login: it reads its login's own streams (today's unsuffixed ones for
+    # the default login), so a command can only reach the login the executor routed it to.
+    service.subscribe(orders_stream(settings.login), bridge.desk.on_command)
+    service.subscribe(portfolio_stream(settings.login), bridge.portfolio.on_get_portfolio)
     service.add_health_check("ib", bridge.connection.health)
     service.on_startup(bridge.start)
     service.on_shutdown(bridge.stop)

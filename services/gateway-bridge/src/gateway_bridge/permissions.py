@@ -17,6 +17,7 @@ from pathlib import Path
 from shared.accounts import ACCOUNTS_FILE_ENV, Accounts, AccountsFileError, load_accounts
 from shared.contracts.base import Reason
 from shared.policy import ApprovalMode
+from shared.topology import DEFAULT, label, orders_stream
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,10 @@ TRADING_APPROVALS = frozenset({ApprovalMode.MANUAL, ApprovalMode.AUTO})
 class TradingPermissions:
     """The accounts file's approval mode per account, kept current."""
 
-    def __init__(self, path: Path | None, accounts: Accounts | None = None) -> None:
+    def __init__(
+        self, path: Path | None, accounts: Accounts | None = None, *, login: str = DEFAULT
+    ) -> None:
+        self._login = login
         self._path = path
         self._accounts = accounts
         self._error: str | None = None
@@ -68,6 +72,17 @@ class TradingPermissions:
                 field="account_id",
                 message=f"account {account_id} has approval {approval.value} in {where}, so "
                 "it never trades; set approval to manual or auto to trade it",
+            )
+        owner = account.config.login or DEFAULT
+        if owner != self._login:
+            # Only a misrouted or hand-written command gets here: the executor routes by the
+            # same file. Never sent: another login's account must not trade on this one.
+            return Reason(
+                code="wrong_login",
+                field="account_id",
+                message=f"account {account_id} belongs to {label(owner)} in {where}, but this "
+                f"bridge holds {label(self._login)}; nothing was sent. Send its orders to "
+                f"{orders_stream(owner).name} (the executor does so by the accounts file)",
             )
         return None
 

@@ -46,7 +46,9 @@ class PortfolioResponder:
         quote_timeout_s: float,
         reconcile_wait_s: float = 5.0,
         source: str = "gateway-bridge",
+        served_by: str = "the default login",
     ) -> None:
+        self._served_by = served_by
         self._ib = ib
         self._redis = redis
         self._state = state
@@ -97,8 +99,9 @@ class PortfolioResponder:
             return self._unavailable(
                 request,
                 "unknown_account",
-                f"account {account!r} is not served by this bridge "
-                f"({', '.join(sorted(self._accounts()))})",
+                f"account {account!r} is not served by the bridge of {self._served_by} "
+                f"({', '.join(sorted(self._accounts()))}); check the account's `login` in the "
+                "accounts file",
             )
         values = self._ib.accountValues(account)
         base, fields, cash = account_fields(values)

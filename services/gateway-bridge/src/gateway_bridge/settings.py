@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.kit.settings import ServiceSettings
+from shared.topology import check_name
 
 IB_MESSAGES_PER_S = 50
 """IB's limit of API messages per second and connection (error 100 beyond)."""
@@ -39,6 +40,12 @@ class GatewayBridgeSettings(ServiceSettings):
     accounts: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Accounts this bridge serves (comma separated); empty = every managed account.",
+    )
+    login: str = Field(
+        default="",
+        description="Name of the IB login this bridge holds (one bridge per login); empty: the "
+        "default login. It reads commands.orders.v1.<login> and rpc.portfolio.v1.<login> and "
+        "refuses orders for accounts the accounts file gives to another login.",
     )
     read_only: bool = Field(
         default=True, description="Refuse every order (with a reason). Set false to trade."
@@ -180,6 +187,16 @@ class GatewayBridgeSettings(ServiceSettings):
         if isinstance(value, str):
             return tuple(a.strip() for a in value.split(",") if a.strip())
         return value
+
+    @field_validator("login")
+    @classmethod
+    def _login_name(cls, value: str) -> str:
+        return check_name(value, "BRIDGE_LOGIN") if value else value
+
+    @property
+    def source(self) -> str:
+        """``source`` of what this bridge publishes: the service, with its login if named."""
+        return f"{self.SERVICE}.{self.login}" if self.login else self.SERVICE
 
     @property
     def journal_path(self) -> Path:

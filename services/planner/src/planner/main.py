@@ -14,6 +14,7 @@ from shared.contracts.base import utc_now
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 from shared.kit.startup import build_or_exit
+from shared.topology import Topology
 
 
 def create_app(
@@ -33,6 +34,7 @@ def create_app(
         service.publisher,
         source=service.name,
         timeout_s=settings.portfolio_timeout_s,
+        route=Topology.of(accounts).portfolio_stream_of,
     )
     planner = Planner(
         source,

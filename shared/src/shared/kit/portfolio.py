@@ -12,6 +12,7 @@ audience.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis.asyncio as aioredis
@@ -40,11 +41,20 @@ class PortfolioClient:
     """Ask the gateway-bridge for a fresh view of one account."""
 
     def __init__(
-        self, client: aioredis.Redis, publisher: Publisher, *, source: str, timeout_s: float
+        self,
+        client: aioredis.Redis,
+        publisher: Publisher,
+        *,
+        source: str,
+        timeout_s: float,
+        route: Callable[[str], str] | None = None,
     ) -> None:
         self._rpc = RpcClient(client, publisher)
         self._source = source
         self.timeout_s = timeout_s
+        self._route = route
+        """account id -> the request stream of the bridge of its login (``Topology``); None:
+        every request on ``rpc.portfolio.v1`` (one login)."""
 
     async def get(
         self, account_id: str, symbols: tuple[str, ...] = (), correlation_id: str | None = None
@@ -58,7 +68,10 @@ class PortfolioClient:
             valid_until=utc_now() + timedelta(seconds=self.timeout_s),
         )
         try:
-            reply = await self._rpc.request(request, catalogue.PORTFOLIO_REPLIES, self.timeout_s)
+            stream = self._route(account_id) if self._route else None
+            reply = await self._rpc.request(
+                request, catalogue.PORTFOLIO_REPLIES, self.timeout_s, stream=stream
+            )
         except RpcTimeout as error:
             code = "redis_unavailable" if error.redis_unavailable else "timeout"
             raise PortfolioUnavailableError(Reason(code=code, message=str(error))) from None

@@ -64,15 +64,18 @@ class RpcClient:
         self._waits = aioredis.Redis(connection_pool=pool)
         self._publisher = publisher
 
-    async def request(self, request: Command, replies: StreamSpec, timeout_s: float) -> Message:
-        """Publish ``request`` and return its decoded reply, or raise RpcTimeout."""
+    async def request(
+        self, request: Command, replies: StreamSpec, timeout_s: float, *, stream: str | None = None
+    ) -> Message:
+        """Publish ``request`` (on its stream, or on ``stream``: a login's own request stream)
+        and return its decoded reply, or raise RpcTimeout."""
         key = reply_key(request)
-        name, stream = type(request).__name__, stream_of(request)
+        name, target = type(request).__name__, stream or stream_of(request)
         try:
-            await self._publisher.publish(request)
+            await self._publisher.publish(request, stream=stream)
         except RedisError as error:
             raise RpcTimeout(
-                f"{name} could not be sent on {stream}: Redis cannot be reached "
+                f"{name} could not be sent on {target}: Redis cannot be reached "
                 f"({type(error).__name__}: {error})",
                 redis_unavailable=True,
             ) from error
@@ -85,13 +88,13 @@ class RpcClient:
         except RedisError as error:
             # Sent, then the connection that waits for the reply broke (Redis restarted).
             raise RpcTimeout(
-                f"{name} was sent on {stream} but the wait for its reply lost Redis "
+                f"{name} was sent on {target} but the wait for its reply lost Redis "
                 f"({type(error).__name__}: {error})",
                 redis_unavailable=True,
             ) from error
         if answer is None:
             raise RpcTimeout(
-                f"no reply to {type(request).__name__} on {stream_of(request)} within "
+                f"no reply to {name} on {target} within "
                 f"{timeout_s:g} s; is the responding service running and healthy?"
             )
         return replies.decode(answer[1])

@@ -82,6 +82,7 @@ class Service:
             consumer=settings.consumer,
             reclaim_idle_ms=settings.reclaim_idle_ms,
             max_deliveries=settings.max_deliveries,
+            batch_size=settings.read_batch_size,
         )
         self.health = HealthChecks()
         self.health.add("redis", self._redis_ok)

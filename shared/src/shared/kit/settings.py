@@ -86,6 +86,14 @@ class ServiceSettings(BaseSettings):
     reclaim_idle_ms: int = Field(
         default=30_000, ge=100, description="A pending message idle this long is reclaimed."
     )
+    read_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Entries one XREADGROUP takes (handled one by one). Replicas of one group "
+        "share a burst only entry by entry when this is small: 1 for services whose handlers "
+        "are slow (the planner's), so a second replica takes the next entry at once.",
+    )
     max_deliveries: int = Field(
         default=5, ge=1, description="Deliveries before a failing message is dead-lettered."
     )

@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 from rebalancer_cli.embedded_redis import RedisServer, port_is_open
 from rebalancer_cli.gateway import GatewayProbe, parse_address, port_note, probe_gateway
 from rebalancer_cli.processes import die_with_parent, orphans_of, stop_processes
+from rebalancer_cli.scaleout import scale_out
 from rebalancer_cli.stackconfig import StackSettings, StackState, ensure_password, with_password
 
 COLOURS = {
@@ -186,7 +187,7 @@ class ConsoleView:
     def line(self, name: str, text: str) -> None:
         prefix = f"{name:<{self.width}} |"
         if self.colour:
-            prefix = f"{COLOURS.get(name, '')}{prefix}{RESET}"
+            prefix = f"{COLOURS.get(name.partition('.')[0], '')}{prefix}{RESET}"
         shown = self._render(text)
         if len(shown) > MAX_SHOWN_CHARS:
             shown = f"{shown[:MAX_SHOWN_CHARS]}... [{len(shown):,} characters; see the log file]"
@@ -296,6 +297,8 @@ class Stack:
             await self._probe_gateway()
         self._password = ensure_password(self.settings.password_path)
         specs = service_specs(self.settings, self.redis.url, self.settings.password_path)
+        # Logins and executor shards of the accounts file, planner/notifier replicas.
+        specs = scale_out(self.settings, specs)
         for spec in [self._redis_spec(), *specs]:
             if spec.port is not None and port_is_open("127.0.0.1", spec.port):
                 raise RuntimeError(
@@ -322,7 +325,7 @@ class Stack:
         await self._wait_redis(ready_timeout_s)
         for spec in specs:
             await self.spawn(spec)
-            if spec.name == "ib-emulator":
+            if spec.name.partition(".")[0] == "ib-emulator":
                 await self._wait_port(spec, ready_timeout_s)
         await self._wait_healthy(specs, ready_timeout_s)
 

@@ -31,6 +31,12 @@ class StackSettings(BaseSettings):
     api_port: int = 8000
     scenario: Path | None = None
     accounts_file: Path | None = None
+    planner_replicas: int = Field(
+        default=1, ge=1, le=8, description="Planners in the planner's consumer group."
+    )
+    notifier_replicas: int = Field(
+        default=1, ge=1, le=8, description="Notifiers in the notifier's consumer group."
+    )
     gateway: str | None = Field(
         default=None,
         description="HOST:PORT of the user's own TWS or IB Gateway; none: the embedded emulator.",

@@ -91,10 +91,12 @@ class E2EStack:
         # Short for the tests' crash-and-redeliver scenarios; a run whose handlers take longer
         # than this (planning 100 accounts) must raise it, or the entries are handled twice.
         self.reclaim_idle_ms = reclaim_idle_ms
+        self.healthy_timeout_s = 30.0
+        """How long ``start`` waits for each service (benchmarks on a loaded host raise it)."""
 
     # ------------------------------------------------------------------ processes
 
-    async def start(self, *names: str, healthy_within_s: float = 30) -> E2EStack:
+    async def start(self, *names: str, healthy_within_s: float | None = None) -> E2EStack:
         """Start Redis, the emulator and the services (all of them unless named); each must be
         healthy within ``healthy_within_s`` (a loaded machine needs more to start five)."""
         await asyncio.to_thread(self.redis.start)
@@ -107,7 +109,7 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name, healthy_within_s)
+            await self.wait_healthy(name, healthy_within_s or self.healthy_timeout_s)
         return self
 
     def start_emulator(self) -> None:
@@ -117,7 +119,10 @@ class E2EStack:
         self._popen("ib-emulator", argv, {})
 
     def env_of(self, name: str) -> dict[str, str]:
-        p = PREFIX[name]
+        """Environment of one process: ``name`` is a service or an instance of one
+        (``gateway-bridge.<login>``, ``executor.<shard>``, ``planner.2``; see ``scaled``)."""
+        base = name.partition(".")[0]
+        p = PREFIX[base]
         env = {
             "REBALANCER_ACCOUNTS_FILE": str(self.accounts_file),
             f"{p}REDIS_URL": self.redis.url,
@@ -126,7 +131,7 @@ class E2EStack:
             f"{p}RECLAIM_IDLE_MS": str(self.reclaim_idle_ms),
             f"{p}LOG_LEVEL": "INFO",
         }
-        if name == "gateway-bridge":
+        if base == "gateway-bridge":
             env |= {
                 "BRIDGE_IB_HOST": "127.0.0.1",
                 "BRIDGE_IB_PORT": str(self.ib_port),
@@ -135,13 +140,13 @@ class E2EStack:
                 "BRIDGE_BACKOFF_INITIAL_S": "0.2",
                 "BRIDGE_BACKOFF_MAX_S": "1",
             }
-        if name == "executor":
+        if base == "executor":
             env |= {
                 "EXECUTOR_DATA_DIR": str(self.root / "executor"),
                 "EXECUTOR_REPORTS_DIR": str(self.reports_dir),
                 "EXECUTOR_GATEWAY_WAIT_S": "1",
             }
-        if name == "notifier":
+        if base == "notifier":
             env |= {
                 "NOTIFIER_API_PORT": str(self.api_port),
                 "NOTIFIER_API_TOKEN": self.api_token,
@@ -152,7 +157,11 @@ class E2EStack:
                 "NOTIFIER_ALERT_TIMEOUT_S": "2",
                 "NOTIFIER_ALLOCATION_BACKOFF_S": "0.05",
             }
-        return env | self.extra.get(name, {})
+        return env | self.extra.get(base, {}) | self.instance_env(name)
+
+    def instance_env(self, name: str) -> dict[str, str]:
+        """What one instance adds to its service's environment (none here; see ``scaled``)."""
+        return {}
 
     def spawn(self, name: str) -> None:
         """Start one service process (again)."""

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from executor.core.plan import ACTIVE, PlanRecord, replay
 from executor.service.plans import PlanService
+from executor.service.shards import GatewayReadiness, Ownership
 from shared.contracts import catalogue
 from shared.contracts.base import Message
 from shared.contracts.gateway import (
@@ -29,26 +30,48 @@ from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.kit.streams import read
 from shared.plans.view import fold_halt
 from shared.rebalancing.ids import ClientOrderId
+from shared.topology import DEFAULT, Topology, orders_stream
 
 log = logging.getLogger(__name__)
 
 
-async def rebuild(plans: PlanService, client: aioredis.Redis, source: str) -> None:
-    """Fill ``plans.book`` from the streams (before the consumers start)."""
+async def rebuild(
+    plans: PlanService,
+    client: aioredis.Redis,
+    source: str,
+    ownership: Ownership | None = None,
+    readiness: GatewayReadiness | None = None,
+) -> None:
+    """Fill ``plans.book`` from the streams (before the consumers start).
+
+    A shard (``ownership``) keeps only its own accounts' plans and orders, reads the order
+    commands of each of its logins' streams, and folds the gateway state of its logins only.
+    """
+    ownership = ownership or Ownership(Topology(), DEFAULT)
+    readiness = readiness or GatewayReadiness(ownership.logins)
     book = plans.book
     for command in await read(client, catalogue.PLAN_COMMANDS):
         if isinstance(command, HaltTrading | ResumeTrading):
             book.halt = fold_halt(book.halt, command)
             book.seen_commands.add(command.message_id)
-    book.records = replay(await read(client, catalogue.PLANS))
-    for command in await read(client, catalogue.ORDER_COMMANDS):
-        if isinstance(command, SubmitOrder) and command.source == source:
-            book.add_order(command, _reference_price(book.records, command))
-        elif isinstance(command, CancelOrder):
-            book.mark_cancel_requested(command.client_order_id)
+    book.records = {
+        plan_id: record
+        for plan_id, record in replay(await read(client, catalogue.PLANS)).items()
+        if ownership.owns(record.account_id)
+    }
+    for login in ownership.logins:
+        await _orders_sent(plans, client, source, ownership, login)
     for event in await read(client, catalogue.ORDERS):
-        book.on_order_event(event)
-    ready = gateway_ready(await read(client, catalogue.GATEWAY))
+        if ownership.concerns(event):
+            book.on_order_event(event)
+    ready = readiness.all_ready
+    for event in await read(client, catalogue.GATEWAY):
+        gateway = isinstance(
+            event,
+            GatewayConnected | GatewayDisconnected | ReconciliationCompleted | GatewayStatus,
+        )
+        if gateway and ownership.concerns(event):
+            ready = readiness.apply(event)
     plans.set_gateway(ready)
     plans.metrics.halted.set(1 if book.halt.halted else 0)
     plans.metrics.active.set(sum(1 for r in book.records.values() if r.status in ACTIVE))
@@ -60,6 +83,22 @@ async def rebuild(plans: PlanService, client: aioredis.Redis, source: str) -> No
         book.halt.halted,
         ready,
     )
+
+
+async def _orders_sent(
+    plans: PlanService, client: aioredis.Redis, source: str, ownership: Ownership, login: str
+) -> None:
+    """What this shard sent on one login's command stream: never sent again."""
+    book = plans.book
+    for command in await read(client, orders_stream(login)):
+        if (
+            isinstance(command, SubmitOrder)
+            and command.source == source
+            and ownership.owns(command.account_id)
+        ):
+            book.add_order(command, _reference_price(book.records, command))
+        elif isinstance(command, CancelOrder):
+            book.mark_cancel_requested(command.client_order_id)
 
 
 def gateway_ready(events: list[Message]) -> bool:

@@ -73,13 +73,23 @@ def up(
         bool,
         typer.Option("--live", help="Also trade live accounts (not DU...): real money."),
     ] = False,
+    planner_replicas: Annotated[
+        int | None, typer.Option(help="Planners sharing the planner's consumer group [1].")
+    ] = None,
+    notifier_replicas: Annotated[
+        int | None, typer.Option(help="Notifiers sharing the notifier's consumer group [1].")
+    ] = None,
 ) -> None:
     """Start the local stack (embedded Redis, IB emulator or your gateway, every service)
-    until Ctrl-C."""
+    until Ctrl-C.
+
+    An accounts file whose accounts name a `login` or an `executor_shard` starts an emulator
+    and a bridge per login and an executor per shard (docs/gateway-bridge.md, "Scale-out")."""
     settings = _settings(
         home, redis_port=redis_port, ib_port=ib_port, scenario=scenario,
         accounts_file=accounts_file, gateway=gateway, client_id=client_id,
         allow_orders=allow_orders or None, live=live or None,
+        planner_replicas=planner_replicas, notifier_replicas=notifier_replicas,
     )  # fmt: skip
     _refuse_bad_configuration(settings)
     stack = Stack(settings)

@@ -16,6 +16,7 @@ from shared.accounts import Accounts
 from shared.ib_gateway import WeeklyWindow
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
+from shared.topology import Topology
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ApiContext:
             self.service.publisher,
             source="notifier",
             timeout_s=self.settings.positions_timeout_s,
+            route=Topology.of(self.accounts).portfolio_stream_of,
         )
 
     @property
