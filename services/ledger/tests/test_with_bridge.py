@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gateway_bridge.main import create_app as create_bridge
 from gateway_bridge.settings import GatewayBridgeSettings
@@ -58,6 +59,8 @@ async def real_stack(
         "ib_port": emulator.port,
         "ib_client_id": 60 + n % 30,
         "data_dir": tmp_path / "bridge",
+        # The bridge trades only accounts of the accounts file (defence in depth).
+        "accounts_file": _accounts_file(tmp_path / "accounts.yaml"),
         "ops_port": 0,
         "consumer_name": f"bridge-ledger-test-{n}",
         "read_only": False,
@@ -86,14 +89,34 @@ async def _true(value: object) -> bool:
     return bool(value)
 
 
+def _accounts_file(path: Path) -> Path:
+    path.write_text(yaml.safe_dump({"accounts": [{"id": ACCOUNT, "approval": "manual"}]}))
+    return path
+
+
+async def _placed(stack: Stack, emulator: Emulator, order_ref: str) -> None:
+    """Wait for the order at the emulator; fail at once with the bridge's reason if refused."""
+
+    async def probe() -> bool:
+        for _id, fields in await stack.bridge.redis.xrange("events.orders.v1"):
+            body = b"".join(fields.values())
+            refused = b'"type":"OrderRejected"' in body and order_ref.encode() in body
+            assert not refused, body[body.find(b"{") :].decode()
+        return any(o["order_ref"] == order_ref for o in emulator.orders())
+
+    await eventually(probe, 15, f"{order_ref} at the emulator")
+
+
 async def test_executions_at_ib_are_the_ledgers_trades_with_ibs_commission_and_pnl(
     real_stack: tuple[Stack, Emulator, Service],
 ) -> None:
     stack, emulator, _bridge = real_stack
     held = _emulator_quantity(emulator, "SPY")
     await stack.publish(submit("ledgerplan.0.0", Side.BUY, 10))
+    await _placed(stack, emulator, "ledgerplan.0.0")
     await stack.trades_once_committed(1, with_commission=1)
     await stack.publish(submit("ledgerplan.1.0", Side.SELL, 4))
+    await _placed(stack, emulator, "ledgerplan.1.0")
     trades = await stack.trades_once_committed(2, with_commission=2)
 
     booked = {
