@@ -29,6 +29,8 @@ from rebalancer_testkit.waiting import eventually
 from shared.contracts.base import Side, utc_now
 from shared.contracts.ledger import PnlView
 from shared.contracts.order_commands import OrderType, SubmitOrder
+from shared.contracts.portfolio import PortfolioView
+from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 
 ACCOUNT = "DU1000001"
@@ -251,3 +253,25 @@ async def test_executions_placed_elsewhere_while_the_bridge_was_down_reach_the_l
         await asyncio.wait_for(stack.stop(), 20)
         await asyncio.wait_for(bridge.stop(), 20)
         await asyncio.wait_for(emulator.stop(), 20)
+
+
+async def test_held_positions_carry_ibs_daily_and_unrealized_pnl_per_position(
+    real_stack: tuple[Stack, Emulator, Service],
+) -> None:
+    stack, emulator, _bridge = real_stack
+    portfolio = PortfolioClient(
+        stack.bridge.redis, stack.bridge.publisher, source="test", timeout_s=10
+    )
+
+    async def with_ib_pnl() -> PortfolioView | None:
+        view = await portfolio.get(ACCOUNT)
+        ok = view.positions and all(p.daily_pnl is not None for p in view.positions)
+        return view if ok else None
+
+    view = await eventually(with_ib_pnl, 15, "IB's pnlSingle on every held position")
+    # Each is IB's own figure (the emulator's pnlSingle), subscribed once per position.
+    singles = [
+        key for s in emulator.sessions for key in s.subs.pnl_single.values() if key[0] == ACCOUNT
+    ]
+    assert sorted(k[2] for k in singles) == sorted(p.con_id for p in view.positions)
+    assert all(p.unrealized_pnl is not None for p in view.positions)
