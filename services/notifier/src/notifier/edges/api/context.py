@@ -13,6 +13,7 @@ from notifier.intake import TriggerIntake
 from notifier.plan_store import PlanStore
 from notifier.settings import NotifierSettings
 from shared.accounts import Accounts
+from shared.kit.ledger import LedgerClient
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 
@@ -28,8 +29,15 @@ class ApiContext:
     auth: TriggerAuthenticator
     plans: PlanStore
     portfolio: PortfolioClient = field(init=False)
+    ledger: LedgerClient = field(init=False)
 
     def __post_init__(self) -> None:
+        self.ledger = LedgerClient(
+            self.service.redis,
+            self.service.publisher,
+            source="notifier",
+            timeout_s=self.settings.ledger_timeout_s,
+        )
         self.portfolio = PortfolioClient(
             self.service.redis,
             self.service.publisher,
