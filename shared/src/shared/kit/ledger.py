@@ -9,7 +9,7 @@ it names; each caller words it for its own audience (HTTP 400/404/503/504, CLI e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import redis.asyncio as aioredis
 
@@ -33,6 +33,22 @@ class LedgerUnavailableError(Exception):
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.field = code, message, field
+
+
+def parse_time(name: str, text: str | None) -> datetime | None:
+    """An ISO 8601 date (midnight UTC) or time (UTC when it has no offset) given for ``name``;
+    None for none; ValueError with a sentence naming ``name`` and an example otherwise."""
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{name}: {text!r} is not a date or time; give e.g. 2026-12-01 or 2026-12-01T14:30:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class LedgerClient:

@@ -8,7 +8,7 @@ refusals keep their meaning: ``invalid_request`` 400 (naming the field), ``unkno
 
 # No `from __future__ import annotations`: FastAPI must see the routes' real annotations.
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from notifier.edges.api.context import ApiContext, ApiError
 from shared.contracts.ledger import MAX_PAGE, AccountPnl, PnlView, Trade
-from shared.kit.ledger import LedgerUnavailableError
+from shared.kit.ledger import LedgerUnavailableError, parse_time
 
 STATUS_OF = {"invalid_request": 400, "unknown_account": 404, "expired": 504, "timeout": 504}
 POSITIONS_LEDGER_TIMEOUT_S = 2.0
@@ -186,20 +186,10 @@ def _configured(ctx: ApiContext, account: str) -> None:
 
 
 def _when(name: str, text: str | None) -> datetime | None:
-    """An ISO 8601 date or time (UTC when it has no offset), or a 400 naming the parameter."""
-    if not text:
-        return None
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"{name}: {text!r} is not a date or time; give e.g. 2026-12-01 or 2026-12-01T14:30:00Z",
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_time(name, text)
+    except ValueError as error:
+        raise ApiError(400, "invalid_request", str(error)) from None
 
 
 def _api_error(error: LedgerUnavailableError) -> ApiError:
