@@ -43,6 +43,7 @@ COLOURS = {
     "planner": "\033[32m",
     "executor": "\033[33m",
     "notifier": "\033[34m",
+    "ledger": "\033[94m",
 }
 RESET = "\033[0m"
 LEVEL_COLOURS = {"WARNING": "\033[33m", "ERROR": "\033[31m", "CRITICAL": "\033[41m"}
@@ -59,7 +60,11 @@ MARKERS = {
     "planner": "planner",
     "executor": "executor",
     "notifier": "notifier",
+    "ledger": "ledger",
 }
+BRIDGE_CLIENT_ID = 17
+"""The bridge's IB client id (its default), made the emulator's Master API client ID so the
+bridge hears executions of orders placed by any other client (TWS, the phone, a script)."""
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -99,6 +104,7 @@ def service_specs(
         "--host", "127.0.0.1",
         "--port", str(settings.ib_port),
         "--admin-port", str(settings.ib_admin_port),
+        "--master-client-id", str(BRIDGE_CLIENT_ID),
     ]  # fmt: skip
     if settings.scenario:
         emulator_argv += ["--scenario", str(settings.scenario.resolve())]
@@ -142,6 +148,7 @@ def service_specs(
             # its bridge may place orders; against a real gateway READ_ONLY stays on by default.
             read_only="false",
             data_dir=str(home / "data" / "gateway-bridge"),
+            ib_client_id=str(BRIDGE_CLIENT_ID),
         ),
         svc("planner", "planner", "PLANNER_", settings.planner_ops_port),
         svc(
@@ -158,6 +165,13 @@ def service_specs(
             "NOTIFIER_",
             settings.notifier_ops_port,
             api_port=str(settings.api_port),
+        ),
+        svc(
+            "ledger",
+            "ledger",
+            "LEDGER_",
+            settings.ledger_ops_port,
+            data_dir=str(home / "data" / "ledger"),
         ),
     ]
 
