@@ -195,7 +195,7 @@ async def fleet(
     with tempfile.TemporaryDirectory() as tmp:
         ids = [f"DU{2000000 + n}" for n in range(accounts)]
         stack = fleet_stack(Path(tmp), accounts, logins)
-        stack.healthy_timeout_s = 300  # a bridge subscribes 100+ accounts' values at start
+        stack.ready_timeout_s = 300  # a bridge subscribes 100+ accounts' values at start
         try:
             await stack.start()
             pacing = {"enabled": True, "limit": 50, "max_violations": 1000}

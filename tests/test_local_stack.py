@@ -56,6 +56,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         "REBALANCER_PLANNER_OPS_PORT": free_port(),
         "REBALANCER_EXECUTOR_OPS_PORT": free_port(),
         "REBALANCER_NOTIFIER_OPS_PORT": free_port(),
+        "REBALANCER_LEDGER_OPS_PORT": free_port(),
         "REBALANCER_API_PORT": free_port(),
     }
     return {
@@ -89,13 +90,13 @@ def test_up_starts_every_service_status_shows_them_and_ctrl_c_leaves_nothing(
                 break
         assert any("stack ready" in line for line in lines), "".join(lines[-40:])
         children = _children(up.pid)
-        assert len(children) == 6  # redis, emulator and four services
+        assert len(children) == 7  # redis, emulator and five services
 
         status = subprocess.run(
             [str(BIN / "rebalancer"), "status"], env=stack_env, capture_output=True, text=True
         )
         assert status.returncode == 0, status.stdout + status.stderr
-        for name in ("gateway-bridge", "planner", "executor", "notifier", "redis"):
+        for name in ("gateway-bridge", "planner", "executor", "notifier", "ledger", "redis"):
             assert name in status.stdout
         assert "NOT READY" not in status.stdout
         assert "commands.orders.v1" in status.stdout  # streams and their groups are listed
@@ -114,6 +115,7 @@ def test_up_starts_every_service_status_shows_them_and_ctrl_c_leaves_nothing(
         state = json.loads((home / "stack.json").read_text())
         ops = state["ops_ports"]
         assert httpx.get(f"http://127.0.0.1:{ops['planner']}/health").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{ops['ledger']}/health").status_code == 200
 
         up.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         rest = up.communicate(timeout=90)[0]
@@ -125,6 +127,8 @@ def test_up_starts_every_service_status_shows_them_and_ctrl_c_leaves_nothing(
         assert not (home / "stack.json").exists()
         logs = {p.name for p in (home / "logs").iterdir()}
         assert {"gateway-bridge.log", "planner.log", "executor.log", "notifier.log"} <= logs
+        assert "ledger.log" in logs
+        assert (home / "data" / "ledger" / "ledger.sqlite3").exists()
         assert (home / "redis" / "appendonlydir").exists() or list((home / "redis").glob("*.aof"))
     finally:
         if up.poll() is None:

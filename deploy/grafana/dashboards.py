@@ -17,7 +17,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
-SERVICE_JOBS = "gateway-bridge|planner|executor|notifier"
+SERVICE_JOBS = "gateway-bridge|planner|executor|notifier|ledger"
 ACCOUNT = 'account=~"$account"'
 RATE = "$__rate_interval"
 
@@ -199,6 +199,67 @@ PORTFOLIO = Dashboard(
             (f"rebalancer_portfolio_drift_ratio{{{ACCOUNT}}}",),
             unit="percentunit",
             legend=("{{account}}",),
+        ),
+        Panel(
+            "Total PnL (ledger: realized + unrealized)",
+            (f"sum by (account) (rebalancer_ledger_total_pnl_usd{{{ACCOUNT}}})",),
+            kind="stat",
+            unit="currencyUSD",
+            width=6,
+            description="The ledger's account total: realized (IB's, over every recorded trade) "
+            "plus unrealized, exactly the sum of its positions'.",
+        ),
+        Panel(
+            "Realized PnL (ledger)",
+            (f"sum by (account) (rebalancer_ledger_realized_pnl_usd{{{ACCOUNT}}})",),
+            kind="stat",
+            unit="currencyUSD",
+            width=6,
+        ),
+        Panel(
+            "Unrealized PnL (ledger)",
+            (f"sum by (account) (rebalancer_ledger_unrealized_pnl_usd{{{ACCOUNT}}})",),
+            kind="stat",
+            unit="currencyUSD",
+            width=6,
+        ),
+        Panel(
+            "Daily PnL (ledger)",
+            (f"sum by (account) (rebalancer_ledger_daily_pnl_usd{{{ACCOUNT}}})",),
+            kind="stat",
+            unit="currencyUSD",
+            width=6,
+        ),
+        Panel(
+            "PnL per account over time",
+            (
+                f"rebalancer_ledger_realized_pnl_usd{{{ACCOUNT}}}",
+                f"rebalancer_ledger_unrealized_pnl_usd{{{ACCOUNT}}}",
+                f"rebalancer_ledger_daily_pnl_usd{{{ACCOUNT}}}",
+                f"rebalancer_ledger_total_pnl_usd{{{ACCOUNT}}}",
+            ),
+            unit="currencyUSD",
+            legend=(
+                "{{account}} realized",
+                "{{account}} unrealized",
+                "{{account}} daily",
+                "{{account}} total",
+            ),
+        ),
+        Panel(
+            "PnL per position",
+            (
+                f"rebalancer_ledger_position_unrealized_pnl_usd{{{ACCOUNT}}}",
+                f"rebalancer_ledger_position_realized_pnl_usd{{{ACCOUNT}}}",
+                f"rebalancer_ledger_position_daily_pnl_usd{{{ACCOUNT}}}",
+            ),
+            kind="table",
+            unit="currencyUSD",
+            legend=(
+                "{{account}} {{symbol}} unrealized",
+                "{{account}} {{symbol}} realized",
+                "{{account}} {{symbol}} daily",
+            ),
         ),
         Panel(
             "Orders by outcome",

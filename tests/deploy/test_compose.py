@@ -20,6 +20,7 @@ SERVICES = (
     "planner",
     "executor",
     "notifier",
+    "ledger",
 )
 PUBLISHED = {"notifier": "8000", "grafana": "3000"}
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET(?!S_DIR)|API_KEY|PASSPHRASE|WEBHOOK_URL$", re.I)
@@ -56,7 +57,15 @@ def test_compose_file_validates_with_docker_compose_in_each_profile(
     services = set(done.stdout.split())
     gateway = {"sim": "ib-emulator", "ibkr": "ib-gateway", "host": "gateway-bridge-host"}[profile]
     assert gateway in services
-    assert {"redis", "planner", "executor", "notifier", "prometheus", "grafana"} <= services
+    assert {
+        "redis",
+        "planner",
+        "executor",
+        "notifier",
+        "ledger",
+        "prometheus",
+        "grafana",
+    } <= services
 
 
 def test_only_the_http_api_and_grafana_publish_ports_and_only_on_loopback_by_default(
@@ -185,6 +194,8 @@ def test_order_journal_and_reports_live_on_volumes(compose: dict[str, Any]) -> N
     assert "executor-data:/data" in services["executor"]["volumes"]
     assert "reports:/reports" in services["executor"]["volumes"]
     assert "redis-data:/data" in services["redis"]["volumes"]
+    assert "ledger-data:/data" in services["ledger"]["volumes"]
+    assert _env(services["ledger"])["LEDGER_DATA_DIR"].startswith("/data/")
 
 
 def test_every_variable_the_compose_file_reads_is_documented_in_env_example() -> None:

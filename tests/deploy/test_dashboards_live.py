@@ -120,7 +120,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
     ports = {
         name: free_port()
         for name in ("REDIS", "IB", "IB_ADMIN", "BRIDGE_OPS", "PLANNER_OPS", "EXECUTOR_OPS",
-                     "NOTIFIER_OPS", "API")
+                     "NOTIFIER_OPS", "LEDGER_OPS", "API")
     }  # fmt: skip
     env = {
         **os.environ,
@@ -159,7 +159,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
         local = {
             "gateway-bridge": ports["BRIDGE_OPS"], "planner": ports["PLANNER_OPS"],
             "executor": ports["EXECUTOR_OPS"], "notifier": ports["NOTIFIER_OPS"],
-            "redis": exporter_port,
+            "ledger": ports["LEDGER_OPS"], "redis": exporter_port,
         }  # fmt: skip
         prom_port = free_port()
         local["prometheus"] = prom_port

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-SERVICES = ("gateway-bridge", "planner", "executor", "notifier", "ib-emulator")
+SERVICES = ("gateway-bridge", "planner", "executor", "notifier", "ledger", "ib-emulator")
 
 
 def _stages() -> list[str]:

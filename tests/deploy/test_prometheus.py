@@ -52,6 +52,7 @@ def test_scrape_config_covers_every_service_and_redis() -> None:
     assert targets["planner"] == ["planner:9102"]
     assert targets["executor"] == ["executor:9103"]
     assert targets["notifier"] == ["notifier:9104"]
+    assert targets["ledger"] == ["ledger:9105"]
     assert targets["redis"] == ["redis-exporter:9121"]
 
 

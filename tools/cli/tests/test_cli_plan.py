@@ -4,13 +4,16 @@ goes through the notifier (its checks apply) to the planner, both running in thi
 from __future__ import annotations
 
 import asyncio
+import csv
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from executor.reports import write_pre_trade
 from notifier.main import create_app as create_notifier
 from notifier.settings import NotifierSettings
 from planner.core import Plan, plan_rebalance
@@ -190,3 +193,23 @@ async def test_cli_plan_exits_1_when_nothing_answers(redis_url: str, tmp_path: P
     result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == 1
     assert (utc_now() - started).total_seconds() < 5
+
+
+def test_report_csvs_write_plain_numbers_without_thousands_separators(tmp_path: Path) -> None:
+    # The reference 55/45 -> 60/40 at 10x the size: drifts and trades of 5,000.
+    holdings = {"SPY": (550, 100), "AGG": (450, 100)}
+    plan = plan_rebalance(view(0, holdings), targets(SEED002_TARGETS), policy(), NOW)
+    assert isinstance(plan, Plan)
+    message = proposed(EVENT, "DU111111", plan, view(0, holdings), policy(), NOW)
+    summary = summary_csv_row(message)
+    assert summary["net_liquidation"] == "100000.00"
+    report = write_pre_trade(tmp_path, message)
+    with report.open(newline="") as source:
+        rows = list(csv.DictReader(source))
+    spy = next(row for row in rows if row["Symbol"] == "SPY")
+    assert (spy["Drift $"], spy["Est Value"]) == ("-5000.00", "5000.00")
+    for row in rows:
+        for column in ("Target %", "Current %", "Drift %", "Drift $", "Est Value"):
+            Decimal(row[column])  # a separator would make this raise
+    # The CLI's tables keep grouping the digits for people.
+    assert "-5,000.00" in text_of(plan_tables(message))

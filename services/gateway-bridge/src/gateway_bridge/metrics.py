@@ -150,6 +150,13 @@ class BridgeMetrics:
         self.fills = Counter(
             "rebalancer_fills_total", "Executions published, by account.", ["account"], registry=r
         )
+        self.external_fills = Counter(
+            "rebalancer_external_fills_total",
+            "Executions of orders this bridge did not place (TWS, the phone, another API "
+            "client), published marked external, by account.",
+            ["account"],
+            registry=r,
+        )
         self.prices = Counter(
             "rebalancer_prices_published_total", "PriceUpdated messages published.", registry=r
         )

@@ -363,6 +363,7 @@ class OrderDesk:
         ref = fill.execution.orderRef or trade.order.orderRef
         entry = self._journal.get(ref) if ref else None
         if entry is None:
+            self._apply_external_commission(fill)
             return
         event = parse.commission(fill, self._refs(entry, trade), self._source)
         if event is not None and self._journal.record_commission(event.exec_id, event):
@@ -485,7 +486,9 @@ class OrderDesk:
         """Journal and queue one execution (and its commission); True if it was new."""
         ref = fill.execution.orderRef or (trade.order.orderRef if trade else "")
         entry = self._journal.get(ref) if ref else None
-        if entry is None or self._journal.has_execution(fill.execution.execId):
+        if entry is None:
+            return self._apply_external_fill(fill)
+        if self._journal.has_execution(fill.execution.execId):
             return False
         refs = self._refs(entry, trade)
         if entry.state in UNRESOLVED:
@@ -514,6 +517,43 @@ class OrderDesk:
                 self._journal.record_commission(commission.exec_id, commission)
             self._outbox.poke()
         return new
+
+    def _apply_external_fill(self, fill: Fill) -> bool:
+        """Publish an execution of an order this bridge did not place (TWS, the phone, another
+        API client) marked external, once per exec_id; True if it was new.
+
+        Nothing else happens: no journal state beyond the dedupe rows, no order event but the
+        fill and its commission; the executor ignores ``external:`` ids.
+        """
+        execution = fill.execution
+        if execution.acctNumber not in self._accounts():
+            return False
+        refs = parse.external_refs(fill)
+        event = parse.filled(fill, refs, None, self._source, external=True)
+        if not self._journal.record_fill(execution.execId, refs.client_order_id, (event,)):
+            return False
+        self._metrics.external_fills.labels(refs.account_id).inc()
+        log.info(
+            "execution %s of an order this bridge did not place (%s) published as external",
+            execution.execId,
+            refs.client_order_id,
+        )
+        self._apply_external_commission(fill)
+        self._outbox.poke()
+        return True
+
+    def _apply_external_commission(self, fill: Fill) -> None:
+        """Publish the commission report of an external execution once (IB's realized PnL)."""
+        execution = fill.execution
+        if execution.acctNumber not in self._accounts():
+            return
+        # reqExecutions hands out new Fill objects; the report is on the one ib_async keeps.
+        known = self._ib.wrapper.fills.get(execution.execId, fill)
+        if not known.commissionReport.execId:
+            known = fill
+        event = parse.commission(known, parse.external_refs(fill), self._source, external=True)
+        if event is not None and self._journal.record_commission(event.exec_id, event):
+            self._outbox.poke()
 
     def _refs(self, entry: JournalEntry, trade: Trade | None) -> parse.OrderRefs:
         ib_order_id = entry.ib_order_id

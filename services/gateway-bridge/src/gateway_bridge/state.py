@@ -33,7 +33,7 @@ from gateway_bridge.parsing.state import (
 from gateway_bridge.serial import SerialPublisher
 from shared.contracts.account import AccountSnapshot
 from shared.contracts.base import Message, utc_now
-from shared.contracts.positions import PositionChanged, PositionsSnapshot
+from shared.contracts.positions import Position, PositionChanged, PositionsSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,24 @@ class StateFeed:
             richer = items.get(position.contract.conId)
             parsed = position_of(richer if richer is not None else position)
             if parsed.quantity != 0:
-                result.append(parsed)
+                result.append(self._with_ib_pnl(account, parsed))
         return tuple(result)
+
+    def _with_ib_pnl(self, account: str, position: Position) -> Position:
+        """The position with IB's own daily and unrealized PnL of it (``pnlSingle``), once
+        subscribed (held positions are subscribed here)."""
+        if position.quantity == 0:
+            return position
+        self._subscriptions.want_position_pnl(account, position.con_id)
+        daily, unrealized = self._subscriptions.position_pnl(
+            account, position.con_id, position.quantity
+        )
+        update: dict[str, Decimal] = {}
+        if daily is not None:
+            update["daily_pnl"] = daily
+        if unrealized is not None:
+            update["unrealized_pnl"] = unrealized
+        return position.model_copy(update=update) if update else position
 
     def open_market_data(self) -> None:
         """The connection is set up (market data type sent): subscriptions may go."""
@@ -368,7 +384,7 @@ class StateFeed:
             PositionChanged(
                 source=self._source,
                 account_id=position.account,
-                position=position_of(position),
+                position=self._with_ib_pnl(position.account, position_of(position)),
             )
         )
 

@@ -16,28 +16,41 @@ from .session import Session
 def order_events(
     ctx: EmulatorContext, owners: dict[int, Session], events: list[OrderEvent]
 ) -> None:
-    """Send order events to the client id that placed each order; then account changes."""
+    """Send order events to the client id that placed each order, and to the master API
+    client id when one is set (IB's "Master API client ID"); then account changes."""
     touched: set[tuple[str, str]] = set()
+    master = ctx.scenario.master_client_id
     for ev in events:
-        s = owners.get(ev.order.client_id)
-        if isinstance(ev, OrderChanged):
-            if s:
-                s.send(enc.open_order(ev.order))
-                s.send(enc.order_status(ev.order))
-        elif isinstance(ev, OrderExecuted):
-            o, e = ev.order, ev.execution
-            if s:
-                # execDetails before commissionReport, and after the openOrder that
-                # carried the permId: ib_async attaches reports only in that order.
-                s.send(enc.exec_details(-1, o, e))
-                s.send(enc.open_order(o))
-                s.send(enc.order_status(o))
-                s.send(enc.commission_report(e))
-            touched.add((o.account, o.instrument.symbol))
-        elif isinstance(ev, ErrorReported) and s:
-            s.error(ev.order.order_id, ev.code, ev.message)
+        hearers = [owners.get(ev.order.client_id)]
+        if (
+            master is not None
+            and master != ev.order.client_id
+            and not isinstance(ev, ErrorReported)
+        ):
+            hearers.append(owners.get(master))  # errors go to the order's own client only
+        for s in hearers:
+            if s is not None:
+                _send_order_event(s, ev)
+        if isinstance(ev, OrderExecuted):
+            touched.add((ev.order.account, ev.order.instrument.symbol))
     for account, symbol in touched:
         account_changed(ctx, account, symbol)
+
+
+def _send_order_event(s: Session, ev: OrderEvent) -> None:
+    if isinstance(ev, OrderChanged):
+        s.send(enc.open_order(ev.order))
+        s.send(enc.order_status(ev.order))
+    elif isinstance(ev, OrderExecuted):
+        o, e = ev.order, ev.execution
+        # execDetails before commissionReport, and after the openOrder that
+        # carried the permId: ib_async attaches reports only in that order.
+        s.send(enc.exec_details(-1, o, e))
+        s.send(enc.open_order(o))
+        s.send(enc.order_status(o))
+        s.send(enc.commission_report(e))
+    elif isinstance(ev, ErrorReported):
+        s.error(ev.order.order_id, ev.code, ev.message)
 
 
 def account_changed(ctx: EmulatorContext, account: str, symbol: str) -> None:

@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="address of the admin API (default 127.0.0.1: loopback only, whatever --host is)",
     )
     p.add_argument("--seed", type=int, help="seed for the random walk (overrides the scenario)")
+    p.add_argument(
+        "--master-client-id",
+        type=int,
+        help="IB's 'Master API client ID': this client also hears every other client's order "
+        "events (overrides the scenario)",
+    )
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     return p.parse_args(argv)
 
@@ -42,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     """Run until SIGINT or SIGTERM."""
     scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
+    if args.master_client_id is not None:
+        scenario = scenario.model_copy(update={"master_client_id": args.master_client_id})
     emulator = Emulator(
         scenario,
         host=args.host,

@@ -314,6 +314,13 @@ class Scenario(_Model):
     limits: LimitsSpec = LimitsSpec()
     exchanges: dict[str, ExchangeSpec] = {}  # by primary exchange; others use market_hours
     fx: FxSpec = FxSpec()
+    master_client_id: int | None = Field(
+        default=None,
+        ge=0,
+        description="TWS/Gateway's 'Master API client ID': this client id also receives the "
+        "order events (openOrder, orderStatus, execDetails, commissionReport) of orders placed "
+        "by every other client. None: each client hears only its own orders.",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> Scenario:

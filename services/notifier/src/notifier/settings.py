@@ -55,6 +55,9 @@ class NotifierSettings(ServiceSettings):
     api_max_body_bytes: int = Field(default=65_536, gt=0)
     api_wait_max_s: float = Field(default=30.0, gt=0, description="Upper bound of ?wait=true.")
     positions_timeout_s: float = Field(default=10.0, gt=0)
+    ledger_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long GET /pnl and /trades wait for the ledger."
+    )
 
     # --- allocation sources ------------------------------------------------------------------
     allocation_backoff_s: float = Field(

@@ -21,11 +21,16 @@ DRIFT_COLUMNS = (
 """Columns of the drift table, in order (also the CSV header, plus ``Note``)."""
 
 
-def number(value: Decimal | None, places: int = 2) -> str:
-    """A figure rounded to ``places`` decimals with thousands separators (``-`` for none)."""
+def number(value: Decimal | None, places: int = 2, *, grouped: bool = True) -> str:
+    """A figure rounded to ``places`` decimals (``-`` for none), with thousands separators for
+    people (``grouped``) or plain for files (``10000.00``: a CSV reader parses it as a number)."""
     if value is None:
         return "-"
-    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,}"
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return f"{rounded:,}" if grouped else f"{rounded:f}"
+
+
+_number = number
 
 
 def _qty(value: Decimal) -> str:
@@ -33,8 +38,13 @@ def _qty(value: Decimal) -> str:
     return text if "." in text else f"{text}"
 
 
-def drift_csv_rows(plan: PlanProposed) -> list[dict[str, str]]:
-    """Return one row per drift-table line, keyed by DRIFT_COLUMNS plus ``Note``."""
+def drift_csv_rows(plan: PlanProposed, *, grouped: bool = False) -> list[dict[str, str]]:
+    """Return one row per drift-table line, keyed by DRIFT_COLUMNS plus ``Note``: plain
+    numbers for files, digits grouped (``grouped``) for a table shown to people."""
+
+    def number(value: Decimal | None) -> str:
+        return _number(value, grouped=grouped)
+
     rows = []
     for row in plan.drift:
         rows.append(
@@ -55,7 +65,11 @@ def drift_csv_rows(plan: PlanProposed) -> list[dict[str, str]]:
 
 
 def summary_csv_row(plan: PlanProposed) -> dict[str, str]:
-    """Return the batch summary as one flat row (plan id and account first)."""
+    """Return the batch summary as one flat row (plan id and account first), plain numbers."""
+
+    def number(value: Decimal | None) -> str:
+        return _number(value, grouped=False)
+
     s = plan.summary
     return {
         "plan_id": plan.plan_id,

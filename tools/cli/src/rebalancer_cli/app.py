@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rebalancer_cli.commands import config, demo, migrate, rebalance, stack, trade
+from rebalancer_cli.commands import config, demo, ledger, migrate, rebalance, stack, trade
 
 app = typer.Typer(
     name="rebalancer",
@@ -22,6 +22,8 @@ app.command(name="cancel")(trade.cancel_command)
 app.command(name="plans")(trade.plans_command)
 app.command(name="halt")(trade.halt_command)
 app.command(name="resume")(trade.resume_command)
+app.command(name="pnl")(ledger.pnl_command)
+app.command(name="trades")(ledger.trades_command)
 app.command(name="demo")(demo.demo_command)
 app.command(name="import")(migrate.import_command)
 app.command(name="validate")(config.validate_command)

@@ -45,6 +45,7 @@ COLOURS = {
     "planner": "\033[32m",
     "executor": "\033[33m",
     "notifier": "\033[34m",
+    "ledger": "\033[94m",
 }
 RESET = "\033[0m"
 LEVEL_COLOURS = {"WARNING": "\033[33m", "ERROR": "\033[31m", "CRITICAL": "\033[41m"}
@@ -61,6 +62,7 @@ MARKERS = {
     "planner": "planner",
     "executor": "executor",
     "notifier": "notifier",
+    "ledger": "ledger",
 }
 
 
@@ -108,6 +110,9 @@ def service_specs(
         "--host", "127.0.0.1",
         "--port", str(settings.ib_port),
         "--admin-port", str(settings.ib_admin_port),
+        # The bridge's client id is the emulator's Master API client ID, so the bridge hears
+        # executions of orders placed by any other client (TWS, the phone, a script).
+        "--master-client-id", str(settings.client_id),
     ]  # fmt: skip
     if settings.scenario:
         emulator_argv += ["--scenario", str(settings.scenario.resolve())]
@@ -172,6 +177,13 @@ def service_specs(
             "NOTIFIER_",
             settings.notifier_ops_port,
             api_port=str(settings.api_port),
+        ),
+        svc(
+            "ledger",
+            "ledger",
+            "LEDGER_",
+            settings.ledger_ops_port,
+            data_dir=str(home / "data" / "ledger"),
         ),
     ]
 

@@ -28,6 +28,7 @@ class StackSettings(BaseSettings):
     planner_ops_port: int = 9102
     executor_ops_port: int = 9103
     notifier_ops_port: int = 9104
+    ledger_ops_port: int = 9105
     api_port: int = 8000
     scenario: Path | None = None
     accounts_file: Path | None = None

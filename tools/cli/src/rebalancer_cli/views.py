@@ -28,7 +28,7 @@ def drift_table(plan: PlanProposed, *, notes: bool = True) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     if notes:
         table.add_column("Note", style="yellow", overflow="fold")
-    for row in drift_csv_rows(plan):
+    for row in drift_csv_rows(plan, grouped=True):
         style = _ACTION_STYLE.get(row["Action"], "")
         cells = [row[c] for c in DRIFT_COLUMNS]
         cells[6] = f"[{style}]{cells[6]}[/]" if style else cells[6]

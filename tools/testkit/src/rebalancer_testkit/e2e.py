@@ -43,9 +43,13 @@ PREFIX = {
     "planner": "PLANNER_",
     "executor": "EXECUTOR_",
     "notifier": "NOTIFIER_",
+    "ledger": "LEDGER_",
 }
 # Started only with ``E2EStack(..., notifier=True)``: the executor's tests do not need it.
 OPTIONAL_MODULES = {"notifier": "notifier"}
+BRIDGE_CLIENT_ID = 17
+"""The bridge's IB client id (its default); with ``ledger=True`` also the emulator's Master
+API client ID, so the bridge hears other clients' executions as the local stack's does."""
 ENDINGS = (PlanCompleted, PlanFailed, PlanRejected, PlanExpired)
 
 
@@ -62,7 +66,10 @@ class E2EStack:
         scenario: dict[str, Any] | None = None,
         notifier: bool = False,
         notifier_env: dict[str, str] | None = None,
+        ledger: bool = False,
+        ledger_env: dict[str, str] | None = None,
         reclaim_idle_ms: int = 1000,
+        ready_timeout_s: float = 30,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -76,6 +83,10 @@ class E2EStack:
         self.admin_port = free_port()
         # The notifier (triggers, HTTP API, alerts) joins the default services when asked.
         self.modules = {**MODULES, **(OPTIONAL_MODULES if notifier else {})}
+        if ledger:
+            self.modules["ledger"] = "ledger"
+        self.master_client_id = BRIDGE_CLIENT_ID if ledger else None
+        self.ready_timeout_s = ready_timeout_s
         self.ops = {name: free_port() for name in self.modules}
         self.api_port = free_port()
         self.api_token = "e2e-token"
@@ -83,6 +94,7 @@ class E2EStack:
             "executor": executor_env or {},
             "gateway-bridge": bridge_env or {},
             "notifier": notifier_env or {},
+            "ledger": ledger_env or {},
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.client: aioredis.Redis | None = None
@@ -91,8 +103,6 @@ class E2EStack:
         # Short for the tests' crash-and-redeliver scenarios; a run whose handlers take longer
         # than this (planning 100 accounts) must raise it, or the entries are handled twice.
         self.reclaim_idle_ms = reclaim_idle_ms
-        self.healthy_timeout_s = 30.0
-        """How long ``start`` waits for each service (benchmarks on a loaded host raise it)."""
 
     # ------------------------------------------------------------------ processes
 
@@ -109,13 +119,15 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name, healthy_within_s or self.healthy_timeout_s)
+            await self.wait_healthy(name, healthy_within_s)
         return self
 
     def start_emulator(self) -> None:
         argv = [EMULATOR, "--port", str(self.ib_port), "--admin-port", str(self.admin_port)]
         if self.scenario_file:
             argv += ["--scenario", str(self.scenario_file)]
+        if self.master_client_id is not None:
+            argv += ["--master-client-id", str(self.master_client_id)]
         self._popen("ib-emulator", argv, {})
 
     def env_of(self, name: str) -> dict[str, str]:
@@ -146,6 +158,8 @@ class E2EStack:
                 "EXECUTOR_REPORTS_DIR": str(self.reports_dir),
                 "EXECUTOR_GATEWAY_WAIT_S": "1",
             }
+        if base == "ledger":
+            env |= {"LEDGER_DATA_DIR": str(self.root / "ledger"), "LEDGER_METRICS_INTERVAL_S": "1"}
         if base == "notifier":
             env |= {
                 "NOTIFIER_API_PORT": str(self.api_port),
@@ -180,8 +194,9 @@ class E2EStack:
             preexec_fn=die_with_parent(os.getpid()),
         )
 
-    async def wait_healthy(self, name: str, timeout_s: float = 30) -> None:
+    async def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
         url = f"http://127.0.0.1:{self.ops[name]}/health"
+        timeout_s = self.ready_timeout_s if timeout_s is None else timeout_s
 
         async def ok() -> bool:
             proc = self.processes[name]
@@ -206,6 +221,11 @@ class E2EStack:
         self.kill(name)
         self.spawn(name)
         await self.wait_healthy(name)
+
+    async def restart_redis(self) -> None:
+        """Stop Redis (it writes its AOF) and start it again on the same port and data."""
+        await asyncio.to_thread(self.redis.stop)
+        await asyncio.to_thread(self.redis.start)
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"

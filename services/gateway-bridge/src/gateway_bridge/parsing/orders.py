@@ -11,6 +11,7 @@ from ib_async import Fill, Trade
 from gateway_bridge.parsing.numbers import decimal_or_none, price_or_none, quantity
 from shared.contracts.base import Side
 from shared.contracts.orders import (
+    EXTERNAL_PREFIX,
     CommissionReported,
     OrderAccepted,
     OrderCancelled,
@@ -177,12 +178,35 @@ def ends_as(trade: Trade) -> str | None:
     return None
 
 
-def filled(fill: Fill, refs: OrderRefs, total: Decimal | None, source: str) -> OrderFilled:
-    """Return OrderFilled for one execution."""
+def external_refs(fill: Fill) -> OrderRefs:
+    """The identity of an execution of an order this system did not place.
+
+    ``external:<perm_id>``: IB's permanent order id is unique per order across sessions and
+    clients, so every execution of one external order shares it; the colon keeps it from ever
+    parsing as our ``<plan>.<leg>.<attempt>``. Without a perm id, ``external:exec:<exec_id>``.
+    """
+    execution = fill.execution
+    perm_id = execution.permId or None
+    key = str(perm_id) if perm_id else f"exec:{execution.execId}"
+    return OrderRefs(
+        client_order_id=f"{EXTERNAL_PREFIX}{key}",
+        plan_id=None,
+        account_id=execution.acctNumber,
+        symbol=fill.contract.symbol or None,
+        ib_order_id=execution.orderId or None,
+        perm_id=perm_id,
+    )
+
+
+def filled(
+    fill: Fill, refs: OrderRefs, total: Decimal | None, source: str, *, external: bool = False
+) -> OrderFilled:
+    """Return OrderFilled for one execution (``external``: of an order we did not place)."""
     execution = fill.execution
     cumulative = quantity(execution.cumQty)
     return OrderFilled(
         source=source,
+        external=external,
         ts_event=fill.time,
         **{**event_ids(refs), "account_id": execution.acctNumber or refs.account_id},
         exec_id=execution.execId,
@@ -195,7 +219,9 @@ def filled(fill: Fill, refs: OrderRefs, total: Decimal | None, source: str) -> O
     )
 
 
-def commission(fill: Fill, refs: OrderRefs, source: str) -> CommissionReported | None:
+def commission(
+    fill: Fill, refs: OrderRefs, source: str, *, external: bool = False
+) -> CommissionReported | None:
     """Return CommissionReported, or None while IB has not reported the commission yet."""
     report = fill.commissionReport
     amount = decimal_or_none(report.commission)
@@ -203,6 +229,7 @@ def commission(fill: Fill, refs: OrderRefs, source: str) -> CommissionReported |
         return None
     return CommissionReported(
         source=source,
+        external=external,
         **{**event_ids(refs), "account_id": fill.execution.acctNumber or refs.account_id},
         exec_id=report.execId,
         commission=amount,

@@ -141,6 +141,7 @@ def status(home: HomeOption = None) -> None:
             "planner": settings.planner_ops_port,
             "executor": settings.executor_ops_port,
             "notifier": settings.notifier_ops_port,
+            "ledger": settings.ledger_ops_port,
         }
         err.print(f"[yellow]no running stack recorded in {settings.home}; probing default ports[/]")
     else:

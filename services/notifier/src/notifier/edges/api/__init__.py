@@ -1,4 +1,5 @@
-"""The HTTP API: rebalance, positions, plans, approve, halt/resume, health; docs at /docs.
+"""The HTTP API: rebalance, positions, plans, approve, halt/resume, PnL, trades, health; docs
+at /docs.
 
 Every route under ``/api/v1`` needs ``Authorization: Bearer <NOTIFIER_API_TOKEN>``; with no
 token configured those routes answer 503 saying how to set one (safe default). Errors are
@@ -23,6 +24,7 @@ from notifier.core.errors import Refusal
 from notifier.edges.api.context import ApiContext, ApiError, error_response
 from notifier.edges.api.health import HealthFn, health_router, ib_view
 from notifier.edges.api.kill_switch import kill_switch_router
+from notifier.edges.api.ledger import ledger_router
 from notifier.edges.api.plans import plans_router
 from notifier.edges.api.portfolio import portfolio_router
 from notifier.edges.api.triggers import triggers_router
@@ -52,7 +54,13 @@ def create_api(ctx: ApiContext, health: HealthFn) -> FastAPI:
         )
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(_bearer(ctx.settings.api_token))])
-    for router in (triggers_router, portfolio_router, plans_router, kill_switch_router):
+    for router in (
+        triggers_router,
+        portfolio_router,
+        plans_router,
+        kill_switch_router,
+        ledger_router,
+    ):
         api.include_router(router(ctx))
     api.include_router(health_router(ctx, health))
     app.include_router(api)

@@ -14,6 +14,7 @@ from notifier.plan_store import PlanStore
 from notifier.settings import NotifierSettings
 from shared.accounts import Accounts
 from shared.ib_gateway import WeeklyWindow
+from shared.kit.ledger import LedgerClient
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 from shared.topology import Topology
@@ -31,8 +32,15 @@ class ApiContext:
     plans: PlanStore
     window: WeeklyWindow | None = None
     portfolio: PortfolioClient = field(init=False)
+    ledger: LedgerClient = field(init=False)
 
     def __post_init__(self) -> None:
+        self.ledger = LedgerClient(
+            self.service.redis,
+            self.service.publisher,
+            source="notifier",
+            timeout_s=self.settings.ledger_timeout_s,
+        )
         self.portfolio = PortfolioClient(
             self.service.redis,
             self.service.publisher,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from notifier.edges.api.context import ApiContext, ApiError
+from notifier.edges.api.ledger import with_ledger_pnl
 from shared.kit.portfolio import PortfolioUnavailableError
 
 
@@ -19,7 +20,10 @@ def portfolio_router(ctx: ApiContext) -> APIRouter:
     async def get_positions(
         account: Annotated[str | None, Query(description="Account id.")] = None,
     ) -> JSONResponse:
-        """Positions, cash and net liquidation of an account, from the gateway-bridge."""
+        """Positions, cash and net liquidation of an account, from the gateway-bridge, with
+        the ledger's PnL per position (`unrealized_pnl`, `realized_pnl`, `daily_pnl`,
+        `total_pnl`) and the account's totals as `pnl` (null, with `pnl_unavailable`, when
+        the ledger did not answer within 2 s)."""
         account_id = ctx.single_account(account)
         if account_id not in ctx.accounts:
             raise ApiError(404, "unknown_account", f"account {account_id!r} is not configured")
@@ -29,6 +33,8 @@ def portfolio_router(ctx: ApiContext) -> APIRouter:
             if error.code == "timeout":
                 raise ApiError(504, "bridge_timeout", error.reason.message) from None
             raise ApiError(503, f"portfolio_{error.code}", error.reason.message) from None
-        return JSONResponse(view.model_dump(mode="json"))
+        body = view.model_dump(mode="json")
+        await with_ledger_pnl(ctx, account_id, body)
+        return JSONResponse(body)
 
     return router
