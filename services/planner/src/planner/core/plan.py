@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from planner.core.book import Book, read_book
 from planner.core.currencies import Budget, Funding, convert, separate
@@ -515,6 +516,12 @@ def _row(line: _Line, managed_value: Decimal, book: Book) -> DriftRow:
         if prices is not None and line.side is not None:
             price = prices.buy if line.side is Side.BUY else prices.sell
         estimated = (planned * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    fields: dict[str, Any] = {
+        "estimated_value": estimated,
+        "price": prices.value if prices is not None else None,
+    }
+    if book.multi_currency:
+        fields |= _native_row(line, book)
     return DriftRow(
         symbol=line.symbol,
         target_pct=target.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
@@ -523,17 +530,15 @@ def _row(line: _Line, managed_value: Decimal, book: Book) -> DriftRow:
         drift_value=(line.value - line.target_value).quantize(CENT, rounding=ROUND_HALF_EVEN),
         action=action,
         quantity=planned,
-        estimated_value=estimated,
         current_quantity=line.quantity,
-        price=prices.value if prices is not None else None,
         skip_reason=line.skip,
-        **(_native_row(line, book) if book.multi_currency else {}),
+        **fields,
     )
 
 
-def _native_row(line: _Line, book: Book) -> dict[str, object]:
+def _native_row(line: _Line, book: Book) -> dict[str, Any]:
     """A row's price and estimated value in the symbol's currency (drift stays in the base)."""
-    found: dict[str, object] = {"currency": book.currency(line.symbol)}
+    found: dict[str, Any] = {"currency": book.currency(line.symbol)}
     if line.prices is not None:
         native = book.native_prices(line.symbol)
         found["price"] = native.value
