@@ -217,7 +217,8 @@ def test_cad_separate_needs_the_cad_proceeds_to_stay_in_cad() -> None:
     assert any("currency_policy is separate" in w for w in plan.warnings)
     spy = next(row for row in plan.drift if row.symbol == "SPY")
     assert spy.currency == "USD"
-    assert spy.skip_reason is not None and spy.skip_reason.startswith("not enough cash in USD")
+    assert spy.skip_reason is not None
+    assert spy.skip_reason.startswith("not enough cash in USD")
 
 
 def test_eur_summary_in_base_currency() -> None:
