@@ -64,7 +64,9 @@ async def test_a_eur_view_has_cash_per_currency_rates_and_quotes_in_their_curren
     }
     fx = quotes["EUR.USD"]
     assert fx.sec_type == "CASH"
-    assert fx.bid is not None and fx.ask is not None and fx.bid < Decimal("1.085") < fx.ask
+    assert fx.bid is not None
+    assert fx.ask is not None
+    assert fx.bid < Decimal("1.085") < fx.ask
     assert fx.last is None  # IDEALPRO has no tape
 
 
