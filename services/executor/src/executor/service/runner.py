@@ -209,8 +209,12 @@ class Runner:
         """A fresh view once the sells' proceeds show in the cash (or ``cash_wait_s`` passed)."""
         plan = record.proposal
         symbols = tuple(sorted({leg.symbol for leg in plan.legs}))
-        tracks = self.book.plan_orders(plan.plan_id)
-        sold = sum((t.value for t in tracks if t.side == Side.SELL), Decimal(0))
+        rates = plan.summary.exchange_rates
+        sold = Decimal(0)
+        for leg in record.legs(Side.SELL):  # the proceeds in the base, at the plan's rates
+            rate = rates.get(leg.currency or "", Decimal(1)) / leg.price_magnifier
+            tracks = self.book.attempts(plan.plan_id).get(leg.leg, [])
+            sold += sum((t.value for t in tracks), Decimal(0)) * rate
         expected = (self.book.run(plan.plan_id).cash_at_gate or Decimal(0)) + sold
         deadline = time.monotonic() + self.settings.cash_wait_s
         while True:
