@@ -26,6 +26,13 @@ class Instruments:
         self._timeout_s = timeout_s
         self._known: dict[tuple[str, str, str], tuple[Contract, InstrumentRules]] = {}
         self._resolved: dict[str, tuple[str, str, str]] = {}
+        self._hints: dict[str, str] = {}
+
+    def hint(self, symbol: str, currency: str) -> None:
+        """Remember the currency a held position of ``symbol`` is in: it is looked up in that
+        currency first (no failed USD lookup, and IB's error 200 in the log, for EXS1)."""
+        if currency:
+            self._hints.setdefault(symbol, currency)
 
     def cached(
         self, symbol: str, currency: str = "USD", exchange: str = "SMART"
@@ -48,9 +55,12 @@ class Instruments:
         if key is not None and key in self._known:
             return self._known[key]
         pair = fx_pair_of(symbol)
+        hinted = self._hints.get(symbol)
         tries = (
             [(pair.quote, "IDEALPRO")] if pair is not None else [("USD", "SMART"), ("", "SMART")]
         )
+        if hinted is not None and pair is None:
+            tries = [(hinted, "SMART"), *[t for t in tries if t[0] != hinted]]
         for currency, exchange in tries:
             found = await self.lookup(symbol, currency, exchange)
             if found is not None:

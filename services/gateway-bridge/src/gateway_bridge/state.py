@@ -133,6 +133,7 @@ class StateFeed:
             if snapshot is not None:
                 await self._publish(snapshot)
             for position in positions:
+                self._instruments.hint(position.symbol, position.currency)
                 self.want(position.symbol)
 
     def account_snapshot(self, account: str) -> AccountSnapshot | None:
@@ -375,6 +376,7 @@ class StateFeed:
     def _on_position(self, position: IbPosition) -> None:
         if position.account not in self._accounts() or is_cash_position(position):
             return
+        self._instruments.hint(position.contract.symbol, position.contract.currency)
         self.want(position.contract.symbol)
         self._positions.put(
             PositionChanged(
