@@ -9,10 +9,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from bridge_helpers import eventually, get_portfolio, new_plan, order_events, submit
 
 from ib_emulator import Emulator
 from ib_emulator.scenario import builtin_scenario
+from rebalancer_testkit.bridge_commands import (
+    eventually,
+    get_portfolio,
+    new_plan,
+    order_events,
+    submit,
+    write_accounts_file,
+)
 from shared.contracts.base import Side
 
 EUR_ACCOUNT, CAD_ACCOUNT, GBP_ACCOUNT = "DU2000001", "DU2000002", "DU2000003"
@@ -29,8 +36,6 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 def accounts_file(tmp_path: Path) -> Path:
-    from bridge_helpers import write_accounts_file
-
     return write_accounts_file(tmp_path / "multi.yaml", ACCOUNTS)
 
 
