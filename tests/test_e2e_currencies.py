@@ -92,6 +92,15 @@ async def test_a_cad_cash_account_buys_usd_first_then_the_usd_etf(stack: E2EStac
     assert abs(w["XIC"] - Decimal("0.3")) < Decimal("0.02"), w
     # IB's odd-lot or IDEALPRO fill: the conversion is not left in the positions
     assert {p["symbol"] for p in acct["positions"]} == {"XIC", "VFV", "SPY"}
+    # the reports name each leg's currency; the FX leg has its line in the pre-trade report
+    [pre] = stack.reports_dir.glob(f"rebalance_pre_{CAD}_*.csv")
+    assert "USD.CAD" in pre.read_text()
+    [post] = stack.reports_dir.glob(f"rebalance_post_{CAD}_*.csv")
+    header, *lines = post.read_text().splitlines()
+    assert header.split(",")[5] == "currency"
+    assert {line.split(",")[4]: line.split(",")[5] for line in lines}["SPY"] == "USD"
+    [summary] = stack.reports_dir.glob("run_summary_*.csv")
+    assert summary.read_text().splitlines()[1].endswith(",CAD")
 
 
 async def test_a_eur_margin_account_converts_rather_than_borrowing_usd(stack: E2EStack) -> None:

@@ -112,6 +112,23 @@ def write_pre_trade(reports_dir: Path, proposal: PlanProposed) -> Path:
                 "leg_currency": "" if leg is None else (leg.currency or proposal.summary.currency),
             }
         )
+    for leg in proposal.legs:
+        if leg.sec_type == "CASH":  # FX legs have no drift row: one line each
+            rows.append(
+                {
+                    "plan_id": proposal.plan_id,
+                    "execution": proposal.execution.value,
+                    "Account": proposal.account_id,
+                    "Symbol": leg.symbol,
+                    "Action": leg.side.value,
+                    "Qty": str(leg.quantity),
+                    "Est Value": f"{leg.estimated_value:.2f}",
+                    "Note": f"FX leg funding {leg.funds_currency} buys",
+                    "leg": str(leg.leg),
+                    "reference_price": str(leg.reference_price),
+                    "leg_currency": leg.currency or proposal.summary.currency,
+                }
+            )
     columns = ["plan_id", "execution", *(rows[0].keys() if rows else [])]
     columns = list(dict.fromkeys(columns))
     path = reports_dir / f"rebalance_pre_{proposal.account_id}_{run_label(proposal)}.csv"

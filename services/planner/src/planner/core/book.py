@@ -145,7 +145,8 @@ def _symbol_currency(
     position = positions.get(symbol)
     if position is not None:
         return position.currency, quote.price_magnifier if quote is not None else 1
-    return base, quote.price_magnifier if quote is not None else 1
+    # A bridge that names no currency looked every symbol up as a US listing.
+    return ("USD" if quote is not None else base), 1
 
 
 def _in_base(
