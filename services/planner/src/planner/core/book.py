@@ -49,13 +49,8 @@ class Book:
     native: dict[str, Prices] = field(default_factory=dict)
     """Prices of a symbol not in the base currency, as quoted (``prices`` are in the base)."""
     magnifier: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def multi_currency(self) -> bool:
-        """Whether anything is priced or held in a currency other than the base."""
-        return bool(self.currency_of) or any(
-            c != self.base and v != 0 for c, v in self.cash_by_currency.items()
-        )
+    multi_currency: bool = False
+    """Whether anything is priced or held in a currency other than the base (or in pence)."""
 
     def currency(self, symbol: str) -> str:
         """The currency a symbol is priced in."""
@@ -127,6 +122,8 @@ def read_book(
         currency_of=currency_of,
         native=native,
         magnifier=magnifier,
+        multi_currency=bool(currency_of)
+        or any(c != base and v != 0 for c, v in portfolio.cash_by_currency.items()),
     )
 
 

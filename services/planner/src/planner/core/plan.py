@@ -516,18 +516,42 @@ def _row(line: _Line, managed_value: Decimal, book: Book) -> DriftRow:
         if prices is not None and line.side is not None:
             price = prices.buy if line.side is Side.BUY else prices.sell
         estimated = (planned * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
-    fields: dict[str, Any] = {
-        "estimated_value": estimated,
-        "price": prices.value if prices is not None else None,
-    }
     if book.multi_currency:
-        fields |= _native_row(line, book)
+        fields: dict[str, Any] = {
+            "estimated_value": estimated,
+            "price": prices.value if prices is not None else None,
+            **_native_row(line, book),
+        }
+        return _drift_row(line, target, current, planned, action, fields)
     return DriftRow(
         symbol=line.symbol,
         target_pct=target.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
         current_pct=current.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
         drift_pct=(current - target).quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
         drift_value=(line.value - line.target_value).quantize(CENT, rounding=ROUND_HALF_EVEN),
+        action=action,
+        quantity=planned,
+        current_quantity=line.quantity,
+        skip_reason=line.skip,
+        estimated_value=estimated,
+        price=prices.value if prices is not None else None,
+    )
+
+
+def _drift_row(
+    line: _Line,
+    target: Decimal,
+    current: Decimal,
+    planned: Decimal,
+    action: str,
+    fields: dict[str, Any],
+) -> DriftRow:
+    return DriftRow(
+        symbol=line.symbol,
+        target_pct=ratio(target),
+        current_pct=ratio(current),
+        drift_pct=ratio(current - target),
+        drift_value=money(line.value - line.target_value),
         action=action,
         quantity=planned,
         current_quantity=line.quantity,
