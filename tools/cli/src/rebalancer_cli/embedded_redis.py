@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from rebalancer_cli.processes import die_with_parent
+
 
 class RedisNotFoundError(RuntimeError):
     """No redis-server binary is available."""
@@ -137,11 +139,14 @@ class RedisServer:
                 f"port {self.port} on {self.host} is already in use; choose another Redis port"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Dies with the process that started it (a test killed by a timeout, say): a Redis
+        # left behind would hold its port and its memory until someone noticed.
         self.process = subprocess.Popen(
             self.command(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent(os.getpid()),
         )
         self._wait_until_ready(timeout_s)
         return self
