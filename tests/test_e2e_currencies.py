@@ -41,9 +41,11 @@ async def stack(tmp_path: Path) -> AsyncIterator[E2EStack]:
         DU2000002={"approval": "auto", "planning": PLANNING},
     )
     s = E2EStack(tmp_path, accounts, scenario=scenario)
-    await s.start()
-    yield s
-    await s.stop()
+    try:  # a stack that failed to start is stopped too (no orphaned processes)
+        await s.start()
+        yield s
+    finally:
+        await s.stop()
 
 
 async def account(stack: E2EStack, account_id: str) -> dict[str, Any]:
