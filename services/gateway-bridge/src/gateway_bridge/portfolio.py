@@ -151,7 +151,8 @@ class PortfolioResponder:
         quotes = []
         for symbol in symbols:
             if symbol in unqualified:
-                quotes.append(Quote(symbol=symbol, status="unqualified"))
+                why = self._instruments.why_unknown.get(symbol)
+                quotes.append(Quote(symbol=symbol, status="unqualified", detail=why))
                 continue
             rules = self._instruments.cached_rules(symbol)
             increment = (rules.size_increment or rules.min_size or None) if rules else None

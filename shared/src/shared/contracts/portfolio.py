@@ -47,6 +47,9 @@ class Quote(Contract):
         description="IB's priceMagnifier: prices are quoted in 1/n of the currency (100: pence).",
     )
     sec_type: str = Field(default="STK", description="IB's secType: STK, or CASH for FX pairs.")
+    detail: str | None = Field(
+        default=None, description="What IB said about an unqualified symbol (unknown, ambiguous)."
+    )
 
 
 class PortfolioView(Message):
