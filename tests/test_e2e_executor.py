@@ -63,7 +63,7 @@ async def test_dry_run_sends_nothing_and_writes_the_pre_trade_report(stack: E2ES
     [summary] = stack.reports_dir.glob("run_summary_*.csv")
     assert summary.read_text().splitlines()[0] == (
         "timestamp_run,account_id,planned_orders,submitted,filled,rejected,buy_usd,sell_usd,"
-        "pre_leverage,post_leverage,status,error"
+        "pre_leverage,post_leverage,status,error,currency"
     )
 
 

@@ -95,6 +95,30 @@ class PlanningPolicy(BaseModel):
     commission_per_share: Decimal = Field(default=Decimal("0.005"), ge=0)
     commission_minimum: Decimal = Field(default=Decimal("1"), ge=0)
     plan_ttl_s: int = Field(default=900, gt=0, description="A plan is valid this long.")
+    currency_policy: Literal["separate", "convert"] = Field(
+        default="separate",
+        description="Buys in a currency other than the base: `separate` pays them from that "
+        "currency's cash only (what it cannot fund is reported, never borrowed); `convert` adds "
+        "the FX legs that fund each currency's net buys (sells, then FX, then buys).",
+    )
+    fx_buffer_pct: Decimal = Field(
+        default=Decimal("0.5"),
+        ge=0,
+        le=10,
+        description="`convert`: buy this % more of a currency than its buys need, so a price "
+        "move between the FX fill and the buys does not leave it negative.",
+    )
+    min_fx_order_value: Decimal = Field(
+        default=Decimal("100"),
+        ge=0,
+        description="`convert`: an FX leg worth less (in the base currency) is not planned; "
+        "the buys in that currency are then sized from its own cash.",
+    )
+    fx_commission_minimum: Decimal = Field(
+        default=Decimal("2"),
+        ge=0,
+        description="Estimated commission of one FX leg, in the base currency (IB: USD 2.00).",
+    )
 
     @property
     def leverage_limit(self) -> Decimal:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from shared.contracts.base import Side
-from shared.contracts.plans import LegResult, PlanProposed
+from shared.contracts.plans import LegResult, PlanLeg, PlanProposed
 from shared.plans.rows import drift_csv_rows
 from shared.plans.view import PlanStatus, PlanView
 from shared.rebalancing.exposure import Exposure
@@ -40,6 +40,7 @@ SUMMARY_COLUMNS = (
     "post_leverage",
     "status",
     "error",
+    "currency",
 )
 POST_COLUMNS = (
     "account_id",
@@ -47,6 +48,7 @@ POST_COLUMNS = (
     "leg",
     "client_order_id",
     "symbol",
+    "currency",
     "side",
     "ordered_quantity",
     "filled_quantity",
@@ -72,6 +74,7 @@ class SummaryRow:
     post_leverage: Decimal
     status: str
     error: str = ""
+    currency: str = "USD"
 
 
 def run_label(proposal: PlanProposed) -> str:
@@ -106,8 +109,26 @@ def write_pre_trade(reports_dir: Path, proposal: PlanProposed) -> Path:
                 **row,
                 "leg": "" if leg is None else str(leg.leg),
                 "reference_price": "" if leg is None else str(leg.reference_price),
+                "leg_currency": "" if leg is None else (leg.currency or proposal.summary.currency),
             }
         )
+    for leg in proposal.legs:
+        if leg.sec_type == "CASH":  # FX legs have no drift row: one line each
+            rows.append(
+                {
+                    "plan_id": proposal.plan_id,
+                    "execution": proposal.execution.value,
+                    "Account": proposal.account_id,
+                    "Symbol": leg.symbol,
+                    "Action": leg.side.value,
+                    "Qty": str(leg.quantity),
+                    "Est Value": f"{leg.estimated_value:.2f}",
+                    "Note": f"FX leg funding {leg.funds_currency} buys",
+                    "leg": str(leg.leg),
+                    "reference_price": str(leg.reference_price),
+                    "leg_currency": leg.currency or proposal.summary.currency,
+                }
+            )
     columns = ["plan_id", "execution", *(rows[0].keys() if rows else [])]
     columns = list(dict.fromkeys(columns))
     path = reports_dir / f"rebalance_pre_{proposal.account_id}_{run_label(proposal)}.csv"
@@ -123,6 +144,7 @@ def write_post_trade(reports_dir: Path, proposal: PlanProposed, legs: list[LegRe
             "leg": str(leg.leg),
             "client_order_id": leg.client_order_id,
             "symbol": leg.symbol,
+            "currency": leg.currency or proposal.summary.currency,
             "side": leg.side.value,
             "ordered_quantity": str(leg.ordered_quantity),
             "filled_quantity": str(leg.filled_quantity),
@@ -160,21 +182,25 @@ def summary_row(
 ) -> SummaryRow:
     """Build an account's summary line: planned values on dry run, executed ones otherwise."""
     s = proposal.summary
+    stocks = [leg for leg in proposal.legs if leg.sec_type != "CASH"]
     if legs is None:
-        buy = sum(
-            (leg.estimated_value for leg in proposal.legs if leg.side == Side.BUY), Decimal(0)
-        )
-        sell = sum(
-            (leg.estimated_value for leg in proposal.legs if leg.side == Side.SELL), Decimal(0)
-        )
+        buy = sum((_planned_base(leg) for leg in stocks if leg.side == Side.BUY), Decimal(0))
+        sell = sum((_planned_base(leg) for leg in stocks if leg.side == Side.SELL), Decimal(0))
         submitted = filled = rejected = 0
     else:
+        planned = {leg.leg: leg for leg in proposal.legs}
+        rates = s.exchange_rates
 
         def value(leg: LegResult) -> Decimal:
-            return leg.filled_quantity * (leg.average_price or Decimal(0))
+            """The executed value in the base currency, at the plan's rates."""
+            plan_leg = planned.get(leg.leg)
+            times = plan_leg.price_magnifier if plan_leg else 1
+            rate = rates.get(leg.currency or "", Decimal(1))
+            return leg.filled_quantity * (leg.average_price or Decimal(0)) / times * rate
 
-        buy = sum((value(leg) for leg in legs if leg.side == Side.BUY), Decimal(0))
-        sell = sum((value(leg) for leg in legs if leg.side == Side.SELL), Decimal(0))
+        executed = [leg for leg in legs if not _is_fx(planned.get(leg.leg))]
+        buy = sum((value(leg) for leg in executed if leg.side == Side.BUY), Decimal(0))
+        sell = sum((value(leg) for leg in executed if leg.side == Side.SELL), Decimal(0))
         submitted = sum(1 for leg in legs if leg.status != "skipped")
         filled = sum(1 for leg in legs if leg.status == "filled")
         rejected = sum(1 for leg in legs if leg.status == "rejected")
@@ -193,7 +219,17 @@ def summary_row(
         post_leverage=post,
         status=status,
         error=error,
+        currency=s.currency,
     )
+
+
+def _planned_base(leg: PlanLeg) -> Decimal:
+    """A planned leg's value in the base currency."""
+    return leg.estimated_value_base if leg.estimated_value_base is not None else leg.estimated_value
+
+
+def _is_fx(leg: PlanLeg | None) -> bool:
+    return leg is not None and leg.sec_type == "CASH"
 
 
 def summary_path(reports_dir: Path, proposal: PlanProposed) -> Path:
@@ -213,6 +249,7 @@ def write_summary(reports_dir: Path, label: str, timestamp: str, rows: list[Summ
             "rejected": str(r.rejected),
             "buy_usd": f"{r.buy_usd:.2f}",
             "sell_usd": f"{r.sell_usd:.2f}",
+            "currency": r.currency,
             "pre_leverage": f"{r.pre_leverage:.4f}",
             "post_leverage": f"{r.post_leverage:.4f}",
             "status": r.status,

@@ -11,6 +11,7 @@ from ib_async.wrapper import RequestError
 from gateway_bridge.parsing.numbers import decimal_or_none
 from gateway_bridge.parsing.outbound import contract_for
 from gateway_bridge.validation import InstrumentRules
+from shared.rebalancing.fx import fx_pair_of
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,16 @@ class Instruments:
         self._ib = ib
         self._timeout_s = timeout_s
         self._known: dict[tuple[str, str, str], tuple[Contract, InstrumentRules]] = {}
+        self._resolved: dict[str, tuple[str, str, str]] = {}
+        self._hints: dict[str, str] = {}
         self.why_unknown: dict[str, str] = {}
         """What IB said about each symbol it could not qualify (for ``rebalancer validate``)."""
+
+    def hint(self, symbol: str, currency: str) -> None:
+        """Remember the currency a held position of ``symbol`` is in: it is looked up in that
+        currency first (no failed USD lookup, and IB's error 200 in the log, for EXS1)."""
+        if currency:
+            self._hints.setdefault(symbol, currency)
 
     def cached(
         self, symbol: str, currency: str = "USD", exchange: str = "SMART"
@@ -33,6 +42,33 @@ class Instruments:
         """Return the qualified contract of a symbol already looked up, or None."""
         found = self._known.get((symbol, currency, exchange))
         return found[0] if found else None
+
+    def cached_rules(self, symbol: str) -> InstrumentRules | None:
+        """The rules of a symbol :meth:`resolve` found, if it did."""
+        key = self._resolved.get(symbol)
+        found = self._known.get(key) if key else None
+        return found[1] if found else None
+
+    async def resolve(self, symbol: str) -> tuple[Contract, InstrumentRules] | None:
+        """Find a bare symbol: an FX pair (``EUR.USD``) on IDEALPRO; else a US listing
+        (USD on SMART); else the one listing IB has in any currency (EXS1 in EUR). A symbol
+        listed in several currencies and not in USD is ambiguous: None (unknown)."""
+        key = self._resolved.get(symbol)
+        if key is not None and key in self._known:
+            return self._known[key]
+        pair = fx_pair_of(symbol)
+        hinted = self._hints.get(symbol)
+        tries = (
+            [(pair.quote, "IDEALPRO")] if pair is not None else [("USD", "SMART"), ("", "SMART")]
+        )
+        if hinted is not None and pair is None:
+            tries = [(hinted, "SMART"), *[t for t in tries if t[0] != hinted]]
+        for currency, exchange in tries:
+            found = await self.lookup(symbol, currency, exchange)
+            if found is not None:
+                self._resolved[symbol] = (symbol, currency, exchange)
+                return found
+        return None
 
     async def lookup(
         self, symbol: str, currency: str = "USD", exchange: str = "SMART"
@@ -71,6 +107,9 @@ class Instruments:
             con_id=contract.conId,
             min_size=decimal_or_none(detail.minSize) or Decimal(0),
             size_increment=decimal_or_none(detail.sizeIncrement) or Decimal(0),
+            currency=contract.currency or currency or "USD",
+            price_magnifier=max(1, detail.priceMagnifier or 1),
+            sec_type=contract.secType or "STK",
         )
         self._known[key] = (contract, rules)
         return contract, rules

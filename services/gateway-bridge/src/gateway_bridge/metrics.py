@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 @dataclass(frozen=True)
 class AccountFigures:
-    """What the portfolio gauges show of one account (in USD, its base currency)."""
+    """What the portfolio gauges show of one account, in its base currency ``currency``."""
 
     account: str
     net_liquidation: Decimal
@@ -21,6 +21,11 @@ class AccountFigures:
     daily_pnl: Decimal | None = None
     unrealized_pnl: Decimal | None = None
     position_values: dict[str, Decimal] = field(default_factory=dict)
+    """Symbol -> market value in the base currency."""
+    currency: str = "USD"
+    cash_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    """Currency -> cash in that currency."""
+    exchange_rates: dict[str, Decimal] = field(default_factory=dict)
 
 
 ACCOUNT_GAUGES = (
@@ -29,9 +34,25 @@ ACCOUNT_GAUGES = (
     ("rebalancer_account_daily_pnl_usd", "Today's PnL (IB reqPnL)."),
     ("rebalancer_account_unrealized_pnl_usd", "Unrealized PnL (AccountSnapshot)."),
 )
+BASE_GAUGES = (
+    ("rebalancer_account_net_liquidation", "Net liquidation, in the base currency (label)."),
+    ("rebalancer_account_cash", "Total cash, in the base currency (label)."),
+    ("rebalancer_account_daily_pnl", "Today's PnL (IB reqPnL), in the base currency (label)."),
+    ("rebalancer_account_unrealized_pnl", "Unrealized PnL, in the base currency (label)."),
+)
+"""Every account, whatever its base currency; the ``currency`` label names it."""
+CURRENCY_GAUGES = (
+    ("rebalancer_account_cash_by_currency", "Cash held in each currency, in that currency."),
+    ("rebalancer_account_exchange_rate", "IB's ExchangeRate: one unit in the base currency."),
+)
 POSITION_GAUGES = (
     ("rebalancer_position_value_usd", "Market value of each held position."),
     ("rebalancer_position_weight_ratio", "Position market value / net liquidation."),
+)
+
+BASE_POSITION = (
+    "rebalancer_position_value",
+    "Market value of each held position, in the account's base currency (label).",
 )
 
 
@@ -53,6 +74,13 @@ class PortfolioCollector(Collector):
             yield GaugeMetricFamily(name, doc, labels=["account"])
         for name, doc in POSITION_GAUGES:
             yield GaugeMetricFamily(name, doc, labels=["account", "symbol"])
+        for name, doc in BASE_GAUGES:
+            yield GaugeMetricFamily(name, doc, labels=["account", "currency"])
+        for name, doc in CURRENCY_GAUGES:
+            yield GaugeMetricFamily(name, doc, labels=["account", "currency"])
+        yield GaugeMetricFamily(
+            BASE_POSITION[0], BASE_POSITION[1], labels=["account", "symbol", "currency"]
+        )
 
     def collect(self) -> Iterator[Metric]:
         """One sample per served account (and per held position) IB sent values for."""
@@ -63,18 +91,38 @@ class PortfolioCollector(Collector):
             GaugeMetricFamily(name, doc, labels=["account", "symbol"])
             for name, doc in POSITION_GAUGES
         )
+        base = {
+            name: GaugeMetricFamily(name, doc, labels=["account", "currency"])
+            for name, doc in (*BASE_GAUGES, *CURRENCY_GAUGES)
+        }
+        base_value = GaugeMetricFamily(
+            BASE_POSITION[0], BASE_POSITION[1], labels=["account", "symbol", "currency"]
+        )
         for f in self._figures():
             account_values = (f.net_liquidation, f.cash, f.daily_pnl, f.unrealized_pnl)
-            for (name, _doc), amount in zip(ACCOUNT_GAUGES, account_values, strict=True):
+            in_usd = f.currency == "USD"  # the _usd families keep their meaning
+            for (name, _doc), (base_name, _), amount in zip(
+                ACCOUNT_GAUGES, BASE_GAUGES, account_values, strict=True
+            ):
                 if amount is not None:
-                    families[name].add_metric([f.account], float(amount))
+                    base[base_name].add_metric([f.account, f.currency], float(amount))
+                    if in_usd:
+                        families[name].add_metric([f.account], float(amount))
+            for currency, amount in sorted(f.cash_by_currency.items()):
+                base[CURRENCY_GAUGES[0][0]].add_metric([f.account, currency], float(amount))
+            for currency, rate in sorted(f.exchange_rates.items()):
+                base[CURRENCY_GAUGES[1][0]].add_metric([f.account, currency], float(rate))
             for symbol, market_value in sorted(f.position_values.items()):
-                value.add_metric([f.account, symbol], float(market_value))
+                base_value.add_metric([f.account, symbol, f.currency], float(market_value))
+                if in_usd:
+                    value.add_metric([f.account, symbol], float(market_value))
                 if f.net_liquidation > 0:
                     weight.add_metric([f.account, symbol], float(market_value / f.net_liquidation))
         yield from families.values()
         yield value
         yield weight
+        yield from base.values()
+        yield base_value
 
 
 class BridgeMetrics:

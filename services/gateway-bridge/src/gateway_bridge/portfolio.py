@@ -21,7 +21,7 @@ from ib_async import IB, Ticker
 
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.orders import Gate, NotReconciled
-from gateway_bridge.parsing.state import account_fields, has_price, quote_of
+from gateway_bridge.parsing.state import account_fields, exchange_rates, has_price, quote_of
 from gateway_bridge.state import StateFeed
 from shared.contracts.base import Message, utc_now
 from shared.contracts.order_commands import wire_problem
@@ -121,6 +121,7 @@ class PortfolioResponder:
             net_liquidation=fields["net_liquidation"],
             total_cash=fields["total_cash"],
             cash_by_currency=cash or {base: fields["total_cash"]},
+            exchange_rates=exchange_rates(values),
             positions=positions,
             quotes=quotes,
             unqualified=unqualified,
@@ -156,14 +157,9 @@ class PortfolioResponder:
                 why = self._instruments.why_unknown.get(symbol)
                 quotes.append(Quote(symbol=symbol, status="unqualified", detail=why))
                 continue
-            cached = self._instruments.cached(symbol)
-            increment = None
-            if cached is not None:
-                found_rules = await self._instruments.lookup(symbol)
-                if found_rules is not None:
-                    rules = found_rules[1]
-                    increment = rules.size_increment or rules.min_size or None
-            quotes.append(quote_of(symbol, tickers.get(symbol), increment))
+            rules = self._instruments.cached_rules(symbol)
+            increment = (rules.size_increment or rules.min_size or None) if rules else None
+            quotes.append(quote_of(symbol, tickers.get(symbol), increment, rules))
         return tuple(quotes), tuple(unqualified)
 
     def _unavailable(self, request: GetPortfolio, code: str, reason: str) -> PortfolioUnavailable:

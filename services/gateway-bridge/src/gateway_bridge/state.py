@@ -25,10 +25,12 @@ from gateway_bridge.instruments import Instruments
 from gateway_bridge.metrics import AccountFigures, BridgeMetrics
 from gateway_bridge.parsing.state import (
     account_snapshot,
+    is_cash_position,
     live_price,
     position_of,
     position_value,
     price_updated,
+    symbol_of,
 )
 from gateway_bridge.serial import SerialPublisher
 from shared.contracts.account import AccountSnapshot
@@ -131,6 +133,7 @@ class StateFeed:
             if snapshot is not None:
                 await self._publish(snapshot)
             for position in positions:
+                self._instruments.hint(position.symbol, position.currency)
                 self.want(position.symbol)
 
     def account_snapshot(self, account: str) -> AccountSnapshot | None:
@@ -143,17 +146,22 @@ class StateFeed:
         )
 
     def figures(self) -> list[AccountFigures]:
-        """What the portfolio gauges show: each served USD account IB sent values for."""
+        """What the portfolio gauges show: each served account IB sent values for, in its
+        base currency (positions in another currency at IB's ExchangeRate; pence in pounds)."""
         found = []
         for account in sorted(self._accounts()):
             snapshot = self.account_snapshot(account)
-            if snapshot is None or snapshot.currency != "USD":
-                continue  # the gauges are in USD; other base currencies are not converted
+            if snapshot is None:
+                continue
+            rates = snapshot.exchange_rates | {snapshot.currency: Decimal(1)}
             values = {}
             for position in self.positions(account):
-                value = position_value(position, self._tickers.get(position.symbol))
-                if value is not None:
-                    values[position.symbol] = value
+                rules = self._instruments.cached_rules(position.symbol)
+                times = rules.price_magnifier if rules is not None else 1
+                value = position_value(position, self._tickers.get(position.symbol), times)
+                rate = rates.get(position.currency)
+                if value is not None and rate is not None:
+                    values[position.symbol] = value * rate
             found.append(
                 AccountFigures(
                     account=account,
@@ -162,6 +170,9 @@ class StateFeed:
                     daily_pnl=snapshot.daily_pnl,
                     unrealized_pnl=snapshot.unrealized_pnl,
                     position_values=values,
+                    currency=snapshot.currency,
+                    cash_by_currency=dict(snapshot.cash_by_currency),
+                    exchange_rates=dict(snapshot.exchange_rates),
                 )
             )
         return found
@@ -171,6 +182,8 @@ class StateFeed:
         items = {p.contract.conId: p for p in self._ib.portfolio(account)}
         result = []
         for position in self._ib.positions(account):
+            if is_cash_position(position):
+                continue  # FX positions: their value is in the cash balances
             richer = items.get(position.contract.conId)
             parsed = position_of(richer if richer is not None else position)
             if parsed.quantity != 0:
@@ -294,7 +307,7 @@ class StateFeed:
         if not self._ib.isConnected() or not self._market_data_open:
             return None  # still wanted: the reconciliation subscribes it
         try:
-            found = await self._instruments.lookup(symbol)
+            found = await self._instruments.resolve(symbol)
         except Exception:
             log.exception("could not look %s up", symbol)
             return None
@@ -350,7 +363,7 @@ class StateFeed:
         for ticker in tickers:
             if ticker.contract is None:
                 continue
-            symbol = ticker.contract.symbol
+            symbol = symbol_of(ticker.contract)
             if now - self._last_price.get(symbol, 0.0) < self._price_every:
                 continue
             message = price_updated(ticker, self._source, wall)
@@ -377,8 +390,9 @@ class StateFeed:
     # ------------------------------------------------------------------ positions, accounts
 
     def _on_position(self, position: IbPosition) -> None:
-        if position.account not in self._accounts():
+        if position.account not in self._accounts() or is_cash_position(position):
             return
+        self._instruments.hint(position.contract.symbol, position.contract.currency)
         self.want(position.contract.symbol)
         self._positions.put(
             PositionChanged(

@@ -22,6 +22,9 @@ class InstrumentRules:
     con_id: int
     min_size: Decimal
     size_increment: Decimal
+    currency: str = "USD"
+    price_magnifier: int = 1
+    sec_type: str = "STK"
 
 
 def check_wire_fields(command: SubmitOrder) -> Reason | None:

@@ -27,7 +27,7 @@ def policy_record(policy: PlanningPolicy) -> dict[str, str]:
     return record
 
 
-def sizing_terms(policy: PlanningPolicy) -> SizingTerms:
+def sizing_terms(policy: PlanningPolicy, base_currency: str = "USD") -> SizingTerms:
     """The policy's terms for sizing buys, as the executor will apply them after the sells."""
     return SizingTerms(
         cash_buffer_pct=policy.cash_buffer_pct,
@@ -37,6 +37,11 @@ def sizing_terms(policy: PlanningPolicy) -> SizingTerms:
         commission_minimum=policy.commission_minimum,
         min_order_value=policy.min_order_value,
         min_share_diff=policy.min_share_diff,
+        currency_policy=policy.currency_policy,
+        base_currency=base_currency,
+        fx_buffer_pct=policy.fx_buffer_pct,
+        min_fx_order_value=policy.min_fx_order_value,
+        fx_commission_minimum=policy.fx_commission_minimum,
     )
 
 
@@ -74,7 +79,7 @@ def proposed(
         valid_until=now + timedelta(seconds=policy.plan_ttl_s),
         portfolio_as_of=view.positions_as_of,
         policy=policy_record(policy),
-        sizing=sizing_terms(policy),
+        sizing=sizing_terms(policy, view.currency),
         hold_for_approval=event.hold_for_approval,
     )
 

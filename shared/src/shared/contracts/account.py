@@ -20,6 +20,10 @@ class AccountSnapshot(Message):
     net_liquidation: Money
     total_cash: Money
     cash_by_currency: dict[str, Money] = Field(default_factory=dict)
+    exchange_rates: dict[str, Money] = Field(
+        default_factory=dict,
+        description="IB's ExchangeRate per currency: one unit's value in the base currency.",
+    )
     buying_power: Money | None = None
     excess_liquidity: Money | None = None
     gross_position_value: Money | None = None

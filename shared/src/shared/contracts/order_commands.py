@@ -113,6 +113,9 @@ class SubmitOrder(Command):
     con_id: int | None = None
     currency: CurrencyCode = "USD"
     exchange: ExchangeCode = "SMART"
+    sec_type: Literal["STK", "CASH"] = Field(
+        default="STK", description="STK, or CASH for an FX pair (symbol EUR.USD on IDEALPRO)."
+    )
     side: Side
     quantity: Quantity
     order_type: OrderType = OrderType.MARKET

@@ -37,6 +37,22 @@ class PlanLeg(Contract):
     quantity_step: Quantity | None = Field(
         default=None, description="Quantities of this leg are multiples of it (1: whole shares)."
     )
+    currency: str | None = Field(
+        default=None,
+        description="Currency of reference_price and estimated_value (None: the account's base).",
+    )
+    sec_type: Literal["STK", "CASH"] = Field(
+        default="STK", description="STK, or CASH for an FX leg (symbol like EUR.USD)."
+    )
+    funds_currency: str | None = Field(
+        default=None, description="FX leg: the currency it buys to pay the buys in it."
+    )
+    estimated_value_base: Money | None = Field(
+        default=None, description="estimated_value in the account's base currency."
+    )
+    price_magnifier: int = Field(
+        default=1, ge=1, description="IB's priceMagnifier: reference_price is in 1/n units."
+    )
 
 
 class DriftRow(Contract):
@@ -53,6 +69,10 @@ class DriftRow(Contract):
     current_quantity: Quantity = Quantity("0")
     price: Price | None = None
     skip_reason: str | None = Field(default=None, description="Why a needed trade was not planned.")
+    currency: str | None = Field(
+        default=None,
+        description="Currency of price and estimated_value; drift_value is in the base currency.",
+    )
 
 
 class BatchSummary(Contract):
@@ -70,6 +90,21 @@ class BatchSummary(Contract):
     turnover_pct: Ratio
     estimated_commissions: Money
     currency: str = "USD"
+    cash_by_currency_before: dict[str, Money] = Field(
+        default_factory=dict, description="Cash per currency now, each in its own currency."
+    )
+    cash_by_currency_after: dict[str, Money] = Field(
+        default_factory=dict, description="Cash per currency the plan expects after its legs."
+    )
+    exchange_rates: dict[str, Price] = Field(
+        default_factory=dict, description="IB's rates used: one unit's value in the base currency."
+    )
+    gross_fx: Money = Field(default=Money("0"), description="FX legs' value, in base currency.")
+    unfunded: dict[str, Money] = Field(
+        default_factory=dict,
+        description="Buys that no cash of their currency pays for, by currency (not planned).",
+    )
+    currency_policy: str | None = None
 
 
 class LegResult(Contract):
@@ -83,6 +118,7 @@ class LegResult(Contract):
     filled_quantity: Quantity
     average_price: Price | None = None
     commission: Money = Money("0")
+    currency: str | None = Field(default=None, description="Currency of average_price.")
     status: Literal["filled", "partially_filled", "cancelled", "rejected", "unknown", "skipped"]
 
 
@@ -100,6 +136,11 @@ class SizingTerms(Contract):
     commission_minimum: Money
     min_order_value: Money = Field(description="A buy worth less is dropped.")
     min_share_diff: Quantity = Field(description="A buy of fewer shares is dropped.")
+    currency_policy: Literal["separate", "convert"] = "separate"
+    base_currency: str = "USD"
+    fx_buffer_pct: Ratio = Ratio("0")
+    min_fx_order_value: Money = Money("0")
+    fx_commission_minimum: Money = Money("0")
 
 
 class PlanProposed(Message):

@@ -38,6 +38,15 @@ class Quote(Contract):
     min_quantity_increment: Price | None = Field(
         default=None, description="Smallest tradable quantity step (1 for whole shares)."
     )
+    currency: str | None = Field(
+        default=None, description="The currency it is priced in (None: an older bridge, USD)."
+    )
+    price_magnifier: int = Field(
+        default=1,
+        ge=1,
+        description="IB's priceMagnifier: prices are quoted in 1/n of the currency (100: pence).",
+    )
+    sec_type: str = Field(default="STK", description="IB's secType: STK, or CASH for FX pairs.")
     detail: str | None = Field(
         default=None, description="What IB said about an unqualified symbol (unknown, ambiguous)."
     )
@@ -52,6 +61,10 @@ class PortfolioView(Message):
     net_liquidation: Money
     total_cash: Money
     cash_by_currency: dict[str, Money] = Field(default_factory=dict)
+    exchange_rates: dict[str, Price] = Field(
+        default_factory=dict,
+        description="IB's ExchangeRate per currency: one unit's value in the base currency.",
+    )
     positions: tuple[Position, ...]
     quotes: tuple[Quote, ...]
     unqualified: tuple[str, ...] = Field(default=(), description="Symbols IB could not qualify.")

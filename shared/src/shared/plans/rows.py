@@ -19,6 +19,21 @@ DRIFT_COLUMNS = (
     "Est Value",
 )
 """Columns of the drift table, in order (also the CSV header, plus ``Note``)."""
+CURRENCY_COLUMNS = ("Currency", "Price")
+"""Added after ``Symbol`` for a plan over several currencies: the symbol's currency and its
+price in it (``Drift $`` and the percentages stay in the base currency)."""
+
+
+def is_multi_currency(plan: PlanProposed) -> bool:
+    """Whether the plan's rows carry their currency (symbols or cash not all in the base)."""
+    return any(row.currency is not None for row in plan.drift)
+
+
+def drift_columns(plan: PlanProposed) -> tuple[str, ...]:
+    """The drift table's columns for ``plan`` (with currency and price when it needs them)."""
+    if not is_multi_currency(plan):
+        return DRIFT_COLUMNS
+    return (*DRIFT_COLUMNS[:2], *CURRENCY_COLUMNS, *DRIFT_COLUMNS[2:])
 
 
 def number(value: Decimal | None, places: int = 2, *, grouped: bool = True) -> str:
@@ -42,15 +57,19 @@ def drift_csv_rows(plan: PlanProposed, *, grouped: bool = False) -> list[dict[st
     """Return one row per drift-table line, keyed by DRIFT_COLUMNS plus ``Note``: plain
     numbers for files, digits grouped (``grouped``) for a table shown to people."""
 
-    def number(value: Decimal | None) -> str:
-        return _number(value, grouped=grouped)
+    def number(value: Decimal | None, places: int = 2) -> str:
+        return _number(value, places, grouped=grouped)
 
     rows = []
+    multi = is_multi_currency(plan)
+    base = plan.summary.currency
     for row in plan.drift:
+        listing = {"Currency": row.currency or base, "Price": number(row.price, 4)} if multi else {}
         rows.append(
             {
                 "Account": plan.account_id,
                 "Symbol": row.symbol,
+                **listing,
                 "Target %": number(row.target_pct),
                 "Current %": number(row.current_pct),
                 "Drift %": number(row.drift_pct),
@@ -87,4 +106,15 @@ def summary_csv_row(plan: PlanProposed) -> dict[str, str]:
         "turnover_pct": number(s.turnover_pct),
         "estimated_commissions": number(s.estimated_commissions),
         "currency": s.currency,
+        **(
+            {
+                "cash_after_by_currency": " ".join(
+                    f"{c} {number(v)}" for c, v in s.cash_by_currency_after.items()
+                ),
+                "gross_fx": number(s.gross_fx),
+                "unfunded": " ".join(f"{c} {number(v)}" for c, v in s.unfunded.items()),
+            }
+            if s.cash_by_currency_after
+            else {}
+        ),
     }

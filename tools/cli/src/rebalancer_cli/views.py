@@ -12,7 +12,7 @@ from rich.table import Table
 from shared.contracts.base import Message
 from shared.contracts.orders import CommissionReported, OrderFilled, OrderRejected
 from shared.contracts.plans import PlanProposed, PlanRejected
-from shared.plans.rows import DRIFT_COLUMNS, drift_csv_rows, number
+from shared.plans.rows import drift_columns, drift_csv_rows, number
 from shared.plans.view import PlanStatus, PlanView
 from shared.rebalancing.ids import ClientOrderId
 
@@ -23,15 +23,17 @@ def drift_table(plan: PlanProposed, *, notes: bool = True) -> Table:
     """Return the drift table of ``plan`` (one row per symbol; skip reasons as notes)."""
     title = f"Plan {plan.plan_id} for {plan.account_id} ({plan.execution.value})"
     table = Table(title=title, title_justify="left")
-    for name in DRIFT_COLUMNS:
-        justify = "left" if name in ("Account", "Symbol", "Action") else "right"
+    columns = drift_columns(plan)
+    action = columns.index("Action")
+    for name in columns:
+        justify = "left" if name in ("Account", "Symbol", "Action", "Currency") else "right"
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     if notes:
         table.add_column("Note", style="yellow", overflow="fold")
     for row in drift_csv_rows(plan, grouped=True):
         style = _ACTION_STYLE.get(row["Action"], "")
-        cells = [row[c] for c in DRIFT_COLUMNS]
-        cells[6] = f"[{style}]{cells[6]}[/]" if style else cells[6]
+        cells = [row[c] for c in columns]
+        cells[action] = f"[{style}]{cells[action]}[/]" if style else cells[action]
         table.add_row(*cells, *([row["Note"]] if notes else []))
     return table
 
@@ -39,7 +41,8 @@ def drift_table(plan: PlanProposed, *, notes: bool = True) -> Table:
 def summary_table(plan: PlanProposed) -> Table:
     """Return the batch summary of ``plan`` as a two-column table."""
     s = plan.summary
-    table = Table(title="Batch Summary", title_justify="left", show_header=False)
+    title = "Batch Summary" if s.currency == "USD" else f"Batch Summary ({s.currency})"
+    table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("Item")
     table.add_column("Value", justify="right")
     for label, value in (
@@ -54,11 +57,30 @@ def summary_table(plan: PlanProposed) -> Table:
         ("Cash After", number(s.cash_after)),
         ("Turnover %", number(s.turnover_pct)),
         ("Est. Commissions", number(s.estimated_commissions)),
+        *_currency_lines(plan),
         ("Legs", str(len(plan.legs))),
         ("Valid Until", plan.valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")),
     ):
         table.add_row(label, value)
     return table
+
+
+def _currency_lines(plan: PlanProposed) -> list[tuple[str, str]]:
+    """Cash per currency before and after, the FX legs and what no cash pays for."""
+    s = plan.summary
+    if not s.cash_by_currency_after:
+        return []
+    lines = [
+        (f"Cash {c} (before -> after)", f"{number(s.cash_by_currency_before.get(c))} -> "
+         f"{number(v)}")
+        for c, v in s.cash_by_currency_after.items()
+    ]  # fmt: skip
+    lines += [(f"Rate {c} in {s.currency}", number(r, 6)) for c, r in s.exchange_rates.items()]
+    lines.append((f"FX legs ({s.currency})", number(s.gross_fx)))
+    lines += [(f"Unfunded {c}", number(v)) for c, v in s.unfunded.items()]
+    if s.currency_policy:
+        lines.append(("Currency policy", s.currency_policy))
+    return lines
 
 
 def warnings_table(plan: PlanProposed) -> Table | None:

@@ -217,15 +217,45 @@ def approve(
         return reject(record, "approval", [halted_reason(facts.halt_reason)], facts.now)
     if isinstance(context, Reason):
         return reject(record, "risk", [context], facts.now)
-    legs = [
-        RiskLeg(leg.symbol, leg.side, leg.quantity, leg.reference_price)
-        for leg in record.proposal.legs
-    ]
-    reasons = check_plan(legs, policy, context)
+    legs, missing = risk_legs(record, context.rates)
+    reasons = missing + check_plan(legs, policy, context)
     if reasons:
         return reject(record, "risk", reasons, facts.now)
     event = PlanApproved(**_envelope(record, facts.now), approved_by=by)
     return Decision((event,), effects=(WriteReport("pre_trade"), StartRun()))
+
+
+def risk_legs(
+    record: PlanRecord, rates: Mapping[str, Decimal]
+) -> tuple[list[RiskLeg], list[Reason]]:
+    """The plan's legs as the gate sees them, valued in the base currency at IB's rates."""
+    legs: list[RiskLeg] = []
+    missing: list[Reason] = []
+    for leg in record.proposal.legs:
+        rate = rates.get(leg.currency, None) if leg.currency else Decimal(1)
+        if rate is None:
+            missing.append(
+                Reason(
+                    code="no_exchange_rate",
+                    symbol=leg.symbol,
+                    message=f"{leg.symbol} trades in {leg.currency} and IB reported no exchange "
+                    "rate for it, so the gate cannot value it; retry once the account values "
+                    "are complete",
+                )
+            )
+            rate = Decimal(1)
+        legs.append(
+            RiskLeg(
+                leg.symbol,
+                leg.side,
+                leg.quantity,
+                leg.reference_price,
+                rate=rate,
+                magnifier=leg.price_magnifier,
+                fx=leg.sec_type == "CASH",
+            )
+        )
+    return legs, missing
 
 
 def reject(record: PlanRecord, stage: str, reasons: list[Reason], now: datetime) -> Decision:
@@ -358,7 +388,10 @@ def results(
     for leg in record.proposal.legs:
         tracks = attempts.get(leg.leg, [])
         ordered = sized.get(leg.leg, tracks[0].quantity if tracks else Decimal(0))
-        found.append(leg_result(leg.leg, leg.symbol, leg.side, ordered, tracks, record.plan_id))
+        result = leg_result(leg.leg, leg.symbol, leg.side, ordered, tracks, record.plan_id)
+        if leg.currency is not None:
+            result = result.model_copy(update={"currency": leg.currency})
+        found.append(result)
     return tuple(found)
 
 

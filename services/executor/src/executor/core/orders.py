@@ -15,6 +15,8 @@ from shared.rebalancing.ids import ClientOrderId
 SOURCE = "executor"
 
 TICK = Decimal("0.01")
+FX_TICK = Decimal("0.00005")
+"""IDEALPRO's order grid: half a pip (quotes come in 0.1 pip, limits must be on 0.5)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,9 @@ class OrderSpec:
     outside_rth: bool
 
 
-def limit_at_mid(side: Side, bid: Decimal, ask: Decimal, offset_bps: Decimal) -> Decimal:
+def limit_at_mid(
+    side: Side, bid: Decimal, ask: Decimal, offset_bps: Decimal, tick: Decimal = TICK
+) -> Decimal:
     """Limit price at the mid, moved ``offset_bps`` toward the market, on the cent grid.
 
     Buys round up and sells round down so the offset is never eaten by the rounding.
@@ -35,8 +39,8 @@ def limit_at_mid(side: Side, bid: Decimal, ask: Decimal, offset_bps: Decimal) ->
     mid = (bid + ask) / 2
     offset = mid * offset_bps / Decimal(10_000)
     if side == Side.BUY:
-        return (mid + offset).quantize(TICK, rounding=ROUND_CEILING)
-    return (mid - offset).quantize(TICK, rounding=ROUND_FLOOR)
+        return ((mid + offset) / tick).quantize(Decimal(1), rounding=ROUND_CEILING) * tick
+    return ((mid - offset) / tick).quantize(Decimal(1), rounding=ROUND_FLOOR) * tick
 
 
 def order_spec(
@@ -47,6 +51,7 @@ def order_spec(
     *,
     fallback: bool = False,
     reprice_bps: Decimal = Decimal(0),
+    fx: bool = False,
 ) -> OrderSpec:
     """Return the order for a leg under ``policy``; ``fallback`` forces a plain market order.
 
@@ -55,6 +60,8 @@ def order_spec(
     must refuse it. ``reprice_bps`` widens the limit offset for a repriced attempt.
     """
     outside_rth = policy.outside_rth
+    if fx:
+        return _fx_spec(policy, side, bid, ask, reprice_bps, fallback=fallback)
     if fallback or policy.order_type == OrderStyle.MARKET:
         return OrderSpec(OrderType.MARKET, None, None, outside_rth)
     if policy.order_type == OrderStyle.LIMIT:
@@ -71,8 +78,36 @@ def order_spec(
     )
 
 
+def _fx_spec(
+    policy: ExecutionPolicy,
+    side: Side,
+    bid: Decimal | None,
+    ask: Decimal | None,
+    reprice_bps: Decimal,
+    *,
+    fallback: bool,
+) -> OrderSpec:
+    """An FX leg: a limit on IDEALPRO's half-pip grid when the account trades limits, else a
+    market order (IB's algos do not apply to FX; FX trades around the clock)."""
+    if policy.order_type != OrderStyle.LIMIT or fallback:
+        return OrderSpec(OrderType.MARKET, None, None, False)
+    if bid is None or ask is None or bid <= 0 or ask <= 0:
+        if policy.fallback_to_market:
+            return OrderSpec(OrderType.MARKET, None, None, False)
+        return OrderSpec(OrderType.LIMIT, None, None, False)
+    price = limit_at_mid(side, bid, ask, policy.limit_offset_bps + reprice_bps, FX_TICK)
+    return OrderSpec(OrderType.LIMIT, price, None, False)
+
+
 ALGO_TYPES = frozenset({OrderType.MIDPRICE, OrderType.ADAPTIVE})
 """Order types that IB may refuse for entitlement or venue reasons (fallback applies)."""
+
+
+def _listing(leg: PlanLeg) -> dict[str, str]:
+    """Where the leg trades: an FX pair on IDEALPRO, a stock on SMART in its currency."""
+    if leg.sec_type == "CASH":
+        return {"currency": leg.currency or "USD", "exchange": "IDEALPRO", "sec_type": "CASH"}
+    return {"currency": leg.currency} if leg.currency else {}
 
 
 def submit_order(
@@ -94,6 +129,7 @@ def submit_order(
         account_id=proposal.account_id,
         symbol=leg.symbol,
         con_id=leg.con_id,
+        **_listing(leg),
         side=leg.side,
         quantity=quantity,
         order_type=spec.order_type,

@@ -62,8 +62,12 @@ class PlanRecord:
         return self.view.status
 
     def legs(self, side: Side) -> list[PlanLeg]:
-        """The plan's legs of one side, in plan order."""
-        return [leg for leg in self.proposal.legs if leg.side == side]
+        """The plan's stock legs of one side, in plan order (FX legs: :meth:`fx_legs`)."""
+        return [leg for leg in self.proposal.legs if leg.side == side and leg.sec_type != "CASH"]
+
+    def fx_legs(self) -> list[PlanLeg]:
+        """The plan's FX legs (run after the sells, before the buys), in plan order."""
+        return [leg for leg in self.proposal.legs if leg.sec_type == "CASH"]
 
     def leg(self, number: int) -> PlanLeg:
         """The leg numbered ``number``."""

@@ -28,6 +28,12 @@ class RiskLeg:
     quantity: Decimal
     reference_price: Decimal
     limit_price: Decimal | None = None
+    rate: Decimal = Decimal(1)
+    """One unit of the leg's currency in the account's base currency."""
+    magnifier: int = 1
+    """IB's priceMagnifier: prices in 1/n of the currency (pence)."""
+    fx: bool = False
+    """An FX leg: it moves cash between currencies, no position."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,30 @@ def quotes_of(view: PortfolioView) -> dict[str, FreshQuote]:
     }
 
 
+def rates_of(view: PortfolioView) -> dict[str, Decimal]:
+    """IB's exchange rates of the view, the base currency's (1) included."""
+    return {**view.exchange_rates, view.currency: Decimal(1)}
+
+
+def magnifiers_of(view: PortfolioView) -> dict[str, int]:
+    """Symbols quoted in 1/n of their currency (pence), by symbol."""
+    return {q.symbol: q.price_magnifier for q in view.quotes if q.price_magnifier != 1}
+
+
 def exposure_of(view: PortfolioView, quotes: dict[str, FreshQuote]) -> Exposure:
-    """The account's holdings valued at the fresh quote, else the bridge's mark, else cost."""
+    """The account's holdings in the base currency, valued at the fresh quote, else the
+    bridge's mark, else cost (a holding in a currency without a rate counts at 1:1)."""
+    rates = rates_of(view)
+    magnifiers = magnifiers_of(view)
     holdings: dict[str, tuple[Decimal, Decimal]] = {}
     for position in view.positions:
         quote = quotes.get(position.symbol)
-        price = (quote.mid if quote else None) or position.market_price or position.average_cost
-        holdings[position.symbol] = (position.quantity, price)
+        mid = quote.mid if quote else None
+        if mid is not None:
+            mid = mid / magnifiers.get(position.symbol, 1)
+        price = mid or position.market_price or position.average_cost
+        rate = rates.get(position.currency, Decimal(1))
+        holdings[position.symbol] = (position.quantity, price * rate)
     return Exposure(holdings)
 
 
@@ -80,10 +103,16 @@ class RiskContext:
     orders_today: int = 0
     notional_today: Decimal = Decimal(0)
     max_data_age_s: float = 300.0
+    rates: dict[str, Decimal] = field(default_factory=dict)
+    """IB's exchange rates: one unit of a currency in the base (the base itself: 1)."""
 
 
 def _notional(leg: RiskLeg) -> Decimal:
-    return abs(leg.quantity) * (leg.limit_price or leg.reference_price)
+    """The leg's value in the account's base currency."""
+    price = leg.limit_price or leg.reference_price
+    if leg.magnifier == 1 and leg.rate == 1:
+        return abs(leg.quantity) * price
+    return abs(leg.quantity) * price / leg.magnifier * leg.rate
 
 
 def check_plan(legs: list[RiskLeg], policy: ExecutionPolicy, ctx: RiskContext) -> list[Reason]:
@@ -192,10 +221,11 @@ def _leverage(legs: list[RiskLeg], policy: ExecutionPolicy, ctx: RiskContext) ->
     if ctx.net_liquidation <= 0:
         return [Reason(code="no_net_liquidation", message="net liquidation is not positive")]
     change: dict[str, Decimal] = {}
+    legs = [leg for leg in legs if not leg.fx]
     for leg in legs:
         signed = leg.quantity if leg.side == Side.BUY else -leg.quantity
         change[leg.symbol] = change.get(leg.symbol, Decimal(0)) + signed
-    prices = {leg.symbol: leg.limit_price or leg.reference_price for leg in legs}
+    prices = {leg.symbol: _notional(leg) / abs(leg.quantity) for leg in legs if leg.quantity}
     post = ctx.exposure.after(change, prices) / ctx.net_liquidation
     if post <= policy.max_post_leverage:
         return []
@@ -242,7 +272,7 @@ def _collar(legs: list[RiskLeg], policy: ExecutionPolicy, ctx: RiskContext) -> l
 def _no_short(legs: list[RiskLeg], ctx: RiskContext) -> list[Reason]:
     reasons = []
     for leg in legs:
-        if leg.side != Side.SELL:
+        if leg.side != Side.SELL or leg.fx:
             continue
         held = ctx.positions.get(leg.symbol, Decimal(0))
         available = held - ctx.open_sell_quantity.get(leg.symbol, Decimal(0))

@@ -32,6 +32,8 @@ class PlanRun:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     abort: str | None = None
     cash_at_gate: Decimal | None = None
+    cash_before_fx: dict[str, Decimal] | None = None
+    """Cash per currency when the FX legs were sized (None after a restart)."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ from executor.core.decide import (
     WriteReport,
 )
 from executor.core.plan import PlanRecord
-from executor.core.risk import RiskContext, exposure_of, quotes_of
+from executor.core.risk import RiskContext, exposure_of, quotes_of, rates_of
 from executor.core.window import in_window
 from executor.metrics import ExecutorMetrics
 from executor.service.book import Book
@@ -234,6 +234,7 @@ class PlanService:
             orders_today=count,
             notional_today=notional,
             max_data_age_s=self.settings.max_data_age_s,
+            rates=rates_of(view),
         )
 
     async def expire_at(self, plan_id: str, at: datetime) -> None:

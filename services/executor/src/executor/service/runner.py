@@ -24,7 +24,13 @@ from executor.core.decide import Decision, Facts
 from executor.core.orders import order_spec, submit_order
 from executor.core.plan import PlanRecord
 from executor.core.risk import FreshQuote, quotes_of
-from executor.core.sizing import size_buys
+from executor.core.sizing import (
+    Money,
+    is_multi_currency,
+    size_buys,
+    size_buys_by_currency,
+    size_fx,
+)
 from executor.core.tracking import OrderTrack
 from executor.metrics import ExecutorMetrics
 from executor.service.book import Book
@@ -53,6 +59,16 @@ class NoCashView(Exception):
     def __init__(self, reason: Reason) -> None:
         super().__init__(reason.message)
         self.reason = reason
+
+
+def money_of(view: PortfolioView) -> Money:
+    """The view's cash per currency and rates, for sizing."""
+    return Money(
+        base=view.currency,
+        cash=dict(view.cash_by_currency) or {view.currency: view.total_cash},
+        rates=dict(view.exchange_rates),
+        net_liquidation=view.net_liquidation,
+    )
 
 
 class PortfolioReader(Protocol):
@@ -123,7 +139,8 @@ class Runner:
             return
         policy = self.ports.policy(record.account_id)
         await self._sells(record, policy)
-        problems = await self._buys(record, policy)
+        problems = await self._fx(record, policy)
+        problems += await self._buys(record, policy)
         await self._finish(plan_id, problems, started)
 
     async def _start(self, plan_id: str) -> PlanRecord:
@@ -153,6 +170,99 @@ class Runner:
             if self.book.last_attempt(record.plan_id, leg.leg) is None:
                 await self._send(record, leg, leg.quantity, 0, policy, quotes.get(leg.symbol))
         await self._settle(record, sells, policy, policy.sell_fill_timeout_s)
+
+    async def _fx(self, record: PlanRecord, policy: ExecutionPolicy) -> list[Reason]:
+        """Size the unsent FX legs from the cash there is after the sells, send them, wait."""
+        fx_legs = record.fx_legs()
+        run = self.book.run(record.plan_id)
+        if not fx_legs or run.abort:
+            return []
+        plan = record.proposal
+        unsent = [leg for leg in fx_legs if self.book.last_attempt(plan.plan_id, leg.leg) is None]
+        quotes: dict[str, FreshQuote] = {}
+        if unsent:
+            assert plan.sizing is not None, "a live plan with FX legs carries its sizing terms"
+            try:
+                view = await self._view_after_sells(record)
+            except NoCashView as error:
+                return [] if run.abort else [error.reason]
+            quotes = quotes_of(view)
+            buys = [
+                leg
+                for leg in record.legs(Side.BUY)
+                if self.book.last_attempt(plan.plan_id, leg.leg) is None
+            ]
+            sizes = size_fx(
+                unsent,
+                buys,
+                plan.sizing,
+                policy,
+                money=money_of(view),
+                quotes=quotes,
+                margin_bps=Decimal(str(self.settings.buy_price_margin_bps)),
+            )
+            log.info("FX legs sized from cash %s: %s", dict(view.cash_by_currency), sizes)
+            run.cash_before_fx = dict(view.cash_by_currency)
+            self._sized(plan.plan_id).update(sizes)
+        for leg in unsent:
+            if run.abort:
+                break
+            quantity = self._sized(plan.plan_id).get(leg.leg, leg.quantity)
+            if quantity > 0:
+                await self._send(record, leg, quantity, 0, policy, quotes.get(leg.symbol))
+        await self._settle(record, fx_legs, policy, policy.fill_timeout_s)
+        return []
+
+    async def _view_after_sells(self, record: PlanRecord) -> PortfolioView:
+        """A fresh view once the sells' proceeds show in the cash (or ``cash_wait_s`` passed)."""
+        plan = record.proposal
+        symbols = tuple(sorted({leg.symbol for leg in plan.legs}))
+        rates = plan.summary.exchange_rates
+        sold = Decimal(0)
+        for leg in record.legs(Side.SELL):  # the proceeds in the base, at the plan's rates
+            rate = rates.get(leg.currency or "", Decimal(1)) / leg.price_magnifier
+            tracks = self.book.attempts(plan.plan_id).get(leg.leg, [])
+            sold += sum((t.value for t in tracks), Decimal(0)) * rate
+        expected = (self.book.run(plan.plan_id).cash_at_gate or Decimal(0)) + sold
+        deadline = time.monotonic() + self.settings.cash_wait_s
+        while True:
+            view = await self._cash_view(record, symbols)  # waits through an outage
+            arrived = view.total_cash >= expected - CASH_TOLERANCE
+            if sold <= 0 or arrived or time.monotonic() > deadline:
+                return view
+            await asyncio.sleep(0.25)
+
+    async def _view_after_fx(self, record: PlanRecord) -> PortfolioView:
+        """A fresh view once every filled FX leg's currency shows its cash (or the wait ends)."""
+        plan = record.proposal
+        symbols = tuple(sorted({leg.symbol for leg in plan.legs}))
+        bought = self._fx_bought(record)
+        before = self.book.run(plan.plan_id).cash_before_fx or {}
+        deadline = time.monotonic() + self.settings.cash_wait_s
+        while True:
+            view = await self._cash_view(record, symbols)  # waits through an outage
+            cash = view.cash_by_currency
+            # IB's account values trail the fills: wait until each bought currency shows it
+            # (after a restart, until it is no longer negative). Late values only shrink buys.
+            arrived = all(
+                cash.get(c, Decimal(0))
+                >= (before[c] + amount - CASH_TOLERANCE if c in before else Decimal(0))
+                for c, amount in bought.items()
+            )
+            if arrived or time.monotonic() > deadline:
+                return view
+            await asyncio.sleep(0.25)
+
+    def _fx_bought(self, record: PlanRecord) -> dict[str, Decimal]:
+        """How much of each currency the filled FX legs bought."""
+        found: dict[str, Decimal] = {}
+        attempts = self.book.attempts(record.plan_id)
+        for leg in record.fx_legs():
+            tracks = attempts.get(leg.leg, [])
+            got = sum((t.filled if leg.side == Side.BUY else t.value for t in tracks), Decimal(0))
+            if got > 0 and leg.funds_currency:
+                found[leg.funds_currency] = found.get(leg.funds_currency, Decimal(0)) + got
+        return found
 
     async def _buys(self, record: PlanRecord, policy: ExecutionPolicy) -> list[Reason]:
         """Size the unsent buys from the cash there is now, send them, wait for them to end."""
@@ -195,6 +305,8 @@ class Runner:
         """Read the cash after the sells and size the unsent buys within it."""
         plan = record.proposal
         assert plan.sizing is not None, "a live plan with buys carries its sizing terms"
+        if is_multi_currency(plan.legs, plan.sizing.base_currency):
+            return await self._size_buys_by_currency(record, policy, unsent)
         symbols = tuple(sorted({leg.symbol for leg in plan.legs}))
         tracks = self.book.plan_orders(plan.plan_id)
         sold = sum((t.value for t in tracks if t.side == Side.SELL), Decimal(0))
@@ -259,6 +371,36 @@ class Runner:
             )
         )
 
+    async def _size_buys_by_currency(
+        self, record: PlanRecord, policy: ExecutionPolicy, unsent: list[PlanLeg]
+    ) -> tuple[dict[int, Decimal], dict[str, FreshQuote]]:
+        """Read each currency's cash after the sells and the FX legs; size the buys in it."""
+        plan = record.proposal
+        assert plan.sizing is not None
+        view = (
+            await self._view_after_fx(record)
+            if record.fx_legs()
+            else await self._view_after_sells(record)
+        )
+        quotes = quotes_of(view)
+        sizing = size_buys_by_currency(
+            unsent,
+            plan.sizing,
+            policy,
+            money=money_of(view),
+            quotes=quotes,
+            working=self.book.plan_orders(plan.plan_id),
+            margin_bps=Decimal(str(self.settings.buy_price_margin_bps)),
+        )
+        log.info(
+            "buys sized from cash %s (budget %s %s): %s",
+            dict(view.cash_by_currency),
+            sizing.budget,
+            view.currency,
+            sizing.quantities,
+        )
+        return sizing.quantities, quotes
+
     async def _send(
         self,
         record: PlanRecord,
@@ -287,6 +429,7 @@ class Runner:
             quote.ask if quote else None,
             fallback=fallback,
             reprice_bps=Decimal(str(self.settings.reprice_bps)) if reprice else Decimal(0),
+            fx=leg.sec_type == "CASH",
         )
         facts = self.ports.facts()
         command = submit_order(plan, leg, quantity, attempt, spec, facts.now, facts.order_valid_for)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from ib_async import Contract, Order, Stock, TagValue
 
 from shared.contracts.order_commands import OrderType, SubmitOrder
+from shared.rebalancing.fx import fx_pair_of
+
+FX_EXCHANGES = frozenset({"IDEALPRO", "FXCONV"})
+"""Where FX pairs trade (IDEALPRO) or convert (FXCONV, IB's conversion route)."""
 
 ORDER_TYPE: dict[OrderType, str] = {
     OrderType.MARKET: "MKT",
@@ -16,7 +20,10 @@ ORDER_TYPE: dict[OrderType, str] = {
 
 
 def contract_for(symbol: str, currency: str = "USD", exchange: str = "SMART") -> Contract:
-    """Return an unqualified stock contract for a symbol."""
+    """Return an unqualified contract: an FX pair (``EUR.USD`` on IDEALPRO), else a stock."""
+    pair = fx_pair_of(symbol)
+    if pair is not None and exchange in FX_EXCHANGES:
+        return Contract(secType="CASH", symbol=pair.base, currency=pair.quote, exchange=exchange)
     return Stock(symbol, exchange, currency)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from ib_async import AccountValue, PortfolioItem, Ticker
+from ib_async import AccountValue, Contract, PortfolioItem, Ticker
 from ib_async import Position as IbPosition
 
 from gateway_bridge.parsing.numbers import decimal_or_none, price_or_none, quantity
+from gateway_bridge.validation import InstrumentRules
 from shared.contracts.account import AccountSnapshot
 from shared.contracts.portfolio import Quote
 from shared.contracts.positions import Position
@@ -32,6 +34,9 @@ ACCOUNT_TAGS: dict[str, str] = {
     "UnrealizedPnL": "unrealized_pnl",
 }
 """IB account tags (in the account's base currency) -> AccountSnapshot fields."""
+
+RATE_TAG = "ExchangeRate"
+"""Per currency: one unit's value in the base currency (IB sends 1.00 for the base)."""
 
 CASH_TAG = "CashBalance"
 """Per-currency cash; IB also sends a 'BASE' line, the total in the base currency."""
@@ -86,6 +91,23 @@ def account_fields(
     return base, fields, cash
 
 
+def exchange_rates(values: Iterable[AccountValue]) -> dict[str, Decimal]:
+    """IB's ExchangeRate per currency (the BASE line and unusable values left out)."""
+    rates: dict[str, Decimal] = {}
+    for value in values:
+        if value.modelCode or value.tag != RATE_TAG or value.currency in ("", "BASE"):
+            continue
+        rate = decimal_or_none(value.value)
+        if rate is not None and rate > 0:
+            rates[value.currency] = rate
+    return rates
+
+
+def is_cash_position(item: IbPosition | PortfolioItem) -> bool:
+    """An FX position (secType CASH): its value is in the cash balances already."""
+    return item.contract.secType == "CASH"
+
+
 def account_snapshot(
     account: str,
     values: Iterable[AccountValue],
@@ -93,6 +115,7 @@ def account_snapshot(
     daily_pnl: Decimal | None = None,
 ) -> AccountSnapshot | None:
     """Return an AccountSnapshot, or None until IB sent net liquidation and total cash."""
+    values = list(values)
     base, fields, cash = account_fields(values)
     if "net_liquidation" not in fields or "total_cash" not in fields:
         return None
@@ -101,6 +124,7 @@ def account_snapshot(
         account_id=account,
         currency=base,
         cash_by_currency=cash or {base: fields["total_cash"]},
+        exchange_rates=exchange_rates(values),
         daily_pnl=daily_pnl,
         **fields,
     )
@@ -121,7 +145,7 @@ def price_updated(ticker: Ticker, source: str, now: datetime) -> PriceUpdated | 
         source=source,
         ts_event=ticker.time or now,
         ts_init=now,
-        symbol=ticker.contract.symbol,
+        symbol=symbol_of(ticker.contract),
         con_id=ticker.contract.conId or None,
         bid=price_or_none(ticker.bid),
         ask=price_or_none(ticker.ask),
@@ -131,14 +155,34 @@ def price_updated(ticker: Ticker, source: str, now: datetime) -> PriceUpdated | 
     )
 
 
-def quote_of(symbol: str, ticker: Ticker | None, min_increment: Decimal | None = None) -> Quote:
+def symbol_of(contract: Contract) -> str:
+    """Our name of a contract: its symbol, or ``EUR.USD`` for an FX pair."""
+    if contract.secType == "CASH" and contract.symbol and contract.currency:
+        return f"{contract.symbol}.{contract.currency}"
+    return contract.symbol
+
+
+def quote_of(
+    symbol: str,
+    ticker: Ticker | None,
+    min_increment: Decimal | None = None,
+    rules: InstrumentRules | None = None,
+) -> Quote:
     """Return a Quote; a ticker without a usable price is a 'missing' quote, never a zero."""
+    listing: dict[str, Any] = {}
+    if rules is not None:
+        listing = {
+            "currency": rules.currency,
+            "price_magnifier": rules.price_magnifier,
+            "sec_type": rules.sec_type,
+        }
     if ticker is None or not has_price(ticker):
         return Quote(
             symbol=symbol,
             con_id=(ticker.contract.conId or None) if ticker and ticker.contract else None,
             status="missing",
             min_quantity_increment=min_increment,
+            **listing,
         )
     return Quote(
         symbol=symbol,
@@ -151,6 +195,7 @@ def quote_of(symbol: str, ticker: Ticker | None, min_increment: Decimal | None =
         market_data_type=MARKET_DATA_TYPE.get(ticker.marketDataType, MarketDataType.LIVE),
         as_of=ticker.time,
         min_quantity_increment=min_increment,
+        **listing,
     )
 
 
@@ -164,9 +209,12 @@ def live_price(ticker: Ticker | None) -> Decimal | None:
     return price_or_none(ticker.last) or price_or_none(ticker.close)
 
 
-def position_value(position: Position, ticker: Ticker | None) -> Decimal | None:
-    """Return a position's market value: at the live price, else as IB valued it, else None."""
-    price = live_price(ticker) or position.market_price
-    if price is not None:
-        return position.quantity * price
+def position_value(position: Position, ticker: Ticker | None, magnifier: int = 1) -> Decimal | None:
+    """Return a position's market value in its currency: at the live price (a pence quote in
+    pounds), else as IB valued it, else None."""
+    live = live_price(ticker)
+    if live is not None:
+        return position.quantity * live / magnifier
+    if position.market_price is not None:
+        return position.quantity * position.market_price
     return position.market_value

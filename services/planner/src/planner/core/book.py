@@ -39,6 +39,26 @@ class Book:
     """Holdings left alone: symbol -> (market value, why)."""
     steps: dict[str, Decimal]
     warnings: list[str] = field(default_factory=list)
+    base: str = "USD"
+    cash_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    """Cash per currency, each in its own currency (the base's alone when IB sent no others)."""
+    rates: dict[str, Decimal] = field(default_factory=dict)
+    """Currency -> one unit's value in the base currency (the base itself: 1)."""
+    currency_of: dict[str, str] = field(default_factory=dict)
+    """Symbol -> the currency it is priced in (only those not in the base currency)."""
+    native: dict[str, Prices] = field(default_factory=dict)
+    """Prices of a symbol not in the base currency, as quoted (``prices`` are in the base)."""
+    magnifier: dict[str, int] = field(default_factory=dict)
+    multi_currency: bool = False
+    """Whether anything is priced or held in a currency other than the base (or in pence)."""
+
+    def currency(self, symbol: str) -> str:
+        """The currency a symbol is priced in."""
+        return self.currency_of.get(symbol, self.base)
+
+    def native_prices(self, symbol: str) -> Prices:
+        """A symbol's prices as quoted (in its currency, times its price magnifier)."""
+        return self.native.get(symbol) or self.prices[symbol]
 
     @property
     def unmanaged_value(self) -> Decimal:
@@ -81,7 +101,10 @@ def read_book(
                 _step(symbol, quotes.get(symbol), policy, warnings) if fractional else ONE
             )
 
-    unmanaged = _unmanaged(unmanaged_skip, positions, held, quotes, reasons)
+    base = portfolio.currency
+    rates = _rates(portfolio)
+    currency_of, native, magnifier = _in_base(prices, positions, quotes, base, rates, reasons)
+    unmanaged = _unmanaged(unmanaged_skip, positions, held, quotes, reasons, (base, rates))
     if reasons:
         return Rejection(tuple(reasons))
     return Book(
@@ -93,6 +116,73 @@ def read_book(
         unmanaged=unmanaged,
         steps=steps,
         warnings=warnings,
+        base=base,
+        cash_by_currency=dict(portfolio.cash_by_currency) or {base: portfolio.total_cash},
+        rates=rates,
+        currency_of=currency_of,
+        native=native,
+        magnifier=magnifier,
+        multi_currency=bool(currency_of)
+        or any(c != base and v != 0 for c, v in portfolio.cash_by_currency.items()),
+    )
+
+
+def _rates(portfolio: PortfolioView) -> dict[str, Decimal]:
+    rates = {c: r for c, r in portfolio.exchange_rates.items() if r.is_finite() and r > 0}
+    rates[portfolio.currency] = ONE
+    return rates
+
+
+def _symbol_currency(
+    symbol: str, positions: dict[str, Position], quotes: dict[str, Quote], base: str
+) -> tuple[str, int]:
+    quote = quotes.get(symbol)
+    if quote is not None and quote.currency:
+        return quote.currency, quote.price_magnifier
+    position = positions.get(symbol)
+    if position is not None:
+        return position.currency, quote.price_magnifier if quote is not None else 1
+    # A bridge that names no currency looked every symbol up as a US listing.
+    return ("USD" if quote is not None else base), 1
+
+
+def _in_base(
+    prices: dict[str, Prices],
+    positions: dict[str, Position],
+    quotes: dict[str, Quote],
+    base: str,
+    rates: dict[str, Decimal],
+    reasons: list[Reason],
+) -> tuple[dict[str, str], dict[str, Prices], dict[str, int]]:
+    """Turn the prices of symbols quoted in another currency (or in pence) into the base
+    currency, in place; return each such symbol's currency, its quoted prices and magnifier."""
+    currency_of: dict[str, str] = {}
+    native: dict[str, Prices] = {}
+    magnifier: dict[str, int] = {}
+    for symbol, quoted in list(prices.items()):
+        currency, times = _symbol_currency(symbol, positions, quotes, base)
+        if currency == base and times == 1:
+            continue
+        rate = rates.get(currency)
+        if rate is None:
+            reasons.append(_no_rate(symbol, currency, base))
+            continue
+        currency_of[symbol] = currency
+        native[symbol] = quoted
+        magnifier[symbol] = times
+        factor = rate / times
+        prices[symbol] = Prices(quoted.value * factor, quoted.buy * factor, quoted.sell * factor)
+    return currency_of, native, magnifier
+
+
+def _no_rate(symbol: str, currency: str, base: str) -> Reason:
+    return Reason(
+        code="no_exchange_rate",
+        message=f"{symbol} is priced in {currency}, and IB reported no exchange rate from "
+        f"{currency} to the account's base currency {base}; retry once the account values "
+        "are complete.",
+        symbol=symbol,
+        field="exchange_rates",
     )
 
 
@@ -104,11 +194,6 @@ def _holdings(
     quantities: dict[str, Decimal] = {}
     for position in portfolio.positions:
         symbol = normalise_symbol(position.symbol)
-        if position.currency != portfolio.currency:
-            warnings.append(
-                f"{symbol} is held in {position.currency}, not the account's "
-                f"{portfolio.currency}; its value is taken as reported."
-            )
         quantities[symbol] = quantities.get(symbol, ZERO) + position.quantity
         positions[symbol] = position
     return positions, {s: q for s, q in quantities.items() if q != 0}
@@ -139,11 +224,21 @@ def _unmanaged(
     held: dict[str, Decimal],
     quotes: dict[str, Quote],
     reasons: list[Reason],
+    money_of: tuple[str, dict[str, Decimal]] = ("USD", {}),
 ) -> dict[str, tuple[Decimal, Skip]]:
-    """The value of each holding left alone (a reason for one that cannot be valued)."""
+    """The value of each holding left alone, in the base currency (a reason for one that
+    cannot be valued)."""
+    base, rates = money_of
     unmanaged: dict[str, tuple[Decimal, Skip]] = {}
     for symbol, skip in skips.items():
-        price = fallback_value_price(positions[symbol], quotes.get(symbol))
+        position = positions[symbol]
+        price = fallback_value_price(position, quotes.get(symbol))
+        if price is not None and position.currency != base:
+            rate = rates.get(position.currency)
+            if rate is None:
+                reasons.append(_no_rate(symbol, position.currency, base))
+                continue
+            price *= rate
         if price is None:
             reasons.append(
                 Reason(

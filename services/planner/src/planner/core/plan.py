@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from planner.core.book import Book, read_book
+from planner.core.currencies import Budget, Funding, convert, separate
 from planner.core.quotes import Prices
 from planner.core.targets import normalise_symbol, resolve_targets
 from planner.core.types import Plan, Rejection, ResolvedTargets, Skip
@@ -31,6 +33,7 @@ from shared.rebalancing.costs import (
     round_to_step,
 )
 from shared.rebalancing.exposure import Exposure
+from shared.rebalancing.fx import FX_SIZE_STEP
 from shared.rebalancing.numbers import CENT, TEN_THOUSANDTH, fmt, money, ratio
 
 ZERO = Decimal(0)
@@ -109,11 +112,11 @@ def plan_rebalance(
         line.planned = line.wanted
     buys = [line for line in lines if line.side is Side.BUY and line.wanted > 0]
     exposure = _exposure(book)
-    _size_buys(buys, sells, book, exposure, policy, warnings)
+    funding = _size_buys(buys, sells, book, exposure, policy, warnings)
 
-    legs = _legs(sells, buys)
-    summary = _summary(book, exposure, legs, policy)
-    rows = [_row(line, managed_value) for line in lines]
+    legs = _legs(sells, buys, funding, book)
+    summary = _summary(book, exposure, legs, policy, funding)
+    rows = [_row(line, managed_value, book) for line in lines]
     rows.extend(
         _unmanaged_row(s, v, k, book.net_liquidation) for s, (v, k) in book.unmanaged.items()
     )
@@ -266,10 +269,10 @@ def _size_buys(
     exposure: Exposure,
     policy: PlanningPolicy,
     warnings: list[str],
-) -> None:
+) -> Funding | None:
     """Fit the buys into the cash after sells, buffer, commissions (and allowed leverage)."""
-    if not buys:
-        return
+    if not buys and not book.multi_currency:
+        return None
     proceeds = sum((line.planned * _prices(line).sell for line in sells), ZERO)
     sell_costs = sum((commission(line.planned, policy) for line in sells), ZERO)
     nlv = book.net_liquidation
@@ -279,6 +282,14 @@ def _size_buys(
     exposure_after_sells = exposure.after({line.symbol: -line.planned for line in sells}, {})
     exposure_budget = leverage * nlv - exposure_after_sells - sell_costs
     budget = max(ZERO, min(cash_budget, exposure_budget))
+    if book.multi_currency:
+        terms = Budget(total=budget, buffer=buffer, extra=(leverage - 1) * nlv)
+        if policy.currency_policy == "convert":
+            funding = convert(buys, sells, book, terms, policy, warnings)
+        else:
+            funding = separate(buys, sells, book, terms, policy)
+        _note_short(buys, book, funding, policy, warnings)
+        return funding
     demands = [
         BuyDemand(line.symbol, line.wanted, max(_prices(line).buy, _prices(line).value), line.step)
         for line in buys
@@ -299,6 +310,39 @@ def _size_buys(
             f"{fmt(proceeds)}, less the {policy.cash_buffer_pct}% cash buffer {fmt(buffer)} and "
             "estimated commissions."
         )
+    return None
+
+
+def _note_short(
+    buys: list[_Line], book: Book, funding: Funding, policy: PlanningPolicy, warnings: list[str]
+) -> None:
+    """Say which buys were reduced, and in which currency the cash was missing."""
+    for line in buys:
+        if line.planned < line.wanted:
+            line.skip = (
+                f"{Skip.NO_CASH.value} in {book.currency(line.symbol)} (wanted "
+                f"{fmt(line.wanted, 4)}, planned {fmt(line.planned, 4)})"
+            )
+    for currency, missing in sorted(funding.unfunded.items()):
+        if missing <= 0:
+            continue
+        if policy.currency_policy == "separate":
+            warnings.append(
+                f"Buys worth {fmt(missing)} {currency} were not planned: the {currency} cash "
+                f"does not pay for them and currency_policy is separate (no currency is "
+                f"converted or borrowed). Convert {currency} or set currency_policy: convert."
+            )
+        else:
+            warnings.append(
+                f"Buys worth {fmt(missing)} {currency} were not planned: the {currency} cash "
+                "does not pay for them."
+            )
+    if any(line.planned < line.wanted for line in buys) and not funding.unfunded:
+        warnings.append(
+            f"Buys were reduced to fit the account's cash (in {book.base}: cash "
+            f"{fmt(book.cash)} plus sells, less the {policy.cash_buffer_pct}% cash buffer and "
+            "estimated commissions)."
+        )
 
 
 def _prices(line: _Line) -> Prices:
@@ -317,14 +361,43 @@ def _exposure(book: Book) -> Exposure:
     return Exposure(holdings, other)
 
 
-def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
+def _legs(
+    sells: list[_Line], buys: list[_Line], funding: Funding | None, book: Book
+) -> tuple[PlanLeg, ...]:
+    """Sells, then the FX legs, then the buys (each in its currency when not all are USD)."""
     legs: list[PlanLeg] = []
-    for side, lines in ((Side.SELL, sells), (Side.BUY, buys)):
-        for line in lines:
-            if line.planned <= 0:
-                continue
-            prices = _prices(line)
-            price = prices.sell if side is Side.SELL else prices.buy
+    _stock_legs(legs, Side.SELL, sells, funding, book)
+    if funding is not None:
+        for fx in funding.fx:
+            order = fx.order
+            legs.append(
+                PlanLeg(
+                    leg=len(legs),
+                    symbol=order.pair.symbol,
+                    side=Side(order.side),
+                    quantity=order.quantity,
+                    reference_price=order.price,
+                    estimated_value=money(order.quantity * order.price),
+                    quantity_step=FX_SIZE_STEP,
+                    currency=order.pair.quote,
+                    sec_type="CASH",
+                    funds_currency=fx.buys,
+                    estimated_value_base=money(fx.value),
+                )
+            )
+    _stock_legs(legs, Side.BUY, buys, funding, book)
+    return tuple(legs)
+
+
+def _stock_legs(
+    legs: list[PlanLeg], side: Side, lines: list[_Line], funding: Funding | None, book: Book
+) -> None:
+    for line in lines:
+        if line.planned <= 0:
+            continue
+        prices = _prices(line)
+        price = prices.sell if side is Side.SELL else prices.buy
+        if funding is None:
             line.estimated_value = money(line.planned * price)
             legs.append(
                 PlanLeg(
@@ -337,19 +410,50 @@ def _legs(sells: list[_Line], buys: list[_Line]) -> tuple[PlanLeg, ...]:
                     quantity_step=line.step,
                 )
             )
-    return tuple(legs)
+            continue
+        native = book.native_prices(line.symbol)
+        quoted = native.sell if side is Side.SELL else native.buy
+        times = book.magnifier.get(line.symbol, 1)
+        line.estimated_value = money(line.planned * quoted / times)
+        legs.append(
+            PlanLeg(
+                leg=len(legs),
+                symbol=line.symbol,
+                side=side,
+                quantity=line.planned,
+                reference_price=quoted,
+                estimated_value=line.estimated_value,
+                quantity_step=line.step,
+                currency=book.currency(line.symbol),
+                estimated_value_base=money(line.planned * price),
+                price_magnifier=times,
+            )
+        )
+
+
+def _base_value(leg: PlanLeg) -> Decimal:
+    if leg.estimated_value_base is not None:
+        return leg.estimated_value_base
+    return leg.quantity * leg.reference_price
 
 
 def _summary(
-    book: Book, exposure: Exposure, legs: tuple[PlanLeg, ...], policy: PlanningPolicy
+    book: Book,
+    exposure: Exposure,
+    all_legs: tuple[PlanLeg, ...],
+    policy: PlanningPolicy,
+    funding: Funding | None = None,
 ) -> BatchSummary:
-    buy = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.BUY), ZERO)
-    sell = sum((leg.quantity * leg.reference_price for leg in legs if leg.side is Side.SELL), ZERO)
+    legs = [leg for leg in all_legs if leg.sec_type != "CASH"]
+    buy = sum((_base_value(leg) for leg in legs if leg.side is Side.BUY), ZERO)
+    sell = sum((_base_value(leg) for leg in legs if leg.side is Side.SELL), ZERO)
     fees = sum((commission(leg.quantity, policy) for leg in legs), ZERO)
     change = {leg.symbol: leg.quantity if leg.side is Side.BUY else -leg.quantity for leg in legs}
     nlv = book.net_liquidation
     pre = exposure.gross
     post = exposure.after(change, {s: p.value for s, p in book.prices.items()})
+    if funding is not None:
+        return _multi_summary(book, (pre, post, buy, sell, fees), funding, policy)
     return BatchSummary(
         net_liquidation=money(nlv),
         cash_before=money(book.cash),
@@ -362,10 +466,44 @@ def _summary(
         post_leverage=ratio(post / nlv),
         turnover_pct=ratio((buy + sell) / nlv * HUNDRED),
         estimated_commissions=money(fees),
+        currency=book.base,
     )
 
 
-def _row(line: _Line, managed_value: Decimal) -> DriftRow:
+def _multi_summary(
+    book: Book,
+    figures: tuple[Decimal, Decimal, Decimal, Decimal, Decimal],
+    funding: Funding,
+    policy: PlanningPolicy,
+) -> BatchSummary:
+    """The summary of a plan over several currencies: totals in the base, cash per currency."""
+    pre, post, buy, sell, fees = figures
+    fees += funding.fx_fees
+    nlv = book.net_liquidation
+    fx = sum((leg.value for leg in funding.fx), ZERO)
+    return BatchSummary(
+        net_liquidation=money(nlv),
+        cash_before=money(book.cash),
+        cash_after=money(book.cash + sell - buy - fees),
+        gross_buy=money(buy),
+        gross_sell=money(sell),
+        pre_gross_exposure=money(pre),
+        post_gross_exposure=money(post),
+        pre_leverage=ratio(pre / nlv),
+        post_leverage=ratio(post / nlv),
+        turnover_pct=ratio((buy + sell) / nlv * HUNDRED),
+        estimated_commissions=money(fees),
+        currency=book.base,
+        cash_by_currency_before={c: money(v) for c, v in sorted(book.cash_by_currency.items())},
+        cash_by_currency_after={c: money(v) for c, v in sorted(funding.cash_after.items())},
+        exchange_rates={c: r for c, r in sorted(book.rates.items()) if c != book.base},
+        gross_fx=money(fx),
+        unfunded={c: money(v) for c, v in sorted(funding.unfunded.items()) if v > 0},
+        currency_policy=policy.currency_policy,
+    )
+
+
+def _row(line: _Line, managed_value: Decimal, book: Book) -> DriftRow:
     # ratio() and money() inlined (same quantize): this runs for every symbol of a plan.
     current = line.value / managed_value * HUNDRED
     target = line.target_value / managed_value * HUNDRED
@@ -378,6 +516,13 @@ def _row(line: _Line, managed_value: Decimal) -> DriftRow:
         if prices is not None and line.side is not None:
             price = prices.buy if line.side is Side.BUY else prices.sell
         estimated = (planned * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if book.multi_currency:
+        fields: dict[str, Any] = {
+            "estimated_value": estimated,
+            "price": prices.value if prices is not None else None,
+            **_native_row(line, book),
+        }
+        return _drift_row(line, target, current, planned, action, fields)
     return DriftRow(
         symbol=line.symbol,
         target_pct=target.quantize(TEN_THOUSANDTH, rounding=ROUND_HALF_EVEN),
@@ -386,11 +531,47 @@ def _row(line: _Line, managed_value: Decimal) -> DriftRow:
         drift_value=(line.value - line.target_value).quantize(CENT, rounding=ROUND_HALF_EVEN),
         action=action,
         quantity=planned,
-        estimated_value=estimated,
         current_quantity=line.quantity,
-        price=prices.value if prices is not None else None,
         skip_reason=line.skip,
+        estimated_value=estimated,
+        price=prices.value if prices is not None else None,
     )
+
+
+def _drift_row(
+    line: _Line,
+    target: Decimal,
+    current: Decimal,
+    planned: Decimal,
+    action: str,
+    fields: dict[str, Any],
+) -> DriftRow:
+    return DriftRow(
+        symbol=line.symbol,
+        target_pct=ratio(target),
+        current_pct=ratio(current),
+        drift_pct=ratio(current - target),
+        drift_value=money(line.value - line.target_value),
+        action=action,
+        quantity=planned,
+        current_quantity=line.quantity,
+        skip_reason=line.skip,
+        **fields,
+    )
+
+
+def _native_row(line: _Line, book: Book) -> dict[str, Any]:
+    """A row's price and estimated value in the symbol's currency (drift stays in the base)."""
+    found: dict[str, Any] = {"currency": book.currency(line.symbol)}
+    if line.prices is not None:
+        native = book.native_prices(line.symbol)
+        found["price"] = native.value
+        if line.estimated_value is None and line.planned > 0 and line.side is not None:
+            quoted = native.buy if line.side is Side.BUY else native.sell
+            found["estimated_value"] = money(
+                line.planned * quoted / book.magnifier.get(line.symbol, 1)
+            )
+    return found
 
 
 def _unmanaged_row(symbol: str, value: Decimal, skip: Skip, nlv: Decimal) -> DriftRow:

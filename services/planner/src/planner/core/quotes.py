@@ -143,7 +143,7 @@ def fallback_value_price(position: Position, quote: Quote | None) -> Decimal | N
     if quote is not None and quote.status == "ok":
         price, _ = valuation_of(quote)
         if price is not None:
-            return price
+            return price / quote.price_magnifier  # pence quotes value holdings in pounds
     mark = usable(position.market_price)
     if mark is not None:
         return mark
