@@ -41,9 +41,13 @@ PREFIX = {
     "planner": "PLANNER_",
     "executor": "EXECUTOR_",
     "notifier": "NOTIFIER_",
+    "ledger": "LEDGER_",
+    "console": "CONSOLE_",
 }
-# Started only with ``E2EStack(..., notifier=True)``: the executor's tests do not need it.
+# Started only when asked (``E2EStack(..., notifier=True)``): the executor's tests need none.
 OPTIONAL_MODULES = {"notifier": "notifier"}
+LEDGER_MODULES = {"ledger": "ledger"}
+CONSOLE_MODULES = {"console": "console"}
 ENDINGS = (PlanCompleted, PlanFailed, PlanRejected, PlanExpired)
 
 
@@ -61,6 +65,8 @@ class E2EStack:
         notifier: bool = False,
         notifier_env: dict[str, str] | None = None,
         reclaim_idle_ms: int = 1000,
+        ledger: bool = False,
+        console: bool = False,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -73,9 +79,15 @@ class E2EStack:
         self.ib_port = free_port()
         self.admin_port = free_port()
         # The notifier (triggers, HTTP API, alerts) joins the default services when asked.
-        self.modules = {**MODULES, **(OPTIONAL_MODULES if notifier else {})}
+        self.modules = {
+            **MODULES,
+            **(OPTIONAL_MODULES if notifier or console else {}),
+            **(LEDGER_MODULES if ledger or console else {}),
+            **(CONSOLE_MODULES if console else {}),
+        }
         self.ops = {name: free_port() for name in self.modules}
         self.api_port = free_port()
+        self.console_port = free_port()
         self.api_token = "e2e-token"
         self.extra = {
             "executor": executor_env or {},
@@ -147,6 +159,14 @@ class E2EStack:
                 "NOTIFIER_ALERT_RETRY_BACKOFF_S": "0.05",
                 "NOTIFIER_ALERT_TIMEOUT_S": "2",
                 "NOTIFIER_ALLOCATION_BACKOFF_S": "0.05",
+            }
+        if name == "ledger":
+            env |= {"LEDGER_DATA_DIR": str(self.root / "ledger"), "LEDGER_METRICS_INTERVAL_S": "1"}
+        if name == "console":
+            env |= {
+                "CONSOLE_HTTP_PORT": str(self.console_port),
+                "CONSOLE_API_URL": f"http://127.0.0.1:{self.api_port}",
+                "CONSOLE_API_TOKEN": self.api_token,
             }
         return env | self.extra.get(name, {})
 
