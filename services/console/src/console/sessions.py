@@ -59,9 +59,10 @@ class RedisSessions:
     async def failed_login(self) -> int:
         """Count a failed login; return the failures in the current minute."""
         async with self._redis.pipeline(transaction=True) as pipe:
+            # SET NX EX then INCR (which keeps the expiry): EXPIRE NX needs Redis 7.
+            pipe.set(FAILURES_KEY, 0, ex=60, nx=True)
             pipe.incr(FAILURES_KEY)
-            pipe.expire(FAILURES_KEY, 60, nx=True)
-            count, _ = await pipe.execute()
+            _, count = await pipe.execute()
         return int(count)
 
     async def failures(self) -> int:

@@ -67,6 +67,7 @@ class E2EStack:
         reclaim_idle_ms: int = 1000,
         ledger: bool = False,
         console: bool = False,
+        ready_timeout_s: float = 30,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -88,6 +89,8 @@ class E2EStack:
         self.ops = {name: free_port() for name in self.modules}
         self.api_port = free_port()
         self.console_port = free_port()
+        # Eight processes importing at once on a busy 2-core machine can take longer.
+        self.ready_timeout_s = ready_timeout_s
         self.api_token = "e2e-token"
         self.extra = {
             "executor": executor_env or {},
@@ -115,7 +118,7 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name)
+            await self.wait_healthy(name, self.ready_timeout_s)
         return self
 
     def start_emulator(self) -> None:

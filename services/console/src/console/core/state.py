@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from console.core.alerts import AlertRow, alert_of
 from console.core.progress import OrderProgress, apply
@@ -20,7 +20,7 @@ from shared.contracts.gateway import GatewayConnected, GatewayDisconnected, Reco
 from shared.contracts.orders import OrderEvent
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.contracts.plans import PlanProposed
-from shared.plans.view import HaltView, fold_halt
+from shared.plans.view import HaltView, PlanView, fold, fold_halt, plan_key
 
 T = TypeVar("T")
 Kind = Literal["plan", "order", "alert", "gateway", "halt", "account"]
@@ -68,6 +68,7 @@ class ConsoleState:
 
     def __init__(self) -> None:
         self.proposals: OrderedDict[str, PlanProposed] = OrderedDict()
+        self.views: OrderedDict[str, PlanView] = OrderedDict()
         self.orders: OrderedDict[str, dict[str, OrderProgress]] = OrderedDict()
         self.alerts: deque[AlertRow] = deque(maxlen=MAX_ALERTS)
         self.gateway = GatewayState()
@@ -83,6 +84,8 @@ class ConsoleState:
         if alert is not None:
             self.alerts.appendleft(alert)
         self._fold(message)
+        if kind == "plan":
+            self._fold_plan(message)
         return LiveEvent(
             kind=kind,
             type=str(getattr(message, "type", type(message).__name__)),
@@ -110,6 +113,24 @@ class ConsoleState:
             self.gateway = GatewayState(False, f"disconnected: {message.reason}")
         elif isinstance(message, AccountSnapshot):
             self.accounts[message.account_id] = message
+
+    def _fold_plan(self, message: Message) -> None:
+        key = plan_key(message)
+        if key is None:
+            return
+        view = fold(self.views.get(key), message)
+        if view is not None:
+            self.views[key] = view
+            self.views.move_to_end(key)
+            _bound(self.views)
+
+    def newest(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """The notifier's plan object, or this console's fold of the same stream where it has
+        seen more: the event that made a page re-read may not have reached the notifier yet."""
+        mine = self.views.get(str(plan.get("plan_id")))
+        if mine is not None and len(mine.history) > len(plan.get("history") or ()):
+            return mine.as_json()
+        return plan
 
     def orders_of(self, plan_id: str) -> list[OrderProgress]:
         """The plan's orders, by leg."""

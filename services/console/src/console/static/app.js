@@ -19,8 +19,15 @@
     document.body.setAttribute("data-live", state);
   }
 
+  // One re-read at a time: an event that arrives while one runs asks for another after it,
+  // so an older answer never overwrites a newer one.
+  var busy = false;
+  var again = false;
+
   function refresh() {
     timer = null;
+    if (busy) { again = true; return; }
+    busy = true;
     var url = new URL(window.location.href);
     url.searchParams.set("fragment", "1");
     fetch(url.toString(), { credentials: "same-origin", redirect: "manual" })
@@ -37,7 +44,11 @@
           region.setAttribute("data-refreshed", String(Date.now()));
         }
       })
-      .catch(function () { /* the next event or reconnect tries again */ });
+      .catch(function () { /* the next event or reconnect tries again */ })
+      .then(function () {
+        busy = false;
+        if (again) { again = false; schedule(); }
+      });
   }
 
   function schedule() {

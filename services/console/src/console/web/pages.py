@@ -41,7 +41,8 @@ async def overview(console: Console, request: Request) -> HTMLResponse:
     state = console.hub.state
     pnl, pnl_error = await _pnl_by_account(console)
     try:
-        plans, plans_error = await console.api.plans(limit=200), None
+        found = await console.api.plans(limit=200)
+        plans, plans_error = [state.newest(p) for p in found], None
     except BackendError as error:
         plans, plans_error = [], error.message
     latest: dict[str, Json] = {}
@@ -78,7 +79,8 @@ async def plans(console: Console, request: Request) -> HTMLResponse:
     account = request.query_params.get("account") or None
     status = request.query_params.get("status") or None
     try:
-        rows, error = await console.api.plans(account, status, limit=200), None
+        found = await console.api.plans(account, status, limit=200)
+        rows, error = [console.hub.state.newest(p) for p in found], None
     except BackendError as failure:
         rows, error = [], failure.message
     return console.page(
@@ -91,7 +93,7 @@ async def plan(console: Console, request: Request) -> HTMLResponse:
     session = await console.session(request)
     plan_id = request.path_params["plan_id"]
     try:
-        view = await console.api.plan(plan_id)
+        view = console.hub.state.newest(await console.api.plan(plan_id))
     except BackendError as error:
         raise Refused(error.status, "No such plan", error.message) from None
     proposal = await plan_proposal(console, view.get("plan_id") or plan_id)
