@@ -1,7 +1,7 @@
 // The console's only script (served from /static: the CSP allows no inline script).
 // It follows /events (Server-Sent Events) and, when something this page shows has changed,
 // re-reads the page's live region from the server (?fragment=1). A lost connection is shown
-// in the header; the browser reconnects by itself and the page is re-read once it is back.
+// in the header; the browser reconnects by itself, and the page is re-read on every connect.
 (function () {
   "use strict";
   var status = document.getElementById("live-status");
@@ -24,9 +24,30 @@
   var busy = false;
   var again = false;
 
+  // A field the person is typing in or has changed (a filter, the HALT confirmation) is
+  // never wiped by a re-read: the re-read waits until the form is sent or left alone.
+  function edited() {
+    var fields = region.querySelectorAll("input, textarea, select");
+    for (var i = 0; i < fields.length; i += 1) {
+      var f = fields[i];
+      if (f === document.activeElement && f.type !== "hidden" && f.type !== "submit") { return true; }
+      if (f.type === "checkbox" || f.type === "radio") {
+        if (f.checked !== f.defaultChecked) { return true; }
+      } else if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j += 1) {
+          if (f.options[j].selected !== f.options[j].defaultSelected) { return true; }
+        }
+      } else if (f.value !== f.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   function refresh() {
     timer = null;
     if (busy) { again = true; return; }
+    if (edited()) { timer = window.setTimeout(refresh, 1000); return; }
     busy = true;
     var url = new URL(window.location.href);
     url.searchParams.set("fragment", "1");
@@ -64,9 +85,12 @@
 
   function connect() {
     source = new EventSource("/events");
+    // On every (re)connect, re-read once: what changed between the page's rendering (or the
+    // lost connection) and this subscription was not pushed to it.
     source.addEventListener("hello", function () {
       show("ok", "live");
-      if (lost) { lost = false; if (kinds.length) { schedule(); } }
+      lost = false;
+      if (kinds.length) { schedule(); }
     });
     source.onmessage = function (message) {
       var event;
