@@ -20,6 +20,7 @@ from gateway_bridge.main import create_app
 from gateway_bridge.settings import GatewayBridgeSettings
 from ib_emulator import Emulator
 from rebalancer_cli.embedded_redis import free_port
+from rebalancer_cli.processes import die_with_parent
 from rebalancer_testkit.bridge_commands import write_accounts_file
 from shared.contracts.base import Message
 from shared.contracts.catalogue import stream_of
@@ -125,7 +126,11 @@ class BridgeProcess:
     def start(self) -> BridgeProcess:
         log = self._log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway_bridge"], env=self._env, stdout=log, stderr=log
+            [sys.executable, "-m", "gateway_bridge"],
+            env=self._env,
+            stdout=log,
+            stderr=log,
+            preexec_fn=die_with_parent(os.getpid()),  # never outlives a killed test run
         )
         return self
 
