@@ -101,7 +101,10 @@
       lost = true;
       show("lost", "connection lost, reconnecting…");
       if (source.readyState === EventSource.CLOSED) {
+        // Refused rather than lost (an expired session answers 401): a re-read of the page
+        // goes to the login in that case; otherwise try again.
         source.close();
+        schedule();
         window.setTimeout(connect, 3000);
       }
     };
