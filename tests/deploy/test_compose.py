@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("gateway-bridge", "gateway-bridge-sim", "planner", "executor", "notifier", "console")
+SERVICES = (
+    "gateway-bridge",
+    "gateway-bridge-sim",
+    "gateway-bridge-host",
+    "planner",
+    "executor",
+    "notifier",
+    "console",
+)
 PUBLISHED = {"notifier": "8000", "grafana": "3000", "console": "8080"}
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET(?!S_DIR)|API_KEY|PASSPHRASE|WEBHOOK_URL$", re.I)
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?:[:?-][^}]*)?\}")
@@ -32,7 +40,7 @@ def _default(value: str) -> str:
     return match.group(1) if match else value
 
 
-@pytest.mark.parametrize("profile", ["sim", "ibkr"])
+@pytest.mark.parametrize("profile", ["sim", "ibkr", "host"])
 def test_compose_file_validates_with_docker_compose_in_each_profile(
     tool: Callable[[str], str], profile: str, tmp_path: Path
 ) -> None:
@@ -47,7 +55,7 @@ def test_compose_file_validates_with_docker_compose_in_each_profile(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     services = set(done.stdout.split())
-    gateway = {"sim": "ib-emulator", "ibkr": "ib-gateway"}[profile]
+    gateway = {"sim": "ib-emulator", "ibkr": "ib-gateway", "host": "gateway-bridge-host"}[profile]
     assert gateway in services
     assert {"redis", "planner", "executor", "notifier", "prometheus", "grafana"} <= services
 
@@ -206,3 +214,40 @@ def test_redis_persists_with_aof_and_takes_its_password_from_the_secret(
     command = compose["services"]["redis"]["command"][-1]
     assert "/run/secrets/redis_password" in command
     assert "/tmp/auth.conf" in command
+
+
+def test_the_host_profile_runs_the_bridge_against_a_gateway_outside_compose(
+    compose: dict[str, Any],
+) -> None:
+    bridge = compose["services"]["gateway-bridge-host"]
+    env = _env(bridge)
+    assert bridge["profiles"] == ["host"]
+    assert _default(env["BRIDGE_IB_HOST"]) == "host.docker.internal"
+    assert _default(env["BRIDGE_IB_PORT"]) == "4002"  # IB Gateway paper
+    assert _default(env["BRIDGE_READ_ONLY"]) == "true"
+    assert _default(env["BRIDGE_ALLOW_LIVE"]) == "false"
+    assert "host.docker.internal:host-gateway" in bridge["extra_hosts"]
+    assert "edge" in bridge["networks"]  # the internal network has no route to the host
+    assert bridge["networks"]["backend"]["aliases"] == ["gateway-bridge"]  # Prometheus' target
+    assert "ports" not in bridge
+
+
+def test_the_weekly_window_and_2fa_need_no_docker_socket(compose: dict[str, Any]) -> None:
+    gateway = compose["services"]["ib-gateway"]
+    assert gateway["entrypoint"] == ["/bin/bash", "/rebalancer/window.sh"]
+    assert gateway["command"] == ["/home/ibgateway/scripts/run.sh"]  # the image's own CMD
+    assert "./deploy/ib-gateway/window.sh:/rebalancer/window.sh:ro" in gateway["volumes"]
+    assert "gateway-status:/gateway-status" in gateway["volumes"]
+    window = "${GATEWAY_WINDOW-Sun 12:00-Fri 18:00}"
+    assert _env(gateway)["REBALANCER_GATEWAY_WINDOW"] == window
+    for name in ("gateway-bridge", "gateway-bridge-sim", "notifier"):
+        assert _env(compose["services"][name])["REBALANCER_GATEWAY_WINDOW"] == window, name
+    bridge = compose["services"]["gateway-bridge"]
+    assert "gateway-status:/gateway-status:ro" in bridge["volumes"]
+    assert _env(bridge)["BRIDGE_GATEWAY_STATUS_FILE"] == "/gateway-status/gateway.json"
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            assert "docker.sock" not in str(volume), f"{name} mounts the Docker socket"
+    status = compose["volumes"]["gateway-status"]["driver_opts"]
+    assert status["type"] == "tmpfs"
+    assert "uid=1000" in status["o"]  # the image's user writes it

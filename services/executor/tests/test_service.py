@@ -347,3 +347,22 @@ async def _none(found: Awaitable[list[Any]]) -> bool:
 
 async def _at_least(found: Awaitable[list[Any]], n: int) -> bool:
     return len(await found) >= n
+
+
+def test_after_a_restart_the_gateway_is_ready_by_its_last_status_when_the_stream_was_trimmed():
+    from executor.service.recovery import gateway_ready
+    from shared.contracts.gateway import GatewayDisconnected, GatewayStatus
+
+    def status(connected: bool, reconciled: bool) -> GatewayStatus:
+        return GatewayStatus(
+            source="gateway-bridge", host="ib", port=4004, client_id=17,
+            connected=connected, reconciled=reconciled,
+        )  # fmt: skip
+
+    # events.gateway.v1 is trimmed: the ReconciliationCompleted of a long-lived connection is
+    # gone, only the bridge's recent statuses remain.
+    assert gateway_ready([status(True, True), status(True, True)]) is True
+    assert gateway_ready([status(True, True), status(False, False)]) is False
+    assert gateway_ready([status(True, False)]) is False
+    assert gateway_ready([status(True, True), GatewayDisconnected(source="b", reason="x")]) is False
+    assert gateway_ready([]) is False

@@ -15,6 +15,7 @@ from shared.accounts import Accounts, accounts_from_env
 from shared.contracts.base import utc_now
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
+from shared.kit.startup import build_or_exit
 
 
 @dataclass
@@ -77,5 +78,5 @@ def create_app(
 
 
 def run() -> None:
-    """Console script: serve until SIGINT/SIGTERM."""
-    create_app().serve_forever()
+    """Console script: serve until SIGINT/SIGTERM; a bad configuration exits 2 saying why."""
+    build_or_exit("executor", create_app).serve_forever()

@@ -17,7 +17,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ib_async import IB
 from ib_async.ib import StartupFetch, StartupFetchALL
@@ -33,8 +36,10 @@ from shared.contracts.gateway import (
     GatewayConnected,
     GatewayDisconnected,
     GatewayError,
+    GatewayStatus,
     ReconciliationCompleted,
 )
+from shared.ib_gateway import WeeklyWindow, live_accounts
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ Publish = Callable[[Message], Awaitable[None]]
 Reconcile = Callable[[], Awaitable[ReconciliationCompleted]]
 
 INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 1102})
+CONNECTIVITY_CODES = frozenset({1100, 1101, 1102})
 CLIENT_ID_IN_USE = 326
 COMPETING_SESSION = 10197
 STABLE_AFTER_S = 60.0
@@ -86,6 +92,10 @@ class GatewayConnection:
         self.last_received = 0.0
         self.last_error: tuple[int, str] | None = None
         self.reconciled_once = asyncio.Event()
+        self.since: datetime | None = None
+        self.last_connectivity: tuple[int, datetime] | None = None
+        self._window = WeeklyWindow.parse(settings.gateway_window, settings.gateway_window_tz)
+        self._status_wake = asyncio.Event()
         self._events = SerialPublisher(publish, "gateway")
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
@@ -121,6 +131,7 @@ class GatewayConnection:
         """Run the connect/supervise loop in the background."""
         self._events.start()
         self._runner = asyncio.create_task(self._run(), name="ib-connection")
+        self._spawn(self._status_loop())
 
     async def stop(self) -> None:
         """Stop the loop and disconnect."""
@@ -138,6 +149,68 @@ class GatewayConnection:
         if self._reconciling and not self._reconciling.done():
             return
         self._reconciling = self._spawn(self._reconcile_now())
+
+    def expected_until(self, now: datetime) -> datetime | None:
+        """The end of an outage expected now (daily restart, weekly window closed), or None."""
+        s = self._s
+        if self._window is not None and not self._window.is_open(now):
+            return self._window.next_open(now)
+        if in_restart_window(
+            now, s.restart_window_start, s.restart_window_end, s.restart_window_tz
+        ):
+            local = now.astimezone(ZoneInfo(s.restart_window_tz))
+            end = local.replace(
+                hour=s.restart_window_end.hour,
+                minute=s.restart_window_end.minute,
+                second=0,
+                microsecond=0,
+            )
+            if end <= local:
+                end += timedelta(days=1)
+            return end
+        return None
+
+    def status(self) -> GatewayStatus:
+        """The connection as the bridge knows it now."""
+        s = self._s
+        connected = self.connected
+        accounts = tuple(self._ib.managedAccounts()) if connected else ()
+        code = self.last_connectivity
+        error = f"{self.last_error[0]}: {self.last_error[1]}" if self.last_error else None
+        return GatewayStatus(
+            source=self._source,
+            host=s.ib_host,
+            port=s.ib_port,
+            client_id=s.ib_client_id,
+            connected=connected,
+            reconciled=connected and self._gate.is_open,
+            since=self.since,
+            server_version=self._ib.client.serverVersion() if connected else None,
+            accounts=accounts,
+            live_accounts=live_accounts(accounts),
+            last_connectivity_code=code[0] if code else None,
+            last_connectivity_at=code[1] if code else None,
+            heartbeat_age_s=Decimal(f"{self.heartbeat_age():.3f}") if connected else None,
+            last_error=error,
+            read_only=s.read_only,
+            allow_live=s.allow_live,
+            expected_until=None if connected else self.expected_until(utc_now()),
+        )
+
+    def _changed(self, *, at: datetime | None = None) -> None:
+        """The state changed: note since when, and publish a GatewayStatus now."""
+        self.since = at or utc_now()
+        self._status_wake.set()
+
+    async def _status_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_wake.wait(), self._s.status_interval_s)
+            self._status_wake.clear()
+            try:
+                self._events.put(self.status())
+            except Exception:
+                log.exception("could not build the gateway status")
 
     # ------------------------------------------------------------------ loop
 
@@ -190,7 +263,14 @@ class GatewayConnection:
             log.warning("%s", reason)
             if not self._announced_down:
                 self._announced_down = True
-                self._events.put(GatewayDisconnected(source=self._source, reason=reason))
+                self._changed()
+                self._events.put(
+                    GatewayDisconnected(
+                        source=self._source,
+                        reason=reason,
+                        expected_until=self.expected_until(utc_now()),
+                    )
+                )
             return False
         self._metrics.connect_attempts.labels("ok").inc()
         self._metrics.connected.set(1)
@@ -210,6 +290,7 @@ class GatewayConnection:
             )
         )
         log.info("connected to IB at %s:%s as client %s", s.ib_host, s.ib_port, s.ib_client_id)
+        self._changed()
         return True
 
     async def _reconcile_now(self) -> None:
@@ -229,6 +310,7 @@ class GatewayConnection:
         self._gate.open()
         self.reconciled_once.set()
         self._events.put(done)
+        self._changed()
 
     async def _supervise(self) -> None:
         """Heartbeat until the connection drops; a silent gateway is disconnected."""
@@ -271,25 +353,40 @@ class GatewayConnection:
         self._gate.close()
         self._metrics.connected.set(0)
         self._metrics.reconciliation_state.set(0)
+        now = utc_now()
+        expected = self.expected_until(now)
         window = in_restart_window(
-            utc_now(),
+            now,
             self._s.restart_window_start,
             self._s.restart_window_end,
             self._s.restart_window_tz,
         )
         reason = "IB connection closed" + (" (daily restart window)" if window else "")
+        if expected and not window:
+            reason += " (weekly gateway window closed)"
         if self.last_error:
             reason += f"; last error {self.last_error[0]}: {self.last_error[1]}"
-        log.warning("%s", reason)
+        if expected:
+            log.info("%s; expected until %s", reason, expected.isoformat())
+        else:
+            log.warning("%s", reason)
         self._on_lost()
         self._announced_down = True
-        self._events.put(GatewayDisconnected(source=self._source, reason=reason))
+        self._changed(at=now)
+        self._events.put(
+            GatewayDisconnected(source=self._source, reason=reason, expected_until=expected)
+        )
 
     def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
         self._metrics.errors.labels(str(code)).inc()
         severity = "info" if code in INFO_CODES else "warning" if is_warning(code) else "error"
         if code in (1100, COMPETING_SESSION):
             severity = "warning"
+        if code in CONNECTIVITY_CODES:
+            self.last_connectivity = (code, utc_now())
+            self._status_wake.set()
+            if self.expected_until(utc_now()) is not None:
+                severity = "info"  # IB's own nightly restart: expected, told quietly
         if severity == "error":
             self.last_error = (code, message)
         trade = self._ib.wrapper.trades.get((self._ib.wrapper.clientId, req_id))

@@ -24,6 +24,8 @@ class Instruments:
         self._ib = ib
         self._timeout_s = timeout_s
         self._known: dict[tuple[str, str, str], tuple[Contract, InstrumentRules]] = {}
+        self.why_unknown: dict[str, str] = {}
+        """What IB said about each symbol it could not qualify (for ``rebalancer validate``)."""
 
     def cached(
         self, symbol: str, currency: str = "USD", exchange: str = "SMART"
@@ -48,11 +50,18 @@ class Instruments:
             )
         except RequestError as error:
             if error.code == NO_SECURITY_DEFINITION:
+                self.why_unknown[symbol] = f"IB knows no such stock ({error.code}: {error.message})"
                 return None
             raise
         if len(details) != 1 or details[0].contract is None:
             log.warning("%s: %d contracts match; treating it as unknown", symbol, len(details))
+            places = sorted({d.contract.primaryExchange for d in details if d.contract})
+            self.why_unknown[symbol] = (
+                f"ambiguous: {len(details)} contracts match in {currency} "
+                f"({', '.join(p for p in places if p) or 'several exchanges'})"
+            )
             return None
+        self.why_unknown.pop(symbol, None)
         detail = details[0]
         contract = detail.contract
         assert contract is not None

@@ -12,6 +12,7 @@ from gateway_bridge.client import PacedClient, paced_ib
 from gateway_bridge.connection import GatewayConnection
 from gateway_bridge.instruments import Instruments
 from gateway_bridge.journal import SqliteOrderJournal
+from gateway_bridge.login_watch import LoginWatch
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.orders import Gate, OrderDesk
 from gateway_bridge.outbox import Outbox
@@ -25,6 +26,7 @@ from shared.contracts import catalogue
 from shared.contracts.base import Message
 from shared.contracts.catalogue import spec_of, stream_of
 from shared.kit.service import Service
+from shared.kit.startup import build_or_exit
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class Bridge:
             self.metrics,
             accounts=self.accounts,
             read_only=settings.read_only,
+            allow_live=settings.allow_live,
             permissions=TradingPermissions(settings.accounts_file, accounts),
             price_of=self._price_of,
             max_order_quantity=settings.max_order_quantity,
@@ -116,6 +119,11 @@ class Bridge:
         self.ib.orderStatusEvent += self.desk.on_order_status
         self.ib.execDetailsEvent += self.desk.on_exec_details
         self.ib.commissionReportEvent += self.desk.on_commission_report
+        self.login_watch = (
+            LoginWatch(settings.gateway_status_file, service.publish, source=source)
+            if settings.gateway_status_file
+            else None
+        )
         self._pacing: asyncio.Task[None] | None = None
         self._boot: asyncio.Task[None] | None = None
 
@@ -165,6 +173,8 @@ class Bridge:
         self.outbox.start()
         self.state.start()
         self.connection.start()
+        if self.login_watch:
+            self.login_watch.start()
 
     async def stop(self) -> None:
         """Disconnect and close the journal."""
@@ -172,6 +182,8 @@ class Bridge:
             if task:
                 task.cancel()
         self.desk.stop()
+        if self.login_watch:
+            await self.login_watch.stop()
         await self.connection.stop()
         await self.state.stop()
         await self.subscriptions.stop()
@@ -236,5 +248,5 @@ def create_app(
 
 
 def run() -> None:
-    """Console script: serve until SIGINT/SIGTERM."""
-    create_app().serve_forever()
+    """Console script: serve until SIGINT/SIGTERM; a bad configuration exits 2 saying why."""
+    build_or_exit("gateway-bridge", create_app).serve_forever()

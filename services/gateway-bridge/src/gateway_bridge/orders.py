@@ -36,6 +36,7 @@ from gateway_bridge.validation import (
     check_account,
     check_command,
     check_instrument,
+    check_live,
     check_notional_limit,
     check_quantity_limit,
 )
@@ -100,6 +101,7 @@ class OrderDesk:
         accounts: Callable[[], frozenset[str]],
         read_only: bool,
         permissions: TradingPermissions,
+        allow_live: bool = False,
         price_of: PriceOf,
         max_order_quantity: Decimal,
         max_order_notional: Decimal,
@@ -120,6 +122,7 @@ class OrderDesk:
         self._metrics = metrics
         self._accounts = accounts
         self._read_only = read_only
+        self._allow_live = allow_live
         self._permissions = permissions
         self._price_of = price_of
         self._max_quantity = max_order_quantity
@@ -152,6 +155,7 @@ class OrderDesk:
         reason = (
             check_command(command, utc_now(), read_only=self._read_only)
             or self._permissions.check(command.account_id)
+            or check_live(command.account_id, allow_live=self._allow_live)
             or check_quantity_limit(command, self._max_quantity)
         )
         if reason is not None:

@@ -150,7 +150,8 @@ class PortfolioResponder:
         quotes = []
         for symbol in symbols:
             if symbol in unqualified:
-                quotes.append(Quote(symbol=symbol, status="unqualified"))
+                why = self._instruments.why_unknown.get(symbol)
+                quotes.append(Quote(symbol=symbol, status="unqualified", detail=why))
                 continue
             cached = self._instruments.cached(symbol)
             increment = None

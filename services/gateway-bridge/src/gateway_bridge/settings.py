@@ -43,8 +43,35 @@ class GatewayBridgeSettings(ServiceSettings):
     read_only: bool = Field(
         default=True, description="Refuse every order (with a reason). Set false to trade."
     )
+    allow_live: bool = Field(
+        default=False,
+        description="Also trade accounts IB reports as live (ids not starting with D); without "
+        "it only paper accounts trade, even with READ_ONLY off.",
+    )
     data_dir: Path = Field(
         default=Path("data/gateway-bridge"), description="Holds the order journal (SQLite)."
+    )
+    status_interval_s: float = Field(
+        default=15.0, gt=0, description="A GatewayStatus at least this often (and on changes)."
+    )
+    gateway_window: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "gateway_window", "BRIDGE_GATEWAY_WINDOW", "REBALANCER_GATEWAY_WINDOW"
+        ),
+        description="The gateway's weekly window ('Sun 12:00-Fri 18:00'); outside it the "
+        "outage is expected and alerts stay quiet. Empty: always up.",
+    )
+    gateway_window_tz: str = Field(
+        default="America/New_York",
+        validation_alias=AliasChoices(
+            "gateway_window_tz", "BRIDGE_GATEWAY_WINDOW_TZ", "REBALANCER_GATEWAY_WINDOW_TZ"
+        ),
+    )
+    gateway_status_file: Path | None = Field(
+        default=None,
+        description="The JSON status file the compose gateway's wrapper writes "
+        "(deploy/ib-gateway/window.sh): 2FA prompts and the window become events.",
     )
 
     connect_timeout_s: float = Field(default=10.0, gt=0, description="API handshake and sync.")

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from shared.contracts.base import Reason
 from shared.contracts.order_commands import OrderType, SubmitOrder, wire_problem
+from shared.ib_gateway import is_paper_account
 
 WIRE_FIELDS = ("client_order_id", "account_id", "symbol", "currency", "exchange")
 """The SubmitOrder strings that travel to IB (orderRef, account, contract)."""
@@ -38,6 +39,18 @@ def check_wire_fields(command: SubmitOrder) -> Reason | None:
                 message=f"{problem}; nothing was sent to IB",
             )
     return None
+
+
+def check_live(account_id: str, *, allow_live: bool) -> Reason | None:
+    """Refuse a live (real-money) account unless the bridge was told to trade live ones."""
+    if allow_live or is_paper_account(account_id):
+        return None
+    return Reason(
+        code="live_account",
+        field="account_id",
+        message=f"account {account_id} is a live account (not DU...) and the bridge trades "
+        "paper accounts only; set BRIDGE_ALLOW_LIVE=true (`rebalancer up --live`) to trade it",
+    )
 
 
 def check_command(command: SubmitOrder, now: datetime, *, read_only: bool) -> Reason | None:

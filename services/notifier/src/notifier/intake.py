@@ -11,8 +11,9 @@ from notifier.core.trigger_payload import TriggerInput
 from notifier.metrics import NotifierMetrics
 from shared import operator
 from shared.accounts import Account, Accounts
-from shared.contracts.base import ExecutionMode, new_id
+from shared.contracts.base import ExecutionMode, new_id, utc_now
 from shared.contracts.triggers import RequestRebalance, TriggerSource
+from shared.ib_gateway import WeeklyWindow
 from shared.kit.alerts import send_alert
 from shared.kit.service import Service
 
@@ -36,12 +37,18 @@ class TriggerIntake:
     """Check a trigger against the accounts file and publish it; count what is refused."""
 
     def __init__(
-        self, service: Service, accounts: Accounts, metrics: NotifierMetrics, ttl_s: int
+        self,
+        service: Service,
+        accounts: Accounts,
+        metrics: NotifierMetrics,
+        ttl_s: int,
+        window: WeeklyWindow | None = None,
     ) -> None:
         self._service = service
         self._accounts = accounts
         self._metrics = metrics
         self._ttl = timedelta(seconds=ttl_s)
+        self._window = window
 
     def accounts_of(self, trigger: TriggerInput, source: TriggerSource) -> list[Account]:
         """Return the accounts a trigger names, or raise Refusal (unknown, not allowed)."""
@@ -94,6 +101,13 @@ class TriggerIntake:
         The edge counts a refusal with :meth:`refused`.
         """
         accounts = self.accounts_of(trigger, source)
+        closed = self._window.closed_reason(utc_now()) if self._window else None
+        if closed:
+            raise Refusal(
+                "gateway_window_closed",
+                f"{closed}; nothing can trade until then, send the trigger again after it opens",
+                status=503,
+            )
         targets = trigger.targets
         if targets is not None:
             for account in accounts:

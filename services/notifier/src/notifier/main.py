@@ -30,7 +30,7 @@ from notifier.plan_store import PlanStore
 from notifier.resolver import TriggerResolver
 from notifier.settings import NotifierSettings
 from notifier.sources import AllocationSources
-from shared.accounts import Accounts, AccountsFileError, accounts_from_env
+from shared.accounts import Accounts, accounts_from_env
 from shared.contracts import catalogue
 from shared.contracts.alerts import SendAlert
 from shared.contracts.gateway import (
@@ -38,10 +38,13 @@ from shared.contracts.gateway import (
     GatewayDisconnected,
     GatewayError,
     ReconciliationCompleted,
+    SecondFactorRequested,
 )
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.contracts.triggers import RequestRebalance
+from shared.ib_gateway import WeeklyWindow
 from shared.kit.service import Service
+from shared.kit.startup import build_or_exit
 
 
 class Notifier:
@@ -59,7 +62,10 @@ class Notifier:
         self.metrics = NotifierMetrics(self.service.metrics.registry)
         self.http = httpx.AsyncClient(follow_redirects=False)
         redis = self.service.redis
-        self.intake = TriggerIntake(self.service, accounts, self.metrics, settings.trigger_ttl_s)
+        self.window = WeeklyWindow.parse(settings.gateway_window, settings.gateway_window_tz)
+        self.intake = TriggerIntake(
+            self.service, accounts, self.metrics, settings.trigger_ttl_s, self.window
+        )
         self.auth = TriggerAuthenticator(
             redis, settings.trigger_secret, settings.signature_max_age_s
         )
@@ -134,12 +140,13 @@ class Notifier:
                 GatewayConnected: gateway,
                 ReconciliationCompleted: gateway,
                 GatewayError: gateway,
+                SecondFactorRequested: gateway,
             },
         )
         self.api_server: ApiServer | None = None
         if settings.api_enabled:
             context = ApiContext(
-                settings, self.service, accounts, self.intake, self.auth, self.plans
+                settings, self.service, accounts, self.intake, self.auth, self.plans, self.window
             )
             api = create_api(context, self.service.health.run)
             self.api_server = ApiServer(api, settings.api_host, settings.api_port)
@@ -248,8 +255,8 @@ def create_app(
 def run() -> None:
     """Console script: serve until SIGINT/SIGTERM; a bad accounts file exits 2 saying why."""
     try:
-        notifier = create_app()
-    except (AccountsFileError, ScheduleError, AblyConfigError) as error:
+        notifier = build_or_exit("notifier", create_app)
+    except (ScheduleError, AblyConfigError) as error:
         print(f"notifier: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     notifier.service.serve_forever()

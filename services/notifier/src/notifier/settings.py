@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from shared.ib_gateway import WeeklyWindow
 from shared.kit.settings import ServiceSettings
 
 
@@ -117,6 +118,26 @@ class NotifierSettings(ServiceSettings):
     gateway_down_alert_after_s: int = Field(
         default=120, gt=0, description="Alert when the gateway stays disconnected this long."
     )
+    gateway_window: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "gateway_window", "NOTIFIER_GATEWAY_WINDOW", "REBALANCER_GATEWAY_WINDOW"
+        ),
+        description="The gateway's weekly window ('Sun 12:00-Fri 18:00'): outside it triggers "
+        "are refused with the next opening time. Empty: always open.",
+    )
+    gateway_window_tz: str = Field(
+        default="America/New_York",
+        validation_alias=AliasChoices(
+            "gateway_window_tz", "NOTIFIER_GATEWAY_WINDOW_TZ", "REBALANCER_GATEWAY_WINDOW_TZ"
+        ),
+    )
+
+    @field_validator("gateway_window")
+    @classmethod
+    def _window_readable(cls, value: str) -> str:
+        WeeklyWindow.parse(value)  # raises a sentence saying what to write
+        return value
 
     @field_validator("alert_webhook_urls", mode="before")
     @classmethod

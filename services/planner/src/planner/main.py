@@ -13,6 +13,7 @@ from shared.contracts.allocations import TargetAllocationSet
 from shared.contracts.base import utc_now
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
+from shared.kit.startup import build_or_exit
 
 
 def create_app(
@@ -48,5 +49,5 @@ def create_app(
 
 
 def run() -> None:
-    """Console script: serve until SIGINT/SIGTERM."""
-    create_app().serve_forever()
+    """Console script: serve until SIGINT/SIGTERM; a bad configuration exits 2 saying why."""
+    build_or_exit("planner", create_app).serve_forever()

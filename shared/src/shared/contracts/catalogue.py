@@ -62,7 +62,7 @@ ORDERS = _spec(orders, orders.OrderEventMessage)
 POSITIONS = _spec(positions, positions.PositionEvent)
 ACCOUNT = _spec(account, account.AccountEvent)
 PRICES = _spec(prices, prices.PriceEvent, maxlen=prices.MAXLEN)
-GATEWAY = _spec(gateway, gateway.GatewayEvent)
+GATEWAY = _spec(gateway, gateway.GatewayEvent, maxlen=gateway.MAXLEN)
 ALERTS = _spec(alerts, alerts.AlertCommand)
 PORTFOLIO_RPC = _spec(portfolio, portfolio.PortfolioRequest)
 PORTFOLIO_REPLIES = StreamSpec(

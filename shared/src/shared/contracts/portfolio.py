@@ -38,6 +38,9 @@ class Quote(Contract):
     min_quantity_increment: Price | None = Field(
         default=None, description="Smallest tradable quantity step (1 for whole shares)."
     )
+    detail: str | None = Field(
+        default=None, description="What IB said about an unqualified symbol (unknown, ambiguous)."
+    )
 
 
 class PortfolioView(Message):

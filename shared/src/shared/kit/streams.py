@@ -9,7 +9,7 @@ once, with acks), use ``Service.subscribe``; these are for views, recovery and t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -18,6 +18,7 @@ from shared.contracts.catalogue import CATALOGUE, StreamSpec
 from shared.kit.consumer import MalformedMessage, decode_entry, entry_body
 
 PAGE = 1000
+M = TypeVar("M", bound=Message)
 
 
 def decode_fields(spec: StreamSpec, fields: Any) -> Message | None:
@@ -50,6 +51,18 @@ async def history(client: aioredis.Redis, spec: StreamSpec) -> AsyncIterator[Mes
 async def read(client: aioredis.Redis, spec: StreamSpec) -> list[Message]:
     """Every readable message of a stream, oldest first."""
     return [message async for message in history(client, spec)]
+
+
+async def newest_of(
+    client: aioredis.Redis, spec: StreamSpec, kind: type[M], scan: int = 200
+) -> M | None:
+    """The newest message of type ``kind`` among the last ``scan`` entries, or None."""
+    entries: Any = await client.xrevrange(spec.name, count=scan)
+    for _, fields in entries or []:
+        message = decode_fields(spec, fields)
+        if isinstance(message, kind):
+            return message
+    return None
 
 
 async def last(client: aioredis.Redis, spec: StreamSpec) -> Message | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rebalancer_cli.commands import demo, stack, trade
+from rebalancer_cli.commands import config, demo, stack, trade
 
 app = typer.Typer(
     name="rebalancer",
@@ -23,6 +23,8 @@ app.command(name="plans")(trade.plans_command)
 app.command(name="halt")(trade.halt_command)
 app.command(name="resume")(trade.resume_command)
 app.command(name="demo")(demo.demo_command)
+app.command(name="validate")(config.validate_command)
+app.command(name="accounts")(config.accounts_command)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from rebalancer_cli.embedded_redis import RedisServer, port_is_open
+from rebalancer_cli.gateway import GatewayProbe, parse_address, port_note, probe_gateway
 from rebalancer_cli.processes import die_with_parent, orphans_of, stop_processes
 from rebalancer_cli.stackconfig import StackSettings, StackState, ensure_password, with_password
 
@@ -68,6 +69,13 @@ MARKERS = {
 
 class StackAlreadyRunning(RuntimeError):
     """Another ``rebalancer up`` holds the stack's lock."""
+
+
+class StackConfigError(RuntimeError):
+    """A service refused its configuration (exit code 2): restarting it would loop."""
+
+
+CONFIG_EXIT_CODE = 2
 
 
 @dataclass
@@ -107,6 +115,8 @@ def service_specs(
     if settings.scenario:
         emulator_argv += ["--scenario", str(settings.scenario.resolve())]
     common = {"PYTHONUNBUFFERED": "1"}
+    own = parse_address(settings.gateway) if settings.gateway else None
+    ib_host, ib_port = own or ("127.0.0.1", settings.ib_port)
     accounts = {}
     if settings.accounts_file:
         accounts = {"REBALANCER_ACCOUNTS_FILE": str(settings.accounts_file.resolve())}
@@ -131,20 +141,23 @@ def service_specs(
             marker=MARKERS[name],
         )
 
+    emulator = ProcessSpec(
+        "ib-emulator", emulator_argv, common, port=settings.ib_port, marker="ib-emulator"
+    )
     return [
-        ProcessSpec(
-            "ib-emulator", emulator_argv, common, port=settings.ib_port, marker="ib-emulator"
-        ),
+        *([] if own else [emulator]),
         svc(
             "gateway-bridge",
             "gateway_bridge",
             "BRIDGE_",
             settings.bridge_ops_port,
-            ib_host="127.0.0.1",
-            ib_port=str(settings.ib_port),
-            # The local stack's gateway is always the embedded emulator (paper, fake money), so
-            # its bridge may place orders; against a real gateway READ_ONLY stays on by default.
-            read_only="false",
+            ib_host=ib_host,
+            ib_port=str(ib_port),
+            ib_client_id=str(settings.client_id),
+            # The embedded emulator is paper money: its bridge may place orders. The user's own
+            # gateway stays read-only unless `--allow-orders`, and live accounts need `--live`.
+            read_only="false" if own is None or settings.allow_orders else "true",
+            allow_live="true" if settings.live else "false",
             data_dir=str(home / "data" / "gateway-bridge"),
         ),
         svc("planner", "planner", "PLANNER_", settings.planner_ops_port),
@@ -248,6 +261,9 @@ class Stack:
         self._stopping = False
         self._state: StackState | None = None
         self._password: str | None = None
+        self.failed = asyncio.Event()
+        self.failure: str | None = None
+        self.probe: GatewayProbe | None = None
 
     @property
     def state_path(self) -> Path:
@@ -302,6 +318,8 @@ class Stack:
     async def start(self, ready_timeout_s: float = 90.0) -> None:
         """Start Redis, then each process in order, and wait until all are healthy."""
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        if self.settings.gateway:
+            await self._probe_gateway()
         self._password = ensure_password(self.settings.password_path)
         specs = service_specs(self.settings, self.redis.url, self.settings.password_path)
         for spec in [self._redis_spec(), *specs]:
@@ -319,6 +337,7 @@ class Stack:
             ib_admin_port=self.settings.ib_admin_port,
             api_port=self.settings.api_port,
             redis_password_file=str(self.settings.password_path),
+            gateway=self.settings.gateway,
         )
         self._state.write(self.state_path)
         self.echo(f"starting Redis on 127.0.0.1:{self.redis.port} (AOF in {self.redis.data_dir})")
@@ -329,6 +348,39 @@ class Stack:
             if spec.name == "ib-emulator":
                 await self._wait_port(spec, ready_timeout_s)
         await self._wait_healthy(specs, ready_timeout_s)
+
+    async def _probe_gateway(self) -> None:
+        """Ask the user's gateway before anything starts; say which accounts could trade."""
+        host, port = parse_address(self.settings.gateway or "")
+        probe_id = 900 + self.settings.client_id % 100  # not the bridge's id
+        self.probe = await asyncio.to_thread(probe_gateway, host, port, client_id=probe_id)
+        for line in self.gateway_summary(self.probe):
+            self.echo(line)
+
+    def gateway_summary(self, probe: GatewayProbe) -> list[str]:
+        """What ``up`` prints about the user's gateway before any order can go."""
+        s = self.settings
+        named = ", ".join(
+            f"{a} ({'paper' if a in probe.paper else 'LIVE'})" for a in probe.accounts
+        )
+        lines = [
+            f"gateway {probe.host}:{probe.port} answers the TWS API (server version "
+            f"{probe.server_version}); accounts: {named or 'none'}"
+        ]
+        if note := port_note(probe.port):
+            lines.append(f"careful: {note}")
+        if not s.allow_orders:
+            lines.append("read-only: the bridge places no order (pass --allow-orders to trade)")
+        elif probe.paper:
+            lines.append(f"orders allowed for the paper accounts {', '.join(probe.paper)}")
+        if probe.live and not s.live:
+            lines.append(
+                f"live accounts {', '.join(probe.live)}: every order refused (pass --live as "
+                "well to trade them)"
+            )
+        elif probe.live and s.allow_orders:
+            lines.append(f"LIVE TRADING (real money) allowed for {', '.join(probe.live)}")
+        return lines
 
     def _redis_spec(self) -> ProcessSpec:
         self.redis.data_dir.mkdir(parents=True, exist_ok=True)
@@ -406,6 +458,14 @@ class Stack:
                 sys.stderr.write(f"rebalancer: console output failed: {error}\n")
 
     async def _restart(self, spec: ProcessSpec, code: int) -> None:
+        if code == CONFIG_EXIT_CODE and spec.name != "redis":
+            # The service said why in its output; starting it again would only repeat that.
+            self.failure = (
+                f"{spec.name} refused its configuration (exit code 2, the reason is above and "
+                f"in {self.home / 'logs' / (spec.name + '.log')}); fix it and run `up` again"
+            )
+            self.failed.set()
+            return
         entry = self.running.get(spec.name)
         restarts = entry.restarts if entry else 0
         if entry is not None and time.monotonic() - entry.started >= self.stable_after_s:
@@ -459,6 +519,8 @@ class Stack:
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=2.0) as client:
             while pending and time.monotonic() < deadline:
+                if self.failure:
+                    raise StackConfigError(self.failure)
                 for name, url in list(pending.items()):
                     try:
                         if (await client.get(url)).status_code == 200:
@@ -508,10 +570,11 @@ async def run_until_interrupted(stack: Stack) -> None:
     try:
         start = asyncio.create_task(stack.start())
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({start, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        failed = asyncio.create_task(stack.failed.wait())
+        done, _ = await asyncio.wait({start, stopper, failed}, return_when=asyncio.FIRST_COMPLETED)
         if start in done:
             start.result()
-            await stop.wait()
+            await asyncio.wait({stopper, failed}, return_when=asyncio.FIRST_COMPLETED)
         else:
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -519,3 +582,7 @@ async def run_until_interrupted(stack: Stack) -> None:
         stack.echo("stopping the stack")
     finally:
         await stack.stop()
+        for task in (stopper, failed):
+            task.cancel()
+    if stack.failure:
+        raise StackConfigError(stack.failure)

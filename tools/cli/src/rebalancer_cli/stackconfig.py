@@ -34,6 +34,15 @@ class StackSettings(BaseSettings):
     console_port: int = 8080
     scenario: Path | None = None
     accounts_file: Path | None = None
+    gateway: str | None = Field(
+        default=None,
+        description="HOST:PORT of the user's own TWS or IB Gateway; none: the embedded emulator.",
+    )
+    client_id: int = Field(default=17, ge=0, description="The bridge's API client id.")
+    allow_orders: bool = Field(
+        default=False, description="Let the bridge place orders at the user's gateway."
+    )
+    live: bool = Field(default=False, description="Also trade live (not DU...) accounts.")
 
     @property
     def state_path(self) -> Path:
@@ -98,6 +107,8 @@ class StackState:
     ib_admin_port: int = 4003
     api_port: int = 8000
     redis_password_file: str | None = None
+    gateway: str | None = None
+    """The user's gateway (HOST:PORT) when ``up --gateway`` runs without the emulator."""
     # The pid of each process of the stack and a piece of its command line, so `down` (or
     # the next `up`) can stop the orphans of a supervisor that was killed, and never a
     # stranger that reused a pid.

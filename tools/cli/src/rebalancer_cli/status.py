@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import redis
 from rich.table import Table
 
+from shared.contracts import catalogue
+from shared.contracts.base import utc_now
 from shared.contracts.catalogue import CATALOGUE
+from shared.contracts.gateway import GatewayStatus
+from shared.ib_gateway import status_view
 from shared.kit.consumer import dlq_name
+from shared.kit.streams import decode_fields
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,52 @@ def stream_rows(client: redis.Redis) -> list[GroupRow]:
                 GroupRow(stream, length, name, int(info["pending"]), _lag(client, stream, info))
             )
     return rows
+
+
+def ib_status(client: redis.Redis, scan: int = 200) -> dict[str, Any]:
+    """The IB connection as the bridge last reported it (``GatewayStatus``), as a view."""
+    entries: Any = client.xrevrange(catalogue.GATEWAY.name, count=scan)
+    for _, fields in entries or []:
+        message = decode_fields(catalogue.GATEWAY, fields)
+        if isinstance(message, GatewayStatus):
+            return status_view(message, utc_now(), public=False)
+    return status_view(None, utc_now(), public=False)
+
+
+IB_ROWS = (
+    ("state", "state"),
+    ("gateway", "gateway"),
+    ("client_id", "client id"),
+    ("since", "since"),
+    ("server_version", "server version"),
+    ("accounts", "accounts"),
+    ("live_accounts", "live accounts"),
+    ("last_connectivity_code", "last connectivity code"),
+    ("heartbeat_age_s", "heartbeat age (s)"),
+    ("reported_s_ago", "reported (s ago)"),
+    ("read_only", "read-only"),
+    ("allow_live", "live accounts allowed"),
+    ("expected_until", "down on purpose until"),
+    ("last_error", "last error"),
+    ("detail", "detail"),
+)
+
+
+def render_ib(view: dict[str, Any]) -> Table:
+    """The IB connection table of ``status``."""
+    table = Table(title="IB connection (as the gateway-bridge reports it)", title_justify="left")
+    table.add_column("what")
+    table.add_column("value")
+    colour = {"ready": "green", "reconciling": "yellow"}.get(str(view.get("state")), "red")
+    for key, label in IB_ROWS:
+        if key not in view or view[key] in (None, [], ""):
+            continue
+        value = view[key]
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        if key == "state":
+            shown = f"[{colour}]{shown}[/]"
+        table.add_row(label, shown)
+    return table
 
 
 def render_status(

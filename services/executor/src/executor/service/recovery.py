@@ -17,7 +17,13 @@ import redis.asyncio as aioredis
 from executor.core.plan import ACTIVE, PlanRecord, replay
 from executor.service.plans import PlanService
 from shared.contracts import catalogue
-from shared.contracts.gateway import GatewayConnected, GatewayDisconnected, ReconciliationCompleted
+from shared.contracts.base import Message
+from shared.contracts.gateway import (
+    GatewayConnected,
+    GatewayDisconnected,
+    GatewayStatus,
+    ReconciliationCompleted,
+)
 from shared.contracts.order_commands import CancelOrder, SubmitOrder
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.kit.streams import read
@@ -42,12 +48,7 @@ async def rebuild(plans: PlanService, client: aioredis.Redis, source: str) -> No
             book.mark_cancel_requested(command.client_order_id)
     for event in await read(client, catalogue.ORDERS):
         book.on_order_event(event)
-    ready = False
-    for event in await read(client, catalogue.GATEWAY):
-        if isinstance(event, ReconciliationCompleted):
-            ready = True
-        elif isinstance(event, GatewayDisconnected | GatewayConnected):
-            ready = False
+    ready = gateway_ready(await read(client, catalogue.GATEWAY))
     plans.set_gateway(ready)
     plans.metrics.halted.set(1 if book.halt.halted else 0)
     plans.metrics.active.set(sum(1 for r in book.records.values() if r.status in ACTIVE))
@@ -59,6 +60,22 @@ async def rebuild(plans: PlanService, client: aioredis.Redis, source: str) -> No
         book.halt.halted,
         ready,
     )
+
+
+def gateway_ready(events: list[Message]) -> bool:
+    """Whether orders may flow, by the gateway's last events (reconciled and not down since).
+
+    The stream is trimmed, so the reconciliation may be gone: a GatewayStatus says it too.
+    """
+    ready = False
+    for event in events:
+        if isinstance(event, ReconciliationCompleted):
+            ready = True
+        elif isinstance(event, GatewayDisconnected | GatewayConnected):
+            ready = False
+        elif isinstance(event, GatewayStatus):
+            ready = event.connected and event.reconciled
+    return ready
 
 
 def _reference_price(records: dict[str, PlanRecord], command: SubmitOrder) -> Decimal:

@@ -26,6 +26,7 @@ from shared.contracts.gateway import (
     GatewayDisconnected,
     GatewayError,
     ReconciliationCompleted,
+    SecondFactorRequested,
 )
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.contracts.plans import (
@@ -51,6 +52,8 @@ PLAN_OUTCOMES = (
 
 DOWN_KEY = "notifier:gateway:down-since"
 DOWN_ALERTED_PREFIX = "notifier:gateway:down-alerted:"
+EXPECTED_KEY = "notifier:gateway:expected-until"
+"""Set while the outage is expected (daily restart, weekly window): no alert until then."""
 
 
 class AlertDispatcher:
@@ -135,7 +138,12 @@ class AlertDispatcher:
         if isinstance(event, GatewayDisconnected):
             stamp = str(event.ts_event.timestamp())
             await self._client.set(DOWN_KEY, stamp, nx=True)
+            if event.expected_until is not None:
+                await self._client.set(EXPECTED_KEY, str(event.expected_until.timestamp()))
+        elif isinstance(event, SecondFactorRequested):
+            self.offer(second_factor_alert(event))
         elif isinstance(event, (GatewayConnected, ReconciliationCompleted)):
+            await self._client.delete(EXPECTED_KEY)
             since = await self._client.getdel(DOWN_KEY)
             if since and await self._client.delete(DOWN_ALERTED_PREFIX + since.decode()):
                 down_for = event.ts_event.timestamp() - float(since)
@@ -179,9 +187,13 @@ class AlertDispatcher:
         since = await self._client.get(DOWN_KEY)
         if since is None:
             return
-        down_for = utc_now().timestamp() - float(since)
+        now = utc_now().timestamp()
+        down_for = now - float(since)
         if down_for < self._down_after_s:
             return
+        expected = await self._client.get(EXPECTED_KEY)
+        if expected is not None and now < float(expected) + self._down_after_s:
+            return  # the gateway's own restart or its weekly window: quiet until it should be back
         first = await self._client.set(
             DOWN_ALERTED_PREFIX + since.decode(), b"1", nx=True, ex=7 * 24 * 3600
         )
@@ -198,3 +210,21 @@ class AlertDispatcher:
                     dedupe_key="gateway_down",
                 )
             )
+
+
+def second_factor_alert(event: SecondFactorRequested) -> Alert:
+    """The alert a 2FA prompt gives: what to do, how long there is, which attempt."""
+    minutes = max(1, round(event.timeout_s / 60))
+    retry = (
+        f" This is attempt {event.attempt}: the previous prompt was not approved in time."
+        if event.attempt > 1
+        else ""
+    )
+    return Alert(
+        severity="critical",
+        title="IB Gateway waits for your IB Key approval",
+        text=f"IB Gateway is logging in: approve the IB Key prompt on your phone within "
+        f"{minutes} minutes (IBKR Mobile).{retry} Until then no order can be sent.",
+        at=event.ts_event,
+        dedupe_key=f"gateway_2fa:{event.ts_event.timestamp():.0f}:{event.attempt}",
+    )

@@ -21,12 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifier.core.errors import Refusal
 from notifier.edges.api.context import ApiContext, ApiError, error_response
+from notifier.edges.api.health import HealthFn, health_router, ib_view
 from notifier.edges.api.kill_switch import kill_switch_router
 from notifier.edges.api.plans import plans_router
 from notifier.edges.api.portfolio import portfolio_router
 from notifier.edges.api.triggers import triggers_router
-
-HealthFn = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
 
 __all__ = ["ApiContext", "ApiError", "create_api"]
 
@@ -43,16 +42,19 @@ def create_api(ctx: ApiContext, health: HealthFn) -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     async def get_health() -> JSONResponse:
-        """Readiness of the notifier and its edges (no token needed)."""
+        """Readiness of the notifier and its edges, and the IB connection (no token needed;
+        account ids masked)."""
         ready, checks = await health()
+        ib = await ib_view(ctx, public=True)
         return JSONResponse(
-            {"service": "notifier", "ready": ready, "checks": checks},
+            {"service": "notifier", "ready": ready, "checks": checks, "ib": ib},
             status_code=200 if ready else 503,
         )
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(_bearer(ctx.settings.api_token))])
     for router in (triggers_router, portfolio_router, plans_router, kill_switch_router):
         api.include_router(router(ctx))
+    api.include_router(health_router(ctx, health))
     app.include_router(api)
     return app
 

@@ -13,6 +13,7 @@ from notifier.intake import TriggerIntake
 from notifier.plan_store import PlanStore
 from notifier.settings import NotifierSettings
 from shared.accounts import Accounts
+from shared.ib_gateway import WeeklyWindow
 from shared.kit.portfolio import PortfolioClient
 from shared.kit.service import Service
 
@@ -27,6 +28,7 @@ class ApiContext:
     intake: TriggerIntake
     auth: TriggerAuthenticator
     plans: PlanStore
+    window: WeeklyWindow | None = None
     portfolio: PortfolioClient = field(init=False)
 
     def __post_init__(self) -> None:
