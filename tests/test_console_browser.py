@@ -155,6 +155,7 @@ async def test_a_person_logs_in_reviews_a_dry_run_approves_a_plan_sees_its_fills
         await expect(rows.first).to_contain_text(plan_id[:12])
         await page.fill("input[name=symbol]", "QQQ")
         await page.click("#filter-trades")
+        await page.wait_for_url("**symbol=QQQ**")
         await expect(rows.first).to_contain_text("QQQ")
         assert all("QQQ" in text for text in await rows.all_inner_texts())
         await page.screenshot(path=SHOTS / "trades.png", full_page=True)

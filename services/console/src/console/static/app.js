@@ -60,7 +60,9 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
-        if (typeof html === "string") {
+        if (typeof html === "string" && edited()) {
+          again = true; // typed into while the answer was on its way: keep the typing
+        } else if (typeof html === "string") {
           region.innerHTML = html;
           region.setAttribute("data-refreshed", String(Date.now()));
         }
