@@ -45,9 +45,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[E2EStack]:
             "planning": {"drift_band_abs_pct": "0.5", "min_order_value": "50"},
         }
     )
-    s = E2EStack(tmp_path, accounts, console=True, ready_timeout_s=90)
+    s = E2EStack(tmp_path, accounts, console=True)
     try:
-        await s.start()
+        await s.start(healthy_within_s=90)  # eight processes on a busy 2-core machine
         yield s
     finally:
         await s.stop()

@@ -106,7 +106,7 @@ ACCOUNTS_CASES = [
         "accounts:\n  - {id: DU1, allocation: {csv: p.csv}}\n",
         {"p.csv": "symbol,weight\nVTI,60%\nBND,0.4\n"},
         "invalid_csv",
-        "write the weight as 0.25",
+        "0.4 has no % sign while other rows have one",
     ),
     (
         "accounts:\n  - {id: DU1, allocation: {csv: p.csv}}\n",

@@ -14,8 +14,8 @@ from shared.policy import PlanningPolicy
 from shared.rebalancing.costs import BuyDemand, allocate_buys, buy_cost, commission, floor_to_step
 from shared.rebalancing.exposure import Exposure, leverage, valuation_price
 from shared.rebalancing.ids import ClientOrderId, InvalidPlanId, plan_id_for, plan_id_of
+from shared.rebalancing.portfolio_csv import parse_portfolio_csv
 from shared.rebalancing.targets import (
-    parse_target_csv,
     parse_target_mapping,
     parse_target_rows,
     validate_targets,
@@ -94,7 +94,7 @@ def test_rows_accept_allocation_or_weight_and_report_every_bad_row() -> None:
     ],
 )
 def test_csv_with_or_without_header(text: str, expected: list[tuple[str, str]]) -> None:
-    parsed = parse_target_csv(text, "t.csv")
+    parsed = parse_portfolio_csv(text, "t.csv")
     assert parsed.ok, parsed.reasons
     assert [(t.symbol, str(t.weight)) for t in parsed.targets] == expected
 
@@ -102,7 +102,7 @@ def test_csv_with_or_without_header(text: str, expected: list[tuple[str, str]]) 
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("SPY,25%\n", "write the weight as 0.25, not 25%"),
+        ("SPY,60%\nAGG,0.4\n", "line 2 (AGG): 0.4 has no % sign while other rows have one"),
         ("SPY,abc\n", "t.csv: line 1 (SPY): weight 'abc' is not a number"),
         ("SPY,nan\n", "not a finite number"),
         ("symbol,price\nSPY,1\n", "names no weight column"),
@@ -111,7 +111,7 @@ def test_csv_with_or_without_header(text: str, expected: list[tuple[str, str]]) 
     ],
 )
 def test_csv_problems_name_the_line_and_the_fix(text: str, says: str) -> None:
-    parsed = parse_target_csv(text, "t.csv")
+    parsed = parse_portfolio_csv(text, "t.csv")
     assert not parsed.ok
     assert all(r.code == "invalid_csv" for r in parsed.reasons)
     assert says in parsed.reasons[0].message

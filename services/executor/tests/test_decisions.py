@@ -81,11 +81,15 @@ DRY = ExecutionPolicy(approval=ApprovalMode.DRY_RUN)
         ({"sizing": None, "legs": (SELL,)}, AUTO, {}, [], [StartApproval("auto")]),
         ({"plan_id": "alloc-1.DU1"}, AUTO, {}, ["PlanRejected"], [WriteReport("pre_trade"), WriteReport("summary")]),
         ({"plan_id": "alloc-1.DU1", "execution": ExecutionMode.DRY_RUN}, AUTO, {}, ["PlanDryRunReported"], [WriteReport("pre_trade"), WriteReport("summary")]),
+        ({"hold_for_approval": True}, AUTO, {}, ["PlanAwaitingApproval"], [ExpireAt(NOW + timedelta(minutes=15))]),
+        ({"hold_for_approval": True, "execution": ExecutionMode.DRY_RUN}, AUTO, {}, ["PlanDryRunReported"], [WriteReport("pre_trade"), WriteReport("summary")]),
+        ({"hold_for_approval": True}, DRY, {}, ["PlanDryRunReported"], [WriteReport("pre_trade"), WriteReport("summary")]),
     ],
     ids=[
         "dry_run_trigger", "dry_run_account", "manual_waits", "auto_approves", "expired_on_arrival",
         "halted", "halted_manual", "buys_without_sizing_terms", "sells_need_no_sizing_terms",
-        "plan_id_with_a_dot", "dry_run_of_a_dotted_id",
+        "plan_id_with_a_dot", "dry_run_of_a_dotted_id", "auto_held_for_the_cli_prompt",
+        "held_dry_run_stays_a_dry_run", "held_dry_run_account_never_trades",
     ],
 )  # fmt: skip
 def test_a_new_plan_is_routed(

@@ -116,6 +116,22 @@ async def test_outside_the_weekly_window_triggers_are_refused_with_the_next_open
     assert health["ib"]["window"]["next_open"] == expected.isoformat()
 
 
+async def test_outside_the_window_a_gateway_that_is_up_anyway_still_trades(start_notifier):
+    """The window says when the gateway is meant to be down; the emulator of the ``sim``
+    profile, or a TWS kept running, is up outside it, and its triggers are accepted."""
+    notifier = await start_notifier(gateway_window=closed_now(), gateway_window_tz="UTC")
+    async with httpx.AsyncClient(base_url=base(notifier), headers=AUTH) as http:
+        await notifier.service.publish(status(ts_event=utc_now() - timedelta(minutes=5)))
+        stale = await http.post("/api/v1/rebalance?account=DU111", json=BODY)
+        await notifier.service.publish(status(connected=False))
+        down = await http.post("/api/v1/rebalance?account=DU111", json=BODY)
+        await notifier.service.publish(status())
+        up = await http.post("/api/v1/rebalance?account=DU111", json=BODY)
+    assert stale.status_code == 503, "a status older than a minute does not say IB is up"
+    assert down.status_code == 503
+    assert up.status_code == 202, up.text
+
+
 async def test_inside_the_window_a_trigger_is_accepted(start_notifier):
     now = utc_now()
     window = f"{now - timedelta(hours=1):%a %H:%M}-{now + timedelta(hours=1):%a %H:%M}"

@@ -46,6 +46,9 @@ class AllocationSource(_Strict):
     retries: int = Field(default=3, ge=0)
     max_age_hours: float = Field(default=72.0, gt=0, description="Staleness guard on as_of.")
     csv: Path | None = None
+    column: str | None = Field(
+        default=None, description="The model column of a multi-model portfolio CSV."
+    )
     targets: tuple[InlineTarget, ...] | None = None
 
     @model_validator(mode="after")
@@ -55,6 +58,8 @@ class AllocationSource(_Strict):
             raise ValueError(
                 f"give exactly one of url, csv or targets (found {', '.join(given) or 'none'})"
             )
+        if self.column is not None and self.csv is None:
+            raise ValueError("column chooses a column of a csv; give csv too")
         return self
 
 
@@ -100,6 +105,10 @@ class AccountsFile(_Strict):
     """The whole file: defaults, accounts and optional group schedules."""
 
     defaults: Defaults = Defaults()
+    default_account: str | None = Field(
+        default=None,
+        description="The account `rebalancer rebalance` uses when none is named.",
+    )
     accounts: tuple[AccountConfig, ...]
     group_schedules: tuple[GroupSchedule, ...] = ()
 
@@ -146,6 +155,15 @@ class Accounts:
 
     def groups(self) -> set[str]:
         return {g for a in self.by_id.values() for g in a.config.groups}
+
+    def default_account(self) -> str | None:
+        """The account to use when none is named: the file's ``default_account``, else the
+        only account; None when there are several and none is marked."""
+        if self.file is not None and self.file.default_account is not None:
+            return self.file.default_account
+        if len(self.by_id) == 1:
+            return next(iter(self.by_id))
+        return None
 
     def planning_policy(self, account_id: str, default: PlanningPolicy) -> PlanningPolicy:
         """Return the account's planning policy, or ``default`` for an unconfigured account."""
@@ -212,6 +230,11 @@ def parse_accounts(data: Any, source: Path | None = None) -> Accounts:
             )
             config = config.model_copy(update={"allocation": allocation})
         accounts.append(Account(config=config, planning=planning, execution=execution))
+    if parsed.default_account is not None and parsed.default_account not in seen:
+        raise AccountsFileError(
+            f"{label}: default_account: {parsed.default_account!r} is not one of the accounts "
+            f"({', '.join(sorted(seen))}); name one of them or remove default_account"
+        )
     groups = {g for a in accounts for g in a.config.groups}
     for entry in parsed.group_schedules:
         if entry.group not in groups:

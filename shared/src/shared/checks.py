@@ -48,9 +48,9 @@ from shared.accounts import (
 )
 from shared.contracts.base import TargetWeight
 from shared.policy import ExecutionPolicy, PlanningPolicy, merge_policy
+from shared.rebalancing.portfolio_csv import invested, parse_portfolio_csv, percent_text
 from shared.rebalancing.targets import (
     ParsedTargets,
-    parse_target_csv,
     parse_target_mapping,
     validate_targets,
 )
@@ -235,12 +235,17 @@ def _allocation(config: Any, policy: PlanningPolicy, path: Path, where: str) -> 
         )
     if allocation.csv is not None:
         csv = allocation.csv if allocation.csv.is_absolute() else path.parent / allocation.csv
-        return check_targets_file(csv, policy, where=f"portfolio of {where}")
+        return check_targets_file(
+            csv, policy, where=f"portfolio of {where}", column=allocation.column
+        )
     return []
 
 
-def load_target_file(path: Path) -> tuple[ParsedTargets | None, list[Problem]]:
-    """Read a targets file (CSV, or YAML list or mapping) without judging the weights."""
+def load_target_file(
+    path: Path, column: str | None = None
+) -> tuple[ParsedTargets | None, list[Problem]]:
+    """Read a targets file (CSV, or YAML list or mapping) without judging the weights; a
+    multi-model CSV's ``column`` (see :mod:`shared.rebalancing.portfolio_csv`)."""
     if path.suffix.lower() in (".yaml", ".yml"):
         data, problems = read_yaml(path)
         if problems:
@@ -250,17 +255,34 @@ def load_target_file(path: Path) -> tuple[ParsedTargets | None, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         return None, [Problem(str(path), "unreadable", f"cannot read it ({error.strerror})")]
-    return parse_target_csv(text, str(path)), []
+    return parse_portfolio_csv(text, str(path), column), []
 
 
 def check_targets_file(
-    path: Path, policy: PlanningPolicy | None = None, *, where: str = ""
+    path: Path,
+    policy: PlanningPolicy | None = None,
+    *,
+    where: str = "",
+    column: str | None = None,
 ) -> list[Problem]:
-    """Every problem of a targets file, judged with ``policy`` (the defaults when None)."""
-    parsed, problems = load_target_file(path)
+    """Every problem of a targets file, judged with ``policy`` (the defaults when None).
+
+    A CSV's CASH row above 0 must be the account's ``target_cash_weight`` (the notifier
+    refuses it otherwise); the other rows are then judged as shares of the invested part."""
+    parsed, problems = load_target_file(path, column)
     if parsed is None:
         return [Problem(p.file, p.code, p.message, where) for p in problems]
-    return _target_problems(parsed, policy or PlanningPolicy(), str(path), where)
+    policy = policy or PlanningPolicy()
+    cash = parsed.cash_weight
+    if cash is not None and cash > 0 and parsed.ok:
+        if cash != policy.target_cash_weight:
+            message = (
+                f"the CASH row keeps {percent_text(cash)} % in cash; set "
+                f"`planning.target_cash_weight: {cash}` for the account or remove the CASH row"
+            )
+            return [Problem(str(path), "invalid_csv", message, where)]
+        parsed = ParsedTargets(invested(parsed), parsed.reasons, parsed.notes, cash)
+    return _target_problems(parsed, policy, str(path), where)
 
 
 def _target_problems(
@@ -294,12 +316,13 @@ def _portfolio_symbols(accounts_file: Path) -> list[tuple[list[str], str]]:
             found.append(([t.symbol for t in allocation.targets if t.weight], str(accounts_file)))
         elif allocation is not None and allocation.csv is not None:
             csv = allocation.csv
-            found += _file_symbols(csv if csv.is_absolute() else accounts_file.parent / csv)
+            path = csv if csv.is_absolute() else accounts_file.parent / csv
+            found += _file_symbols(path, allocation.column)
     return found
 
 
-def _file_symbols(path: Path) -> list[tuple[list[str], str]]:
-    parsed, _ = load_target_file(path)
+def _file_symbols(path: Path, column: str | None = None) -> list[tuple[list[str], str]]:
+    parsed, _ = load_target_file(path, column)
     if parsed is None:
         return []
     return [([t.symbol for t in parsed.targets if t.weight], str(path))]

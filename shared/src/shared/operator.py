@@ -33,6 +33,7 @@ def request_rebalance(
     correlation_id: str | None = None,
     message_id: str | None = None,
     ttl: timedelta = COMMAND_TTL,
+    hold_for_approval: bool = False,
 ) -> RequestRebalance:
     """Ask the notifier to rebalance accounts (or a group); a dry run unless ``execute``."""
     extra = {"message_id": message_id} if message_id else {}
@@ -48,6 +49,7 @@ def request_rebalance(
         trigger_source=trigger_source,
         trigger_id=trigger_id,
         requested_by=by,
+        hold_for_approval=hold_for_approval,
     )
 
 

@@ -114,7 +114,7 @@ def test_targets_file_formats(
 ) -> None:
     path = tmp_path / name
     path.write_text(content)
-    assert [(t.symbol, str(t.weight)) for t in load_targets(path)] == expected
+    assert [(t.symbol, str(t.weight)) for t in load_targets(path).targets] == expected
 
 
 @pytest.mark.parametrize("content", ["SPY,abc\n", "SPY,nan\n"])

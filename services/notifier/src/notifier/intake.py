@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from notifier.core.errors import Refusal
 from notifier.core.targets import checked_or_refuse
@@ -11,13 +11,19 @@ from notifier.core.trigger_payload import TriggerInput
 from notifier.metrics import NotifierMetrics
 from shared import operator
 from shared.accounts import Account, Accounts
+from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, new_id, utc_now
+from shared.contracts.gateway import GatewayStatus
 from shared.contracts.triggers import RequestRebalance, TriggerSource
 from shared.ib_gateway import WeeklyWindow
 from shared.kit.alerts import send_alert
 from shared.kit.service import Service
+from shared.kit.streams import newest_of
 
 log = logging.getLogger(__name__)
+
+# The bridge sends a GatewayStatus at least every 15 s: an older one no longer says IB is up.
+GATEWAY_STATUS_FRESH = timedelta(seconds=60)
 
 AUTH_CODES = frozenset(
     {"unsigned", "bad_timestamp", "stale_signature", "bad_signature", "replayed", "wrong_channel"}
@@ -49,6 +55,33 @@ class TriggerIntake:
         self._metrics = metrics
         self._ttl = timedelta(seconds=ttl_s)
         self._window = window
+
+    async def _refuse_outside_the_window(self) -> None:
+        """Refuse while the gateway's weekly window is closed, unless IB is connected anyway.
+
+        The window says when the gateway is meant to be down; a gateway that is up outside it
+        (the emulator of the ``sim`` profile, a TWS the user keeps running) can trade, so the
+        bridge's newest ``GatewayStatus`` decides: connected and fresh, no refusal.
+        """
+        now = utc_now()
+        closed = self._window.closed_reason(now) if self._window else None
+        if not closed or await self._ib_connected(now):
+            return
+        raise Refusal(
+            "gateway_window_closed",
+            f"{closed}; nothing can trade until then, send the trigger again after it opens",
+            status=503,
+        )
+
+    async def _ib_connected(self, now: datetime) -> bool:
+        try:
+            status = await newest_of(self._service.redis, catalogue.GATEWAY, GatewayStatus)
+        except Exception as error:  # Redis down: publishing fails next, with its own reason
+            log.warning("cannot read the gateway's status: %r", error)
+            return False
+        return (
+            status is not None and status.connected and now - status.ts_event < GATEWAY_STATUS_FRESH
+        )
 
     def accounts_of(self, trigger: TriggerInput, source: TriggerSource) -> list[Account]:
         """Return the accounts a trigger names, or raise Refusal (unknown, not allowed)."""
@@ -101,13 +134,7 @@ class TriggerIntake:
         The edge counts a refusal with :meth:`refused`.
         """
         accounts = self.accounts_of(trigger, source)
-        closed = self._window.closed_reason(utc_now()) if self._window else None
-        if closed:
-            raise Refusal(
-                "gateway_window_closed",
-                f"{closed}; nothing can trade until then, send the trigger again after it opens",
-                status=503,
-            )
+        await self._refuse_outside_the_window()
         targets = trigger.targets
         if targets is not None:
             for account in accounts:

@@ -150,6 +150,7 @@ class TriggerResolver:
             source_kind=kind,  # type: ignore[arg-type]
             strategy_name=sourced.strategy_name,
             as_of=sourced.as_of,
+            hold_for_approval=request.hold_for_approval,
         )
         await self._service.publish(event)
         await self._client.set(claim, b"published", ex=DONE_TTL_S)

@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -75,11 +76,13 @@ class AllocationSources:
             targets = tuple(TargetWeight(symbol=t.symbol, weight=t.weight) for t in source.targets)
             return "config", SourcedTargets(targets=targets)
         if source.csv is not None:
-            return "csv", SourcedTargets(targets=await asyncio.to_thread(self._read_csv, source))
+            cash = account.planning.target_cash_weight
+            targets = await asyncio.to_thread(self._read_csv, source, cash)
+            return "csv", SourcedTargets(targets=targets)
         return "url", await self.fetch(source, now)
 
     @staticmethod
-    def _read_csv(source: AllocationSource) -> tuple[TargetWeight, ...]:
+    def _read_csv(source: AllocationSource, cash: Decimal) -> tuple[TargetWeight, ...]:
         assert source.csv is not None
         try:
             text = Path(source.csv).read_text(encoding="utf-8")
@@ -87,7 +90,12 @@ class AllocationSources:
             raise Refusal(
                 "csv_unreadable", f"portfolio CSV {source.csv} cannot be read ({error.strerror})"
             ) from None
-        return parse_portfolio_csv(text, f"portfolio CSV {source.csv}")
+        targets, notes = parse_portfolio_csv(
+            text, f"portfolio CSV {source.csv}", source.column, cash
+        )
+        for note in notes:
+            log.info("%s", note)
+        return targets
 
     async def fetch(self, source: AllocationSource, now: datetime) -> SourcedTargets:
         """GET the allocation URL with retries and backoff; validate the answer."""

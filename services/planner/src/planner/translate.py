@@ -75,6 +75,7 @@ def proposed(
         portfolio_as_of=view.positions_as_of,
         policy=policy_record(policy),
         sizing=sizing_terms(policy),
+        hold_for_approval=event.hold_for_approval,
     )
 
 

@@ -27,6 +27,9 @@ class TargetAllocationSet(Message):
     source_kind: AllocationSourceKind = "inline"
     strategy_name: str | None = None
     as_of: datetime | None = Field(default=None, description="As-of time given by the source.")
+    hold_for_approval: bool = Field(
+        default=False, description="From the request: hold the plan for approval even if auto."
+    )
 
 
 AllocationEvent = Annotated[TargetAllocationSet, Field(discriminator="type")]

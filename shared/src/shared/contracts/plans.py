@@ -122,6 +122,11 @@ class PlanProposed(Message):
     sizing: SizingTerms | None = Field(
         default=None, description="Terms for sizing the buys after the sells (None: older planner)."
     )
+    hold_for_approval: bool = Field(
+        default=False,
+        description="The trigger asked to confirm: the executor waits for an ApprovePlan even "
+        "for an account whose approval is auto.",
+    )
 
 
 class PlanRejected(Message):

@@ -30,6 +30,11 @@ class RequestRebalance(Command):
         default=None, description="Id given by the edge (Ably message id, HTTP request id)."
     )
     requested_by: str | None = None
+    hold_for_approval: bool = Field(
+        default=False,
+        description="Hold the plan for an ApprovePlan even when the account's approval is auto "
+        "(the CLI's prompt before any account trades).",
+    )
 
 
 TriggerCommand = Annotated[RequestRebalance, Field(discriminator="type")]

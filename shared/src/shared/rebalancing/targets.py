@@ -12,8 +12,6 @@ leverage.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,6 +39,10 @@ class ParsedTargets:
 
     targets: tuple[TargetWeight, ...]
     reasons: tuple[Reason, ...] = ()
+    notes: tuple[str, ...] = ()
+    """How the input was read where it could be read two ways (percent, a CASH row)."""
+    cash_weight: Decimal | None = None
+    """A portfolio CSV's CASH row (not a target): the cash its model keeps, negative borrowed."""
 
     @property
     def ok(self) -> bool:
@@ -66,7 +68,7 @@ def parse_weight(value: object, where: str, *, code: str, blank_is_zero: bool) -
     return number
 
 
-def _target(symbol: str, weight: Decimal, where: str, code: str) -> TargetWeight | Reason:
+def make_target(symbol: str, weight: Decimal, where: str, code: str) -> TargetWeight | Reason:
     if not symbol.strip():
         return Reason(code=code, message=f"{where}: the symbol is missing or empty")
     if len(symbol.strip()) > 24:
@@ -74,7 +76,9 @@ def _target(symbol: str, weight: Decimal, where: str, code: str) -> TargetWeight
     return TargetWeight(symbol=symbol.strip(), weight=weight)
 
 
-def _keep(found: TargetWeight | Reason, targets: list[TargetWeight], reasons: list[Reason]) -> None:
+def keep_target(
+    found: TargetWeight | Reason, targets: list[TargetWeight], reasons: list[Reason]
+) -> None:
     if isinstance(found, Reason):
         reasons.append(found)
     else:
@@ -105,8 +109,8 @@ def parse_target_rows(rows: object, where: str) -> ParsedTargets:
             continue
         raw = row["allocation"] if "allocation" in row else row["weight"]
         weight = parse_weight(raw, f"{at} ({symbol})", code=code, blank_is_zero=False)
-        found = weight if isinstance(weight, Reason) else _target(symbol, weight, at, code)
-        _keep(found, targets, reasons)
+        found = weight if isinstance(weight, Reason) else make_target(symbol, weight, at, code)
+        keep_target(found, targets, reasons)
     return ParsedTargets(tuple(targets), tuple(reasons))
 
 
@@ -133,52 +137,11 @@ def parse_target_mapping(data: object, where: str) -> ParsedTargets:
         raw = item.get("weight", item.get("allocation"))
         weight = parse_weight(raw, at, code=code, blank_is_zero=True)
         found = (
-            weight if isinstance(weight, Reason) else _target(str(item["symbol"]), weight, at, code)
+            weight
+            if isinstance(weight, Reason)
+            else make_target(str(item["symbol"]), weight, at, code)
         )
-        _keep(found, targets, reasons)
-    return ParsedTargets(tuple(targets), tuple(reasons))
-
-
-def parse_target_csv(text: str, where: str) -> ParsedTargets:
-    """Read a portfolio CSV: ``symbol,weight`` rows, a header optional; a blank weight is 0.
-
-    With a header, the columns are found by name (``symbol`` and one of
-    :data:`WEIGHT_COLUMNS`, any case; other columns are ignored); without one, the first two
-    cells are the symbol and the weight. Lines starting with ``#`` and blank lines are skipped.
-    """
-    code = "invalid_csv"
-    rows = [
-        (n, [cell.strip() for cell in row])
-        for n, row in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), 1)
-    ]
-    rows = [(n, cells) for n, cells in rows if any(cells) and not cells[0].startswith("#")]
-    if not rows:
-        message = f"{where}: no targets in the file; expected rows of symbol,weight"
-        return ParsedTargets((), (Reason(code=code, message=message),))
-    symbol_at, weight_at = 0, 1
-    header = [cell.lower() for cell in rows[0][1]]
-    if "symbol" in header:
-        symbol_at = header.index("symbol")
-        weight_at = next((header.index(c) for c in WEIGHT_COLUMNS if c in header), -1)
-        if weight_at < 0:
-            message = (
-                f"{where}: the header names no weight column ({', '.join(WEIGHT_COLUMNS)}); "
-                f"found {', '.join(header)}"
-            )
-            return ParsedTargets((), (Reason(code=code, message=message),))
-        rows = rows[1:]
-    targets: list[TargetWeight] = []
-    reasons: list[Reason] = []
-    for n, cells in rows:
-        symbol = cells[symbol_at] if symbol_at < len(cells) else ""
-        raw = cells[weight_at] if weight_at < len(cells) else ""
-        at = f"{where}: line {n}"
-        if not symbol:
-            reasons.append(Reason(code=code, message=f"{at}: a weight without a symbol"))
-            continue
-        weight = parse_weight(raw, f"{at} ({symbol})", code=code, blank_is_zero=True)
-        found = weight if isinstance(weight, Reason) else _target(symbol, weight, at, code)
-        _keep(found, targets, reasons)
+        keep_target(found, targets, reasons)
     return ParsedTargets(tuple(targets), tuple(reasons))
 
 

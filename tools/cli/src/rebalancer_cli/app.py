@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rebalancer_cli.commands import config, demo, stack, trade
+from rebalancer_cli.commands import config, demo, migrate, rebalance, stack, trade
 
 app = typer.Typer(
     name="rebalancer",
@@ -16,13 +16,14 @@ app.command(name="up")(stack.up)
 app.command(name="status")(stack.status)
 app.command(name="down")(stack.down)
 app.command(name="plan")(trade.plan_command)
-app.command(name="rebalance")(trade.rebalance_command)
+app.command(name="rebalance")(rebalance.rebalance_command)
 app.command(name="approve")(trade.approve_command)
 app.command(name="cancel")(trade.cancel_command)
 app.command(name="plans")(trade.plans_command)
 app.command(name="halt")(trade.halt_command)
 app.command(name="resume")(trade.resume_command)
 app.command(name="demo")(demo.demo_command)
+app.command(name="import")(migrate.import_command)
 app.command(name="validate")(config.validate_command)
 app.command(name="accounts")(config.accounts_command)
 

@@ -80,7 +80,7 @@ async def _running_stack(settings: StackSettings) -> StackState | None:
 
 async def demo_flow(settings: StackSettings, model: Path, console: Console) -> bool:
     """Run the demo; return whether everything went as it should."""
-    weights = load_targets(model)
+    weights = load_targets(model).targets
     running = await _running_stack(settings)
     stack: Stack | None = None
     if running is None:

@@ -29,7 +29,15 @@ from shared.kit.streams import Tail
 from shared.plans.view import PlanStatus, PlanView, fold, plan_key
 
 SOURCE = "cli"
-Confirm = Callable[[PlanProposed], bool]
+Confirm = Callable[[list[PlanProposed]], bool]
+"""Asked with the plans to execute (one per account, or the whole batch); True to execute."""
+
+
+class ConfirmMode(StrEnum):
+    """How the CLI asks before executing (the ETF rebalancer's ``confirm_mode``)."""
+
+    PER_ACCOUNT = "per_account"  # one prompt per account, one after the other
+    GLOBAL = "global"  # every preview first, then one prompt for the batch
 
 
 def trade_request(
@@ -37,9 +45,16 @@ def trade_request(
     group: str | None,
     weights: tuple[TargetWeight, ...] | None,
     execute: bool,
+    hold_for_approval: bool = False,
 ) -> RequestRebalance:
-    """The CLI's trigger: a RequestRebalance to the notifier, traced by a ``cli-`` id."""
+    """The CLI's trigger: a RequestRebalance to the notifier, traced by a ``cli-`` id.
+
+    ``hold_for_approval`` makes the executor wait for an approval even for an ``auto``
+    account, so the prompt comes before any account trades and the plan confirmed is the plan
+    executed.
+    """
     return operator.request_rebalance(
+        hold_for_approval=hold_for_approval,
         source=SOURCE,
         correlation_id=f"cli-{new_id()[:16]}",
         accounts=accounts,
@@ -189,8 +204,14 @@ async def rebalance_flow(
     timeout_s: float = 30.0,
     exec_timeout_s: float = 600.0,
     confirm: Confirm | None = None,
+    confirm_mode: ConfirmMode = ConfirmMode.PER_ACCOUNT,
 ) -> tuple[bool, dict[str, PlanView | None]]:
-    """Publish, show the plans, approve as asked, follow; return (ok, view by account)."""
+    """Publish, show the plans, approve as asked, follow; return (ok, view by account).
+
+    Plans awaiting approval are confirmed after every preview was shown: one prompt each
+    (``per_account``, one at a time) or one for the batch (``global``); ``yes`` approves them
+    without a prompt.
+    """
     correlation = request.correlation_id or request.message_id
     async with Bus(redis_url) as bus:
         plans = Plans(await bus.tail(catalogue.PLANS, catalogue.ORDERS))
@@ -198,11 +219,15 @@ async def rebalance_flow(
         answers = await collect_plans(plans, correlation, accounts, timeout_s)
         ok = _show(answers, accounts, console, timeout_s)
         proposals = [a for a in answers.values() if isinstance(a, PlanProposed)]
-        to_follow: list[PlanProposed] = []
+        steps: list[tuple[PlanProposed, PlanView | None, Step]] = []
         for plan in proposals:
             view = await plans.decided(plan.plan_id, timeout_s)
-            step = next_step(view, execute=execute, legs=len(plan.legs))
-            done, good = await _take(step, plan, view, bus, console, yes, confirm)
+            steps.append((plan, view, next_step(view, execute=execute, legs=len(plan.legs))))
+        asking = [plan for plan, _, step in steps if step == Step.ASK_APPROVAL]
+        approved = _approvals(asking, yes, confirm, confirm_mode)
+        to_follow: list[PlanProposed] = []
+        for plan, view, step in steps:
+            done, good = await _take(step, plan, view, bus, console, plan.plan_id in approved)
             ok = ok and good
             if not done:
                 to_follow.append(plan)
@@ -240,14 +265,26 @@ def _show(
     return ok
 
 
+def _approvals(
+    asking: list[PlanProposed], yes: bool, confirm: Confirm | None, mode: ConfirmMode
+) -> set[str]:
+    """The ids of the plans the operator approved (all with ``yes``; none without a prompt)."""
+    if yes:
+        return {plan.plan_id for plan in asking}
+    if confirm is None or not asking:
+        return set()
+    if mode == ConfirmMode.GLOBAL:
+        return {plan.plan_id for plan in asking} if confirm(asking) else set()
+    return {plan.plan_id for plan in asking if confirm([plan])}
+
+
 async def _take(
     step: Step,
     plan: PlanProposed,
     view: PlanView | None,
     bus: Bus,
     console: Console,
-    yes: bool,
-    confirm: Confirm | None,
+    approved: bool,
 ) -> tuple[bool, bool]:
     """Act on one plan's step; return (done with it, went as asked)."""
     account = plan.account_id
@@ -272,7 +309,7 @@ async def _take(
         console.print(f"[red]{account}: rejected: {reasons}[/]")
         return True, False
     if step == Step.ASK_APPROVAL:
-        if yes or (confirm(plan) if confirm else False):
+        if approved:
             await bus.publish(
                 operator.approve(
                     plan.plan_id, source=SOURCE, by=SOURCE, correlation_id=plan.correlation_id

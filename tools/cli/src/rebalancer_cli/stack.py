@@ -337,6 +337,9 @@ class Stack:
             ib_admin_port=self.settings.ib_admin_port,
             api_port=self.settings.api_port,
             redis_password_file=str(self.settings.password_path),
+            accounts_file=(
+                str(self.settings.accounts_file.resolve()) if self.settings.accounts_file else None
+            ),
             gateway=self.settings.gateway,
         )
         self._state.write(self.state_path)

@@ -114,6 +114,7 @@ class StackState:
     # stranger that reused a pid.
     children: dict[str, int] = field(default_factory=dict)
     markers: dict[str, str] = field(default_factory=dict)
+    accounts_file: str | None = None
 
     def client_url(self) -> str:
         """The Redis URL with the stack's password, for clients (never print it)."""

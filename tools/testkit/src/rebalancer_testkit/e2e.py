@@ -68,7 +68,6 @@ class E2EStack:
         reclaim_idle_ms: int = 1000,
         ledger: bool = False,
         console: bool = False,
-        ready_timeout_s: float = 30,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -90,8 +89,6 @@ class E2EStack:
         self.ops = {name: free_port() for name in self.modules}
         self.api_port = free_port()
         self.console_port = free_port()
-        # Eight processes importing at once on a busy 2-core machine can take longer.
-        self.ready_timeout_s = ready_timeout_s
         self.api_token = "e2e-token"
         self.extra = {
             "executor": executor_env or {},
@@ -108,8 +105,9 @@ class E2EStack:
 
     # ------------------------------------------------------------------ processes
 
-    async def start(self, *names: str) -> E2EStack:
-        """Start Redis, the emulator and the services (all of them unless named)."""
+    async def start(self, *names: str, healthy_within_s: float = 30) -> E2EStack:
+        """Start Redis, the emulator and the services (all of them unless named); each must be
+        healthy within ``healthy_within_s`` (a loaded machine needs more to start five)."""
         await asyncio.to_thread(self.redis.start)
         self.client = aioredis.Redis.from_url(self.redis.url)
         self.broker = RedisBroker(self.redis.url, log_level=logging.DEBUG)
@@ -119,7 +117,7 @@ class E2EStack:
         for name in names or tuple(self.modules):
             self.spawn(name)
         for name in names or tuple(self.modules):
-            await self.wait_healthy(name, self.ready_timeout_s)
+            await self.wait_healthy(name, healthy_within_s)
         return self
 
     def start_emulator(self) -> None:

@@ -163,7 +163,7 @@ def on_plan_proposed(record: PlanRecord, policy: ExecutionPolicy, facts: Facts) 
         return reject(record, "approval", unusable, facts.now)
     if facts.halted:
         return reject(record, "approval", [halted_reason(facts.halt_reason)], facts.now)
-    if policy.approval == ApprovalMode.MANUAL:
+    if policy.approval == ApprovalMode.MANUAL or record.proposal.hold_for_approval:
         event = PlanAwaitingApproval(
             **_envelope(record, facts.now),
             valid_until=record.proposal.valid_until,

@@ -14,14 +14,17 @@ means 0 (sell it). The same reader serves the CLI's ``--targets`` files.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from notifier.core.errors import Refusal
 from notifier.core.targets import parsed_or_refuse, rows_or_refuse
 from shared.contracts.base import TargetWeight
-from shared.rebalancing.targets import parse_target_csv
+from shared.rebalancing.portfolio_csv import invested, percent_text
+from shared.rebalancing.portfolio_csv import parse_portfolio_csv as parse_csv
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,9 @@ def parse_allocation_response(
     as_of = parse_as_of(data.get("as_of"))
     if as_of is not None:
         # A date-only as_of covers the whole day: measure its age from the day's end.
-        age = now - as_of
-        if age > max_age + timedelta(days=1 if _date_only(data.get("as_of")) else 0):
-            raise Refusal(
-                "stale_allocation",
-                f"{where}: allocations are as of {data.get('as_of')}, older than "
-                f"{max_age.total_seconds() / 3600:g} h; refusing stale targets "
-                "(raise allocation.max_age_hours if this is expected)",
-            )
+        age = now - as_of - timedelta(days=1 if _date_only(data.get("as_of")) else 0)
+        if age > max_age:
+            raise Refusal("stale_allocation", stale_message(where, data.get("as_of"), age, max_age))
         if as_of - now > timedelta(days=1):
             raise Refusal(
                 "invalid_response", f"{where}: as_of {data.get('as_of')} is in the future"
@@ -90,10 +88,48 @@ def parse_allocation_response(
     return SourcedTargets(targets=targets, strategy_name=str(name) if name else None, as_of=as_of)
 
 
+def stale_message(where: str, as_of: Any, age: timedelta, max_age: timedelta) -> str:
+    """What a stale answer is refused with: how old, the limit, and what to change."""
+    hours = age.total_seconds() / 3600
+    needed = math.ceil(hours) + 1
+    return (
+        f"{where}: allocations are as of {as_of}, {_age(hours)} old, older than "
+        f"allocation.max_age_hours ({max_age.total_seconds() / 3600:g} h); refusing stale "
+        "targets. If this answer is expected, set `max_age_hours: "
+        f"{needed}` (or more) under the account's `allocation:` in the accounts file and "
+        "restart the notifier; otherwise have the API publish fresh allocations"
+    )
+
+
+def _age(hours: float) -> str:
+    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} h"
+
+
 def _date_only(value: Any) -> bool:
     return isinstance(value, str) and len(value.strip()) == 10
 
 
-def parse_portfolio_csv(text: str, where: str) -> tuple[TargetWeight, ...]:
-    """Parse a portfolio CSV (see :func:`shared.rebalancing.targets.parse_target_csv`)."""
-    return parsed_or_refuse(parse_target_csv(text, where))
+def parse_portfolio_csv(
+    text: str, where: str, column: str | None = None, cash_weight: Decimal = Decimal(0)
+) -> tuple[tuple[TargetWeight, ...], tuple[str, ...]]:
+    """Parse a portfolio CSV (see :mod:`shared.rebalancing.portfolio_csv`).
+
+    A CASH row above 0 is the cash the model keeps: the account must keep it too
+    (``cash_weight``, its ``planning.target_cash_weight``), and the other rows are then read as
+    fractions of the invested part; a CASH row below 0 (borrowed) leaves the other rows summing
+    above 1, for an account allowed leverage. Returns the targets and the notes on how the
+    file was read (percent, the CASH row).
+    """
+    parsed = parse_csv(text, where, column)
+    targets = parsed_or_refuse(parsed)
+    cash = parsed.cash_weight
+    if cash is None or cash <= 0:
+        return targets, parsed.notes
+    if cash != cash_weight:
+        raise Refusal(
+            "invalid_csv",
+            f"{where}: the CASH row keeps {percent_text(cash)} % in cash; set "
+            f"`planning.target_cash_weight: {cash}` for the account (rebalancer import does) "
+            "or remove the CASH row",
+        )
+    return invested(parsed), parsed.notes

@@ -1,4 +1,6 @@
-"""``rebalancer rebalance``, ``plan``, ``approve``, ``cancel``, ``plans``, ``halt``, ``resume``.
+"""``rebalancer plan``, ``approve``, ``cancel``, ``plans``, ``halt``, ``resume``.
+
+``rebalance`` has its own module (:mod:`rebalancer_cli.commands.rebalance`).
 
 Thin commands: the options, then a library call. Every trigger is a ``RequestRebalance`` to
 the notifier (its checks apply to the CLI as to any edge), every operator command comes from
@@ -17,7 +19,7 @@ import typer
 
 from rebalancer_cli.bus import Bus
 from rebalancer_cli.console import make_console
-from rebalancer_cli.flows import SOURCE, Plans, collect_plans, rebalance_flow, trade_request
+from rebalancer_cli.flows import SOURCE, Plans, collect_plans, trade_request
 from rebalancer_cli.stackconfig import resolve_redis_url
 from rebalancer_cli.targets import TargetsFileError, load_targets
 from rebalancer_cli.views import plan_tables, plans_tables
@@ -33,58 +35,16 @@ RedisOption = Annotated[
     str | None,
     typer.Option(help="Redis of the stack (default: from <home>/stack.json, else port 6390)."),
 ]
-AccountsOption = Annotated[
-    list[str] | None, typer.Option("--account", "-a", help="Account id (repeatable).")
-]
-TargetsOption = Annotated[
-    Path | None,
-    typer.Option("--targets", "-t", help="CSV `symbol,weight` or YAML; else the account's source."),
-]
 
 
 def _weights(targets: Path | None, command: str) -> tuple[TargetWeight, ...] | None:
     if targets is None:
         return None
     try:
-        return load_targets(targets)
+        return load_targets(targets).targets
     except TargetsFileError as error:
         make_console(stderr=True).print(f"[red]rebalancer {command}:[/] {error}")
         raise typer.Exit(2) from None
-
-
-def rebalance_command(
-    account: AccountsOption = None,
-    group: Annotated[str | None, typer.Option("--group", "-g", help="Group of accounts.")] = None,
-    targets: TargetsOption = None,
-    execute: Annotated[bool, typer.Option("--execute", help="Trade (default: dry run).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve without a prompt.")] = False,
-    redis_url: RedisOption = None,
-    home: HomeOption = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the plans.")] = 30.0,
-) -> None:
-    """Rebalance accounts toward their targets: show the plan, then execute if asked."""
-    console, err = make_console(), make_console(stderr=True)
-    if not account and not group:
-        err.print("[red]rebalancer rebalance:[/] name --account ID (repeatable) or --group NAME")
-        raise typer.Exit(2)
-    request = trade_request(account or [], group, _weights(targets, "rebalance"), execute)
-    url = resolve_redis_url(redis_url, home)
-
-    def confirm(plan: PlanProposed) -> bool:
-        return typer.confirm(f"Execute {len(plan.legs)} orders for {plan.account_id}?")
-
-    try:
-        ok, _ = asyncio.run(
-            rebalance_flow(
-                url, request, set(account) if account else None, execute=execute, yes=yes,
-                console=console, timeout_s=timeout, confirm=confirm,
-            )
-        )  # fmt: skip
-    except (OSError, aioredis.RedisError) as error:
-        err.print(f"[red]rebalancer rebalance:[/] cannot reach Redis at {url}: {error}")
-        raise typer.Exit(1) from None
-    if not ok:
-        raise typer.Exit(1)
 
 
 async def request_plans(
