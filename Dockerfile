@@ -5,7 +5,7 @@
 #   docker build --build-arg SERVICE=planner --build-arg OPS_PORT=9102 -t rebalancer/planner .
 #
 # SERVICE is the workspace package and its console script: gateway-bridge, planner, executor,
-# notifier or ib-emulator (or ledger, not in compose yet). docker-compose.yml builds all of them with the right arguments.
+# notifier, ib-emulator, console (or ledger, not in compose yet). docker-compose.yml builds all of them with the right arguments.
 #
 # Stage 1 installs the locked dependencies and the service (non-editable) into /app/.venv with
 # uv; stage 2 is a clean slim Python with that venv only: no uv, no compiler, no sources, and a
@@ -18,7 +18,7 @@ FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
-RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<gateway-bridge|planner|executor|notifier|ib-emulator|ledger>" >&2; exit 1)
+RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<gateway-bridge|planner|executor|notifier|ib-emulator|ledger|console>" >&2; exit 1)
 COPY --from=uv /uv /usr/local/bin/uv
 # Byte-compile at build time (faster start), copy instead of hard-linking from the cache
 # mount, never download a Python: the base image's interpreter is the one the venv uses.
@@ -39,6 +39,7 @@ COPY services/ib-emulator/pyproject.toml services/ib-emulator/pyproject.toml
 COPY tools/cli/pyproject.toml tools/cli/pyproject.toml
 COPY tools/testkit/pyproject.toml tools/testkit/pyproject.toml
 COPY services/ledger/pyproject.toml services/ledger/pyproject.toml
+COPY services/console/pyproject.toml services/console/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package "${SERVICE}"
 COPY shared shared

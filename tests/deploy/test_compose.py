@@ -1,5 +1,5 @@
-"""docker-compose.yml validates and keeps the deployment's rules: nothing but the API and Grafana
-published, secrets only as files, real health checks, safe defaults, restart on any exit."""
+"""docker-compose.yml validates and keeps the deployment's rules: nothing but the API, the web
+console and Grafana published, secrets only as files, real health checks, safe defaults, restart on any exit."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ SERVICES = (
     "executor",
     "notifier",
     "ledger",
+    "console",
 )
-PUBLISHED = {"notifier": "8000", "grafana": "3000"}
+PUBLISHED = {"notifier": "8000", "grafana": "3000", "console": "8080"}
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET(?!S_DIR)|API_KEY|PASSPHRASE|WEBHOOK_URL$", re.I)
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?:[:?-][^}]*)?\}")
 
@@ -68,7 +69,7 @@ def test_compose_file_validates_with_docker_compose_in_each_profile(
     } <= services
 
 
-def test_only_the_http_api_and_grafana_publish_ports_and_only_on_loopback_by_default(
+def test_only_the_http_api_the_console_and_grafana_publish_ports_and_only_on_loopback_by_default(
     compose: dict[str, Any],
 ) -> None:
     published = {}

@@ -120,7 +120,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
     ports = {
         name: free_port()
         for name in ("REDIS", "IB", "IB_ADMIN", "BRIDGE_OPS", "PLANNER_OPS", "EXECUTOR_OPS",
-                     "NOTIFIER_OPS", "LEDGER_OPS", "API")
+                     "NOTIFIER_OPS", "API", "LEDGER_OPS", "CONSOLE_OPS", "CONSOLE")
     }  # fmt: skip
     env = {
         **os.environ,

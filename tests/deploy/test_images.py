@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-SERVICES = ("gateway-bridge", "planner", "executor", "notifier", "ledger", "ib-emulator")
+SERVICES = ("gateway-bridge", "planner", "executor", "notifier", "ledger", "ib-emulator", "console")
 
 
 def _stages() -> list[str]:
@@ -75,7 +75,7 @@ def test_compose_builds_every_service_with_its_ops_port(compose: dict) -> None:
             assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize("service", ["planner"])
+@pytest.mark.parametrize("service", ["planner", "console"])  # the console ships templates
 def test_uv_steps_of_the_dockerfile_install_a_service_that_runs_without_its_sources(
     service: str, tmp_path: Path
 ) -> None:
@@ -123,6 +123,16 @@ def test_uv_steps_of_the_dockerfile_install_a_service_that_runs_without_its_sour
         env={"PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
+    if service == "console":  # its templates and static files are in the wheel, not the sources
+        check = (
+            "from console.web.render import Renderer; from console.web.app import STATIC; "
+            "Renderer().env.get_template('plan.html'); assert (STATIC / 'app.js').is_file()"
+        )
+        shipped = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", check],
+            capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert shipped.returncode == 0, shipped.stderr
     # The dev tools stay out, and so do the operator CLI and its dependencies.
     assert not (venv / "bin" / "pytest").exists()
     assert not (venv / "bin" / "rebalancer").exists()

@@ -1,4 +1,4 @@
-"""The local stack: an embedded Redis, the IB emulator and the four services, as processes.
+"""The local stack: an embedded Redis, the IB emulator, the four services, the ledger and the web console, as processes.
 
 Each process gets its own session (so Ctrl-C in the terminal reaches only the supervisor,
 which then stops everything in order), a log file under ``<home>/logs`` and a prefixed,
@@ -46,6 +46,7 @@ COLOURS = {
     "executor": "\033[33m",
     "notifier": "\033[34m",
     "ledger": "\033[94m",
+    "console": "\033[96m",
 }
 RESET = "\033[0m"
 LEVEL_COLOURS = {"WARNING": "\033[33m", "ERROR": "\033[31m", "CRITICAL": "\033[41m"}
@@ -63,6 +64,7 @@ MARKERS = {
     "executor": "executor",
     "notifier": "notifier",
     "ledger": "ledger",
+    "console": "console",
 }
 
 
@@ -185,7 +187,22 @@ def service_specs(
             settings.ledger_ops_port,
             data_dir=str(home / "data" / "ledger"),
         ),
+        svc(
+            "console",
+            "console",
+            "CONSOLE_",
+            settings.console_ops_port,
+            http_port=str(settings.console_port),
+            api_url=f"http://127.0.0.1:{settings.api_port}",
+            # The console's login is the notifier's API token (passed on when set for `up`).
+            **_console_token(),
+        ),
     ]
+
+
+def _console_token() -> dict[str, str]:
+    token = os.environ.get("CONSOLE_API_TOKEN") or os.environ.get("NOTIFIER_API_TOKEN")
+    return {"api_token": token} if token else {}
 
 
 class ConsoleView:

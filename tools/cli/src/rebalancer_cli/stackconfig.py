@@ -29,7 +29,9 @@ class StackSettings(BaseSettings):
     executor_ops_port: int = 9103
     notifier_ops_port: int = 9104
     ledger_ops_port: int = 9105
+    console_ops_port: int = 9106
     api_port: int = 8000
+    console_port: int = 8080
     scenario: Path | None = None
     accounts_file: Path | None = None
     planner_replicas: int = Field(

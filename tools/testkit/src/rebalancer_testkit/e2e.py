@@ -44,12 +44,15 @@ PREFIX = {
     "executor": "EXECUTOR_",
     "notifier": "NOTIFIER_",
     "ledger": "LEDGER_",
+    "console": "CONSOLE_",
 }
-# Started only with ``E2EStack(..., notifier=True)``: the executor's tests do not need it.
+# Started only when asked (``E2EStack(..., notifier=True)``): the executor's tests need none.
 OPTIONAL_MODULES = {"notifier": "notifier"}
 BRIDGE_CLIENT_ID = 17
 """The bridge's IB client id (its default); with ``ledger=True`` also the emulator's Master
 API client ID, so the bridge hears other clients' executions as the local stack's does."""
+LEDGER_MODULES = {"ledger": "ledger"}
+CONSOLE_MODULES = {"console": "console"}
 ENDINGS = (PlanCompleted, PlanFailed, PlanRejected, PlanExpired)
 
 
@@ -70,6 +73,7 @@ class E2EStack:
         ledger_env: dict[str, str] | None = None,
         reclaim_idle_ms: int = 1000,
         ready_timeout_s: float = 30,
+        console: bool = False,
     ) -> None:
         self.root = root
         self.accounts_file = root / "accounts.yaml"
@@ -82,13 +86,17 @@ class E2EStack:
         self.ib_port = free_port()
         self.admin_port = free_port()
         # The notifier (triggers, HTTP API, alerts) joins the default services when asked.
-        self.modules = {**MODULES, **(OPTIONAL_MODULES if notifier else {})}
-        if ledger:
-            self.modules["ledger"] = "ledger"
-        self.master_client_id = BRIDGE_CLIENT_ID if ledger else None
+        self.modules = {
+            **MODULES,
+            **(OPTIONAL_MODULES if notifier or console else {}),
+            **(LEDGER_MODULES if ledger or console else {}),
+            **(CONSOLE_MODULES if console else {}),
+        }
+        self.master_client_id = BRIDGE_CLIENT_ID if ledger or console else None
         self.ready_timeout_s = ready_timeout_s
         self.ops = {name: free_port() for name in self.modules}
         self.api_port = free_port()
+        self.console_port = free_port()
         self.api_token = "e2e-token"
         self.extra = {
             "executor": executor_env or {},
@@ -170,6 +178,12 @@ class E2EStack:
                 "NOTIFIER_ALERT_RETRY_BACKOFF_S": "0.05",
                 "NOTIFIER_ALERT_TIMEOUT_S": "2",
                 "NOTIFIER_ALLOCATION_BACKOFF_S": "0.05",
+            }
+        if base == "console":
+            env |= {
+                "CONSOLE_HTTP_PORT": str(self.console_port),
+                "CONSOLE_API_URL": f"http://127.0.0.1:{self.api_port}",
+                "CONSOLE_API_TOKEN": self.api_token,
             }
         return env | self.extra.get(base, {}) | self.instance_env(name)
 

@@ -1,0 +1,1 @@
+"""The console's web layer: pages, actions, login, live events."""
