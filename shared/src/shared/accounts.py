@@ -82,6 +82,10 @@ class AccountConfig(_Strict):
     allocation: AllocationSource | None = None
     triggers: Triggers = Triggers()
     approval: ApprovalMode = ApprovalMode.DRY_RUN
+    default: bool = Field(
+        default=False,
+        description="The account a command means when it names none (at most one account).",
+    )
     planning: dict[str, Any] = Field(default_factory=dict)
     execution: dict[str, Any] = Field(default_factory=dict)
 
@@ -146,6 +150,14 @@ class Accounts:
 
     def groups(self) -> set[str]:
         return {g for a in self.by_id.values() for g in a.config.groups}
+
+    @property
+    def default(self) -> Account | None:
+        """The account meant when none is named: the one marked ``default``, or the only one."""
+        marked = [a for a in self.by_id.values() if a.config.default]
+        if marked:
+            return marked[0]
+        return next(iter(self.by_id.values())) if len(self.by_id) == 1 else None
 
     def planning_policy(self, account_id: str, default: PlanningPolicy) -> PlanningPolicy:
         """Return the account's planning policy, or ``default`` for an unconfigured account."""
@@ -212,6 +224,11 @@ def parse_accounts(data: Any, source: Path | None = None) -> Accounts:
             )
             config = config.model_copy(update={"allocation": allocation})
         accounts.append(Account(config=config, planning=planning, execution=execution))
+    defaults = [a.id for a in accounts if a.config.default]
+    if len(defaults) > 1:
+        raise AccountsFileError(
+            f"{label}: accounts {', '.join(defaults)} are all marked default: true; mark one"
+        )
     groups = {g for a in accounts for g in a.config.groups}
     for entry in parsed.group_schedules:
         if entry.group not in groups:

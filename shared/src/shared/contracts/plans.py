@@ -18,6 +18,7 @@ from shared.contracts.base import (
     Side,
     UtcDatetime,
 )
+from shared.contracts.order_commands import ManualOrder
 
 STREAM = "events.plans.v1"
 
@@ -36,6 +37,10 @@ class PlanLeg(Contract):
     estimated_value: Money
     quantity_step: Quantity | None = Field(
         default=None, description="Quantities of this leg are multiples of it (1: whole shares)."
+    )
+    order: ManualOrder | None = Field(
+        default=None,
+        description="The operator's order this leg is (sent as asked: type, limit, TIF, RTH).",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from shared.contracts.base import Command, ExecutionMode, TargetWeight
+from shared.contracts.order_commands import ManualOrder
 
 STREAM = "commands.triggers.v1"
 
@@ -30,6 +31,10 @@ class RequestRebalance(Command):
         default=None, description="Id given by the edge (Ably message id, HTTP request id)."
     )
     requested_by: str | None = None
+    order: ManualOrder | None = Field(
+        default=None,
+        description="One order instead of targets: a one-leg plan for one account.",
+    )
 
 
 TriggerCommand = Annotated[RequestRebalance, Field(discriminator="type")]
