@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from notifier.core.errors import Refusal
 from notifier.edges.api.context import ApiContext, ApiError, error_response
 from notifier.edges.api.kill_switch import kill_switch_router
+from notifier.edges.api.orders import orders_router
 from notifier.edges.api.plans import plans_router
 from notifier.edges.api.portfolio import portfolio_router
+from notifier.edges.api.rate_limit import RateLimiter, install_rate_limit
 from notifier.edges.api.triggers import triggers_router
 
 HealthFn = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
@@ -40,6 +42,9 @@ def create_api(ctx: ApiContext, health: HealthFn) -> FastAPI:
         "plans, approve plans, halt and resume trading. Authenticate with a bearer token.",
     )
     _errors(app)
+    install_rate_limit(
+        app, RateLimiter(ctx.settings.api_rate_per_minute, ctx.settings.api_rate_burst)
+    )
 
     @app.get("/health", tags=["ops"])
     async def get_health() -> JSONResponse:
@@ -51,7 +56,8 @@ def create_api(ctx: ApiContext, health: HealthFn) -> FastAPI:
         )
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(_bearer(ctx.settings.api_token))])
-    for router in (triggers_router, portfolio_router, plans_router, kill_switch_router):
+    routers = (triggers_router, portfolio_router, plans_router, orders_router, kill_switch_router)
+    for router in routers:
         api.include_router(router(ctx))
     app.include_router(api)
     return app
@@ -73,7 +79,7 @@ def _errors(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
-        return error_response(422, "invalid_request", problems)
+        return error_response(400, "invalid_request", problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _on_http(_: Request, error: StarletteHTTPException) -> JSONResponse:

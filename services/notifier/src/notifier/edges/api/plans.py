@@ -4,10 +4,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from notifier.edges.api.context import ApiContext, ApiError
+from notifier.edges.api.context import ApiContext, ApiError, read_body
 from shared import operator
 
 
@@ -35,8 +35,10 @@ def plans_router(ctx: ApiContext) -> APIRouter:
         return JSONResponse(view.as_json())
 
     @router.post("/plans/{plan_id}/approve", status_code=202)
-    async def approve_plan(plan_id: str) -> JSONResponse:
-        """Approve a plan that awaits approval (409 saying why for any other)."""
+    async def approve_plan(plan_id: str, request: Request) -> JSONResponse:
+        """Approve a plan that awaits approval (409 saying why for any other); signed when a
+        signing secret is set."""
+        await ctx.signed(request, await read_body(request, ctx.settings.api_max_body_bytes))
         view = ctx.plans.get(plan_id)
         if view is None or view.plan_id != plan_id:
             raise ApiError(404, "unknown_plan", f"no plan {plan_id!r} in the recent plans")
@@ -54,14 +56,24 @@ def plans_router(ctx: ApiContext) -> APIRouter:
         return JSONResponse({"status": "sent", "command_id": command.message_id}, 202)
 
     @router.post("/plans/{plan_id}/cancel", status_code=202)
-    async def cancel_plan(plan_id: str) -> JSONResponse:
-        """Cancel a plan: pending approval dropped, working orders cancelled."""
+    async def cancel_plan(plan_id: str, request: Request) -> JSONResponse:
+        """Cancel a plan: pending approval dropped, working orders cancelled (404 for a plan
+        not in the recent plans, 409 for one that has ended); signed when a secret is set."""
+        await ctx.signed(request, await read_body(request, ctx.settings.api_max_body_bytes))
         view = ctx.plans.get(plan_id)
+        if view is None or view.plan_id != plan_id:
+            raise ApiError(404, "unknown_plan", f"no plan {plan_id!r} in the recent plans")
+        if view.terminal:
+            raise ApiError(
+                409,
+                "plan_ended",
+                f"plan {plan_id} is {view.status.value}; nothing to cancel",
+            )
         command = operator.cancel(
             plan_id,
             source="notifier",
             by="http-api",
-            correlation_id=view.correlation_id if view else None,
+            correlation_id=view.correlation_id,
             ttl=ctx.ttl,
         )
         await ctx.service.publish(command)
