@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from notifier.edges.api.context import ApiContext, read_body
+from notifier.edges.api.schemas import SENT, answer, errors
 from shared import operator
 
 
@@ -15,7 +16,11 @@ def kill_switch_router(ctx: ApiContext) -> APIRouter:
     """The kill switch's routes."""
     router = APIRouter(tags=["kill switch"])
 
-    @router.post("/halt", status_code=202)
+    @router.post(
+        "/halt",
+        status_code=202,
+        responses={202: answer(SENT, "HaltTrading sent."), **errors(409, 413)},
+    )
     async def halt(
         request: Request,
         reason: Annotated[str, Query(max_length=500)] = "halted through the HTTP API",
@@ -27,7 +32,11 @@ def kill_switch_router(ctx: ApiContext) -> APIRouter:
         await ctx.service.publish(command)
         return JSONResponse({"status": "sent", "command_id": command.message_id}, 202)
 
-    @router.post("/resume", status_code=202)
+    @router.post(
+        "/resume",
+        status_code=202,
+        responses={202: answer(SENT, "ResumeTrading sent."), **errors(409, 413)},
+    )
     async def resume(request: Request) -> JSONResponse:
         """Lift a halt (signed when a signing secret is set)."""
         await ctx.signed(request, await read_body(request, ctx.settings.api_max_body_bytes))

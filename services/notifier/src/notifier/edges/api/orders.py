@@ -23,6 +23,7 @@ from notifier.core.errors import Refusal
 from notifier.core.json_limits import load_json
 from notifier.core.order_body import check_idempotency_key, parse_order_body, request_id_for
 from notifier.edges.api.context import ApiContext, ApiError, flag, read_body
+from notifier.edges.api.schemas import ORDER, answer, errors
 from notifier.resolver import allocation_id_of
 from shared.contracts.base import utc_now
 from shared.contracts.order_commands import ManualOrder
@@ -70,6 +71,11 @@ def orders_router(ctx: ApiContext) -> APIRouter:
     @router.post(
         "/orders",
         status_code=201,
+        responses={
+            201: answer(ORDER, "The new order's state (after wait=true, its outcome)."),
+            200: answer(ORDER, "A repeat of an Idempotency-Key: the first order's state."),
+            **errors(403, 404, 409, 413),
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -132,7 +138,7 @@ def orders_router(ctx: ApiContext) -> APIRouter:
         answer = _answer(ctx, state) | {"replayed": first is not None}
         return JSONResponse(answer, status_code=200 if first is not None else 201)
 
-    @router.get("/orders/{order_id}")
+    @router.get("/orders/{order_id}", responses={200: answer(ORDER, "One order."), **errors(404)})
     async def get_order(
         order_id: Annotated[str, Path(max_length=64, description="The order's id.")],
     ) -> JSONResponse:

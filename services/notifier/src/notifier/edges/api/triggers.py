@@ -13,6 +13,7 @@ from notifier.core.json_limits import load_json
 from notifier.core.targets import rows_or_refuse
 from notifier.core.trigger_payload import TriggerInput, execution_of, parse_trigger_object
 from notifier.edges.api.context import ApiContext, flag, read_body
+from notifier.edges.api.schemas import REBALANCE, answer, errors
 from notifier.resolver import allocation_id_of
 from shared.accounts import Accounts
 from shared.contracts.base import ExecutionMode, utc_now
@@ -57,6 +58,15 @@ def triggers_router(ctx: ApiContext) -> APIRouter:
     @router.post(
         "/rebalance",
         status_code=202,
+        responses={
+            200: answer(
+                REBALANCE,
+                "wait=true: the plans (status planned, or dry_run when no "
+                "account named will trade).",
+            ),
+            202: answer(REBALANCE, "Accepted (or wait=true timed out: status pending)."),
+            **errors(403, 404, 409, 413),
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
