@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -95,7 +94,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, redis_server: Any) -> Itera
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"the notifier did not start (exit {process.returncode}): {(root / 'notifier.log').read_text()}")
+            pytest.fail(
+                f"the notifier did not start (exit {process.returncode}): {(root / 'notifier.log').read_text()}"
+            )
         time.sleep(0.1)
     yield url
     process.terminate()
@@ -143,31 +144,39 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return st.one_of([from_schema(s) for s in schema[key]])
-    kind = schema.get("type")
+    kind = schema.get("type", "object" if "properties" in schema else None)
     if isinstance(kind, list):
         return st.one_of([from_schema({**schema, "type": k}) for k in kind])
-    if kind == "string":
-        return st.text(min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 30))
-    if kind in ("number", "integer"):
-        low = schema.get("exclusiveMinimum", schema.get("minimum"))
-        high = schema.get("maximum", schema.get("exclusiveMaximum"))
-        if kind == "integer":
-            return st.integers(None if low is None else int(low) + 1, high)
-        return st.floats(low, high, exclude_min="exclusiveMinimum" in schema, allow_nan=False)
-    if kind == "boolean":
-        return st.booleans()
-    if kind == "null":
-        return st.none()
-    if kind == "array":
-        return st.lists(from_schema(schema.get("items", {})), max_size=5)
-    if kind == "object" or "properties" in schema:
-        properties = schema.get("properties", {})
-        required = set(schema.get("required", ()))
-        return st.fixed_dictionaries(
-            {k: from_schema(v) for k, v in properties.items() if k in required},
-            optional={k: from_schema(v) for k, v in properties.items() if k not in required},
-        )
-    return JSON
+    make = BY_TYPE.get(kind)
+    return make(schema) if make else JSON
+
+
+def _number(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    low = schema.get("exclusiveMinimum", schema.get("minimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    if schema["type"] == "integer":
+        return st.integers(None if low is None else int(low) + 1, high)
+    return st.floats(low, high, exclude_min="exclusiveMinimum" in schema, allow_nan=False)
+
+
+def _object(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    return st.fixed_dictionaries(
+        {k: from_schema(v) for k, v in properties.items() if k in required},
+        optional={k: from_schema(v) for k, v in properties.items() if k not in required},
+    )
+
+
+BY_TYPE: dict[str | None, Any] = {
+    "string": lambda s: st.text(min_size=s.get("minLength", 0), max_size=s.get("maxLength", 30)),
+    "number": _number,
+    "integer": _number,
+    "boolean": lambda _: st.booleans(),
+    "null": lambda _: st.none(),
+    "array": lambda s: st.lists(from_schema(s.get("items", {})), max_size=5),
+    "object": _object,
+}
 
 
 def _as_text(value: Any) -> str:
