@@ -4,12 +4,15 @@ dry_run account says it will not trade."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from rebalancer_cli.app import app
 from rebalancer_testkit.e2e import E2EStack, accounts_file
 from shared.contracts import catalogue
 from shared.contracts.order_commands import SubmitOrder
@@ -72,6 +75,20 @@ async def test_an_order_placed_twice_with_one_idempotency_key_trades_once(
     assert [(m.side.value, m.quantity, m.order_type.value) for m in sent] == [
         ("BUY", Decimal(3), "MKT")
     ]
+
+    # The same through the CLI: `rebalancer order sell SPY 2 --key ...` twice trades once.
+    args = ["order", "sell", "SPY", "2", "--account", AUTO, "--key", "cli-1", "--yes",
+            "--redis-url", stack.redis.url]  # fmt: skip
+    for _ in range(2):
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        assert result.exit_code == 0, result.output
+        assert "SPY" in result.output
+    sells = [
+        m
+        for m in await stack.messages(catalogue.ORDER_COMMANDS)
+        if isinstance(m, SubmitOrder) and m.side.value == "SELL"
+    ]
+    assert [(m.symbol, m.quantity) for m in sells] == [("SPY", Decimal(2))]
 
 
 async def test_execute_true_on_a_dry_run_account_answers_dry_run_with_the_setting(

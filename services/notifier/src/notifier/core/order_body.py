@@ -17,6 +17,9 @@ from pydantic import ValidationError
 
 from notifier.core.errors import Refusal
 from shared.contracts.order_commands import ManualOrder
+from shared.rebalancing.ids import order_request_id as request_id_for
+
+__all__ = ["OrderRequest", "check_idempotency_key", "parse_order_body", "request_id_for"]
 
 ALIASES = {"qty": "quantity", "tif": "time_in_force", "cash": "cash_amount"}
 ORDER_FIELDS = frozenset(ManualOrder.model_fields)
@@ -99,9 +102,3 @@ def check_idempotency_key(key: str | None) -> str | None:
             f"works); got {key!r:.40}",
         )
     return key
-
-
-def request_id_for(account_id: str, key: str) -> str:
-    """The request id of an order: the same for the same account and key, so a repeat is
-    recognised all the way down (allocation, plan, client order id)."""
-    return hashlib.sha256(f"order\x1f{account_id}\x1f{key}".encode()).hexdigest()[:32]
