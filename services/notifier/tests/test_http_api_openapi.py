@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from rebalancer_testkit.notifier import TOKEN
 
-EXAMPLES = int(os.environ.get("REBALANCER_API_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("REBALANCER_API_FUZZ_EXAMPLES", "15"))
 OPERATIONS = [
     ("get", "/health"),
     ("post", "/api/v1/rebalance"),
