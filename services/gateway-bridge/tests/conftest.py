@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,23 +19,14 @@ from faststream.redis import RedisBroker
 from gateway_bridge.main import create_app
 from gateway_bridge.settings import GatewayBridgeSettings
 from ib_emulator import Emulator
+from rebalancer_cli.embedded_redis import free_port
+from rebalancer_cli.processes import die_with_parent
+from rebalancer_testkit.bridge_commands import write_accounts_file
 from shared.contracts.base import Message
 from shared.contracts.catalogue import stream_of
 from shared.kit.service import Service
 
-# The tests import their helpers module by name (pytest runs with --import-mode=importlib).
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bridge_helpers import write_accounts_file
-
 _consumers = itertools.count(1)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -136,7 +126,11 @@ class BridgeProcess:
     def start(self) -> BridgeProcess:
         log = self._log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway_bridge"], env=self._env, stdout=log, stderr=log
+            [sys.executable, "-m", "gateway_bridge"],
+            env=self._env,
+            stdout=log,
+            stderr=log,
+            preexec_fn=die_with_parent(os.getpid()),  # never outlives a killed test run
         )
         return self
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from bridge_helpers import ACCOUNT, eventually, new_plan, submit
 
+from rebalancer_testkit.bridge_commands import ACCOUNT, eventually, new_plan, submit
 from shared.contracts.base import Side
 
 

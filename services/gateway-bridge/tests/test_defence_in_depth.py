@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from bridge_helpers import (
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     OTHER_ACCOUNT,
     emulator_orders,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge_helpers import (
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     emulator_orders,
     eventually,
@@ -12,7 +12,6 @@ from bridge_helpers import (
     submit,
     types_of,
 )
-
 from shared.contracts.base import Side
 
 HELD = {"SPY", "BND", "VXUS", "GLD", "QQQ", "VTI", "TLT", "AAPL"}  # both accounts' positions

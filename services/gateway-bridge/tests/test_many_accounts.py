@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from bridge_helpers import eventually, get_portfolio
 
 from ib_emulator import Emulator
 from ib_emulator.scenario import AccountSpec, PositionSpec, default_scenario
+from rebalancer_testkit.bridge_commands import eventually, get_portfolio
 
 FLEET = [f"DU{3000000 + n}" for n in range(12)]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from bridge_helpers import (
+from gateway_bridge.journal import NewOrder, SqliteOrderJournal
+from gateway_bridge.lifecycle import OrderState
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     OTHER_ACCOUNT,
     emulator_orders,
@@ -21,9 +23,6 @@ from bridge_helpers import (
     submit,
     types_of,
 )
-
-from gateway_bridge.journal import NewOrder, SqliteOrderJournal
-from gateway_bridge.lifecycle import OrderState
 from shared.contracts.base import utc_now
 from shared.contracts.order_commands import CancelOrder, OrderType
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from bridge_helpers import (
+
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     emulator_exec_ids,
     emulator_orders,
@@ -19,7 +20,6 @@ from bridge_helpers import (
     submit,
     types_of,
 )
-
 from shared.contracts.base import utc_now
 from shared.contracts.order_commands import AdaptivePriority, CancelOrder, OrderType
 

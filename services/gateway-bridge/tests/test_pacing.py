@@ -8,7 +8,14 @@ import asyncio
 import time
 
 import pytest
-from bridge_helpers import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ib_async import IB
+
+from gateway_bridge.client import PacedClient, paced_ib
+from gateway_bridge.pacing import Priority, TokenBucket, priority_of
+from gateway_bridge.parsing.outbound import contract_for, order_for
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     eventually,
     new_plan,
@@ -17,13 +24,6 @@ from bridge_helpers import (
     submit,
     types_of,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from ib_async import IB
-
-from gateway_bridge.client import PacedClient, paced_ib
-from gateway_bridge.pacing import Priority, TokenBucket, priority_of
-from gateway_bridge.parsing.outbound import contract_for, order_for
 from shared.contracts import catalogue
 
 SYMBOLS = ["SPY", "QQQ", "VTI", "VXUS", "BND", "AGG", "TLT", "IEF", "GLD", "IWM"]

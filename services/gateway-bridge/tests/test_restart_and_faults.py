@@ -7,7 +7,11 @@ import json
 import urllib.request
 from decimal import Decimal
 
-from bridge_helpers import (
+from ib_async import IB
+
+from gateway_bridge.journal import NewOrder, SqliteOrderJournal
+from gateway_bridge.lifecycle import OrderState
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     emulator_exec_ids,
     emulator_orders,
@@ -21,10 +25,6 @@ from bridge_helpers import (
     submit,
     types_of,
 )
-from ib_async import IB
-
-from gateway_bridge.journal import NewOrder, SqliteOrderJournal
-from gateway_bridge.lifecycle import OrderState
 from shared.contracts import catalogue
 
 

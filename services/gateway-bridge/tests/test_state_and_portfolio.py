@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bridge_helpers import (
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     OTHER_ACCOUNT,
     emulator_positions,
@@ -13,7 +13,6 @@ from bridge_helpers import (
     read_stream,
     types_of,
 )
-
 from shared.contracts import catalogue
 
 

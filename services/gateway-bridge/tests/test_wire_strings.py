@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import redis
-from bridge_helpers import (
+
+from rebalancer_testkit.bridge_commands import (
     ACCOUNT,
     eventually,
     get_portfolio,
@@ -15,7 +16,6 @@ from bridge_helpers import (
     submit,
     types_of,
 )
-
 from shared.contracts.base import utc_now
 from shared.contracts.order_commands import SubmitOrder
 

@@ -6,20 +6,15 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 from ib_async import IB, MarketOrder, Stock
 
+from rebalancer_cli.embedded_redis import free_port
+
 from .conftest import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def script() -> str:

@@ -53,7 +53,11 @@ async def real_stack(
     emulator = Emulator(admin_port=None, seed=7)
     await emulator.start()
     n = next(_ids)
+    # The bridge trades only accounts its accounts file lets trade (defence in depth).
+    accounts_file = tmp_path / "accounts.yaml"
+    accounts_file.write_text(f"accounts:\n  - id: {ACCOUNT}\n    approval: auto\n")
     settings: dict[str, Any] = {
+        "accounts_file": accounts_file,
         "redis_url": redis_url,
         "ib_port": emulator.port,
         "ib_client_id": 60 + n % 30,

@@ -8,12 +8,15 @@ machine with nothing but Python can run the whole system. AOF persistence is on 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from rebalancer_cli.processes import die_with_parent
 
 
 class RedisNotFoundError(RuntimeError):
@@ -39,8 +42,38 @@ def find_redis_server() -> str:
     )
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (32768 when unknown)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now."""
+    """Return a TCP port that is free on ``host`` right now, for a server started soon after.
+
+    The port is chosen below the kernel's ephemeral range: a port the kernel picked with
+    ``bind(0)`` is in that range, and any outgoing connection made before the server binds (a
+    Redis client, an IB client) may get it as its local port, so the server then fails with
+    "address already in use". A port is never handed out twice by one process.
+    """
+    low = max(_ephemeral_low(), 2048)
+    for _ in range(200):
+        port = random.randrange(1024 + (low - 1024) // 3, low)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -106,11 +139,14 @@ class RedisServer:
                 f"port {self.port} on {self.host} is already in use; choose another Redis port"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Dies with the process that started it (a test killed by a timeout, say): a Redis
+        # left behind would hold its port and its memory until someone noticed.
         self.process = subprocess.Popen(
             self.command(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent(os.getpid()),
         )
         self._wait_until_ready(timeout_s)
         return self

@@ -24,6 +24,7 @@ import yaml
 from faststream.redis import RedisBroker
 
 from rebalancer_cli.embedded_redis import RedisServer, free_port
+from rebalancer_cli.processes import die_with_parent
 from rebalancer_testkit.waiting import eventually
 from shared.contracts import catalogue
 from shared.contracts.allocations import TargetAllocationSet
@@ -162,6 +163,9 @@ class E2EStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # A test killed by its timeout must not leave a stack running (it did: whole
+            # stacks, trading on, for the rest of the session).
+            preexec_fn=die_with_parent(os.getpid()),
         )
 
     async def wait_healthy(self, name: str, timeout_s: float = 30) -> None:

@@ -1,4 +1,5 @@
-"""Test helpers: read our streams from a real Redis, poll with a deadline, build commands."""
+"""The bridge tests' helpers: read our streams from a real Redis, poll with a deadline, build
+commands and accounts files."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def read_stream(url: str, spec: StreamSpec) -> list[Message]:
     """Every message on a stream, oldest first (FastStream's binary envelope unwrapped)."""
     client = redis.Redis.from_url(url)
     try:
-        entries = client.xrange(spec.name)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(spec.name)  # type: ignore[assignment]
     finally:
         client.close()
     out = []
