@@ -79,11 +79,15 @@ async def test_an_order_placed_twice_with_one_idempotency_key_trades_once(
     # The same through the CLI: `rebalancer order sell SPY 2 --key ...` twice trades once.
     args = ["order", "sell", "SPY", "2", "--account", AUTO, "--key", "cli-1", "--yes",
             "--redis-url", stack.redis.url, "--timeout", "60"]  # fmt: skip
+    outputs = []
     for _ in range(2):
         result = await asyncio.to_thread(CliRunner().invoke, app, args)
         logs = "\n".join(stack.log(n)[-1500:] for n in ("notifier", "planner"))
         assert result.exit_code == 0, result.output + logs
-        assert "SPY" in result.output
+        outputs.append(result.output)
+    assert "SPY" in outputs[0]
+    assert "already placed with this key" in outputs[1]
+    assert "completed" in outputs[1]
     sells = [
         m
         for m in await stack.messages(catalogue.ORDER_COMMANDS)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 import typer
 from pydantic import ValidationError
 
+from rebalancer_cli.bus import Bus
 from rebalancer_cli.commands.trade import HomeOption, RedisOption
 from rebalancer_cli.console import make_console
 from rebalancer_cli.flows import SOURCE, rebalance_flow
@@ -25,6 +26,7 @@ from rebalancer_cli.stackconfig import resolve_redis_url
 from shared import operator
 from shared.contracts.order_commands import ManualOrder
 from shared.contracts.plans import PlanProposed
+from shared.plans.view import PlanView
 from shared.rebalancing.ids import order_request_id
 
 
@@ -45,6 +47,13 @@ def _decimal(text: str | None, what: str) -> Decimal | None:
             f"[red]rebalancer order:[/] {what} {text!r} is not a number"
         )
         raise typer.Exit(2) from None
+
+
+async def _placed_before(url: str, request_id: str) -> PlanView | None:
+    """The plan (or rejection) of an order request already made with this key, if any."""
+    async with Bus(url) as bus:
+        views = await bus.plans()
+    return next((v for v in views.values() if v.correlation_id == request_id), None)
 
 
 def order_command(
@@ -103,6 +112,15 @@ def order_command(
         return typer.confirm(f"{leg.side.value} {leg.quantity} {leg.symbol} for {account}?")
 
     try:
+        placed = asyncio.run(_placed_before(url, request.message_id))
+        if placed is not None:
+            # The same key was sent before: that order stands (its plan exists), nothing is sent.
+            line = f" ({'; '.join(r.message for r in placed.reasons)})" if placed.reasons else ""
+            make_console().print(
+                f"order already placed with this key: {placed.plan_id} for {placed.account_id} "
+                f"is {placed.status.value}{line}; see `rebalancer plans`"
+            )
+            return
         ok, _ = asyncio.run(
             rebalance_flow(
                 url, request, {account}, execute=not dry_run, yes=yes, console=make_console(),
