@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +217,20 @@ async def test_dry_runs_from_redis_and_http_make_plans_and_send_no_order(
     assert answer["execution"] == "dry_run"
     [plan] = answer["plans"]
     assert plan["account_id"] == AUTO
-    assert plan["status"] in ("proposed", "dry_run")  # the executor may have decided already
+    assert plan["status"] == "dry_run"  # the answer waits (bounded) for the executor's decision
+    assert plan["why"] == "the trigger asked for a dry run"
     assert plan["execution"] == "dry_run"
-    assert plan["legs"] > 0
+    # The trades themselves, as the CLI shows them: the legs, the drift table, the summary.
+    assert plan["leg_count"] == len(plan["legs"]) > 0
+    for leg in plan["legs"]:
+        assert leg["side"] in ("BUY", "SELL")
+        assert Decimal(leg["quantity"]) > 0
+        value = Decimal(leg["quantity"]) * Decimal(leg["estimated_price"])
+        assert abs(Decimal(leg["estimated_value"]) - value) <= Decimal("0.01")
+    assert {"SPY", "BND"} <= {row["symbol"] for row in plan["drift"]}
+    assert {leg["symbol"] for leg in plan["legs"]} <= {row["symbol"] for row in plan["drift"]}
+    assert Decimal(plan["summary"]["net_liquidation"]) > 0
+    assert isinstance(plan["warnings"], list)
     assert plan["correlation_id"] == answer["correlation_id"] == answer["request_id"]
 
     plan_ids = [plan["plan_id"]]

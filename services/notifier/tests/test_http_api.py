@@ -12,7 +12,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from notifier.core.signing import sign
+from notifier.core.signing import sign_http
 from rebalancer_testkit.notifier import TOKEN
 from rebalancer_testkit.streams import read_stream
 from rebalancer_testkit.waiting import eventually
@@ -124,7 +124,7 @@ async def test_post_rebalance_accepts_the_trigger_object_form(api, client):
         ("account=DU111", json.dumps([{"symbol": "QQQ"}]).encode(), 400, "invalid_targets"),
         ("account=DU111", json.dumps("QQQ").encode(), 400, "invalid_trigger"),
         ("account=DU111", b"[" + b" " * 70_000 + b"]", 413, "body_too_large"),
-        ("account=DU111&execute=maybe", json.dumps(BODY).encode(), 422, "invalid_request"),
+        ("account=DU111&execute=maybe", json.dumps(BODY).encode(), 400, "invalid_execute"),
     ],
 )
 async def test_bad_rebalance_requests_get_a_json_error_and_never_reach_the_planner(
@@ -148,7 +148,9 @@ async def test_signed_http_trigger_is_accepted_and_unsigned_or_replayed_refused(
     stamp = int(time.time())
     signature = {
         "X-Rebalancer-Timestamp": str(stamp),
-        "X-Rebalancer-Signature": sign(b"s3cret", stamp, body),
+        "X-Rebalancer-Signature": sign_http(
+            b"s3cret", stamp, "POST", "/api/v1/rebalance", "account=DU111", body
+        ),
     }
     async with httpx.AsyncClient(base_url=base(notifier), headers=AUTH) as http:
         url = "/api/v1/rebalance?account=DU111"

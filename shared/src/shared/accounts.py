@@ -96,6 +96,10 @@ class AccountConfig(_Strict):
     allocation: AllocationSource | None = None
     triggers: Triggers = Triggers()
     approval: ApprovalMode = ApprovalMode.DRY_RUN
+    default: bool = Field(
+        default=False,
+        description="The account a command means when it names none (at most one account).",
+    )
     planning: dict[str, Any] = Field(default_factory=dict)
     execution: dict[str, Any] = Field(default_factory=dict)
     login: str | None = Field(
@@ -184,13 +188,22 @@ class Accounts:
         return {g for a in self.by_id.values() for g in a.config.groups}
 
     def default_account(self) -> str | None:
-        """The account to use when none is named: the file's ``default_account``, else the
-        only account; None when there are several and none is marked."""
+        """The account to use when none is named: the file's ``default_account``, else the one
+        account marked ``default: true``, else the only account; None when none is meant."""
         if self.file is not None and self.file.default_account is not None:
             return self.file.default_account
+        marked = [a.id for a in self.by_id.values() if a.config.default]
+        if marked:
+            return marked[0]
         if len(self.by_id) == 1:
             return next(iter(self.by_id))
         return None
+
+    @property
+    def default(self) -> Account | None:
+        """The account meant when none is named (see :meth:`default_account`)."""
+        found = self.default_account()
+        return None if found is None else self.by_id.get(found)
 
     def planning_policy(self, account_id: str, default: PlanningPolicy) -> PlanningPolicy:
         """Return the account's planning policy, or ``default`` for an unconfigured account."""
@@ -257,11 +270,7 @@ def parse_accounts(data: Any, source: Path | None = None) -> Accounts:
             )
             config = config.model_copy(update={"allocation": allocation})
         accounts.append(Account(config=config, planning=planning, execution=execution))
-    if parsed.default_account is not None and parsed.default_account not in seen:
-        raise AccountsFileError(
-            f"{label}: default_account: {parsed.default_account!r} is not one of the accounts "
-            f"({', '.join(sorted(seen))}); name one of them or remove default_account"
-        )
+    _check_defaults(parsed.default_account, accounts, seen, label)
     groups = {g for a in accounts for g in a.config.groups}
     for entry in parsed.group_schedules:
         if entry.group not in groups:
@@ -270,6 +279,27 @@ def parse_accounts(data: Any, source: Path | None = None) -> Accounts:
                 f"known groups: {', '.join(sorted(groups)) or 'none'}"
             )
     return Accounts(accounts, source, parsed)
+
+
+def _check_defaults(
+    default_account: str | None, accounts: list[Account], seen: set[str], label: str
+) -> None:
+    """The default account is named once: ``default_account`` or one ``default: true``."""
+    if default_account is not None and default_account not in seen:
+        raise AccountsFileError(
+            f"{label}: default_account: {default_account!r} is not one of the accounts "
+            f"({', '.join(sorted(seen))}); name one of them or remove default_account"
+        )
+    defaults = [a.id for a in accounts if a.config.default]
+    if len(defaults) > 1:
+        raise AccountsFileError(
+            f"{label}: accounts {', '.join(defaults)} are all marked default: true; mark one"
+        )
+    if defaults and default_account not in (None, defaults[0]):
+        raise AccountsFileError(
+            f"{label}: default_account is {default_account!r} but {defaults[0]} is marked "
+            "default: true; keep one of the two"
+        )
 
 
 def _merge(base: Any, overrides: dict[str, Any], where: str) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from shared.contracts.base import ExecutionMode, TargetWeight, utc_now
+from shared.contracts.order_commands import ManualOrder
 from shared.contracts.plan_commands import ApprovePlan, CancelPlan, HaltTrading, ResumeTrading
 from shared.contracts.triggers import RequestRebalance, TriggerSource
 from shared.plans.view import PlanStatus, PlanView
@@ -34,8 +35,12 @@ def request_rebalance(
     message_id: str | None = None,
     ttl: timedelta = COMMAND_TTL,
     hold_for_approval: bool = False,
+    order: ManualOrder | None = None,
 ) -> RequestRebalance:
-    """Ask the notifier to rebalance accounts (or a group); a dry run unless ``execute``."""
+    """Ask the notifier to rebalance accounts (or a group); a dry run unless ``execute``.
+
+    With ``order`` (one account, no targets) it is one operator order: a one-leg plan.
+    """
     extra = {"message_id": message_id} if message_id else {}
     return RequestRebalance(
         **extra,
@@ -49,6 +54,37 @@ def request_rebalance(
         trigger_source=trigger_source,
         trigger_id=trigger_id,
         requested_by=by,
+        hold_for_approval=hold_for_approval,
+        order=order,
+    )
+
+
+def place_order(
+    order: ManualOrder,
+    *,
+    account: str,
+    source: str,
+    request_id: str,
+    execute: bool = True,
+    by: str | None = None,
+    trigger_source: TriggerSource = "cli",
+    ttl: timedelta = COMMAND_TTL,
+    hold_for_approval: bool = False,
+) -> RequestRebalance:
+    """Ask for one order on ``account`` (a one-leg plan through the same path as any plan).
+
+    ``request_id`` should come from an idempotency key: the same id is the same order, so a
+    retry never trades twice.
+    """
+    return request_rebalance(
+        source=source,
+        accounts=(account,),
+        execute=execute,
+        by=by,
+        trigger_source=trigger_source,
+        message_id=request_id,
+        ttl=ttl,
+        order=order,
         hold_for_approval=hold_for_approval,
     )
 

@@ -14,6 +14,7 @@ from shared.accounts import Account, Accounts
 from shared.contracts import catalogue
 from shared.contracts.base import ExecutionMode, new_id, utc_now
 from shared.contracts.gateway import GatewayStatus
+from shared.contracts.order_commands import ManualOrder
 from shared.contracts.triggers import RequestRebalance, TriggerSource
 from shared.ib_gateway import WeeklyWindow
 from shared.kit.alerts import send_alert
@@ -159,6 +160,42 @@ class TriggerIntake:
             ", ".join(request.account_ids),
             request.execution.value,
             ", inline targets" if targets else "",
+            request.message_id,
+            extra={"correlation_id": request.correlation_id},
+        )
+        return request
+
+    async def submit_order(
+        self,
+        order: ManualOrder,
+        account_id: str,
+        request_id: str,
+        *,
+        execute: bool,
+        requested_by: str | None = None,
+    ) -> RequestRebalance:
+        """Check the account and publish the order's request (a one-leg plan); raise Refusal."""
+        trigger = TriggerInput((account_id,), None, ExecutionMode.REBALANCE, None)
+        (account,) = self.accounts_of(trigger, "http")
+        request = operator.place_order(
+            order,
+            account=account.id,
+            source="notifier",
+            request_id=request_id,
+            execute=execute,
+            by=requested_by,
+            trigger_source="http",
+            ttl=self._ttl,
+        )
+        await self._service.publish(request)
+        self._metrics.triggers.labels("http", "accepted").inc()
+        log.info(
+            "order accepted for %s: %s %s %s (%s): request %s",
+            account.id,
+            order.side.value,
+            order.quantity or order.cash_amount,
+            order.symbol,
+            order.order_type.value,
             request.message_id,
             extra={"correlation_id": request.correlation_id},
         )

@@ -151,6 +151,7 @@ class TriggerResolver:
             strategy_name=sourced.strategy_name,
             as_of=sourced.as_of,
             hold_for_approval=request.hold_for_approval,
+            order=request.order,
         )
         await self._service.publish(event)
         await self._client.set(claim, b"published", ex=DONE_TTL_S)
@@ -160,13 +161,15 @@ class TriggerResolver:
             "targets for %s from %s (%d symbols, %s): allocation %s",
             account.id,
             kind,
-            len(sourced.targets),
+            len(sourced.targets) or int(request.order is not None),
             request.execution.value,
             allocation_id,
         )
 
     @staticmethod
     def _kind(request: RequestRebalance, account: Account) -> str:
+        if request.order is not None:
+            return "order"
         if request.targets is not None:
             return "inline"
         source = account.config.allocation
@@ -180,6 +183,8 @@ class TriggerResolver:
         account: Account,
         url_cache: dict[str, tuple[str, SourcedTargets] | Refusal],
     ) -> tuple[str, SourcedTargets] | Refusal:
+        if request.order is not None:
+            return "order", SourcedTargets(targets=())  # priced by the planner as asked
         try:
             if request.targets is not None:
                 kind, sourced = "inline", SourcedTargets(targets=request.targets)

@@ -54,6 +54,22 @@ class NotifierSettings(ServiceSettings):
     )
     api_max_body_bytes: int = Field(default=65_536, gt=0)
     api_wait_max_s: float = Field(default=30.0, gt=0, description="Upper bound of ?wait=true.")
+    api_decision_wait_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="With ?wait=true, how long to wait (within the bound) for the executor's "
+        "decision once the plan is proposed.",
+    )
+    api_max_json_depth: int = Field(
+        default=32, gt=0, description="Deeper JSON bodies are refused (400 too_deep)."
+    )
+    api_rate_per_minute: int = Field(
+        default=600, gt=0, description="Requests per minute per client address under /api/."
+    )
+    api_rate_burst: int = Field(default=60, gt=0, description="Requests allowed at once.")
+    api_idempotency_ttl_s: int = Field(
+        default=7 * 24 * 3600, gt=0, description="How long an order's Idempotency-Key is kept."
+    )
     positions_timeout_s: float = Field(default=10.0, gt=0)
     ledger_timeout_s: float = Field(
         default=5.0, gt=0, description="How long GET /pnl and /trades wait for the ledger."

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from planner import translate
 from planner.adapters import PortfolioSource
-from planner.core import Rejection, plan_rebalance, resolve_targets
+from planner.core import Plan, Rejection, plan_order, plan_rebalance, resolve_targets
 from planner.metrics import PlannerMetrics
 from planner.policies import AccountPolicies
 from shared.contracts.allocations import TargetAllocationSet
@@ -67,19 +67,26 @@ class Planner:
             account_id=account_id, plan_id=plan_id_for(event.allocation_id, account_id)
         ):
             policy = self._policies.policy(account_id)
-            targets = resolve_targets(event.targets, policy)
+            order = event.order
+            targets = resolve_targets(event.targets, policy) if order is None else None
             if isinstance(targets, Rejection):
                 await self._reject(event, account_id, targets.reasons, started)
                 return
+            symbols = targets.symbols if targets is not None else (order.symbol,) if order else ()
             try:
-                reply = await self._portfolio.get(account_id, targets.symbols, event.correlation_id)
+                reply = await self._portfolio.get(account_id, symbols, event.correlation_id)
             except PortfolioUnavailableError as error:
                 reason = translate.unavailable(account_id, error.reason, self._portfolio_wait_s)
                 await self._reject(event, account_id, (reason,), started)
                 return
             now = self._clock()
+            result: Plan | Rejection
             try:
-                result = plan_rebalance(reply, targets, policy, now)
+                if order is not None:
+                    result = plan_order(reply, order, policy, now)
+                else:
+                    assert targets is not None
+                    result = plan_rebalance(reply, targets, policy, now)
             except Exception:
                 # A bug, not a business "no": say so plainly rather than retry it forever.
                 log.exception("planning %s failed", account_id)

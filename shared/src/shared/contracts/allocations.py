@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from shared.contracts.base import ExecutionMode, Message, TargetWeight
+from shared.contracts.order_commands import ManualOrder
 
 STREAM = "events.allocations.v1"
 
-AllocationSourceKind = Literal["inline", "url", "csv", "config"]
+AllocationSourceKind = Literal["inline", "url", "csv", "config", "order"]
 
 
 class TargetAllocationSet(Message):
@@ -29,6 +30,9 @@ class TargetAllocationSet(Message):
     as_of: datetime | None = Field(default=None, description="As-of time given by the source.")
     hold_for_approval: bool = Field(
         default=False, description="From the request: hold the plan for approval even if auto."
+    )
+    order: ManualOrder | None = Field(
+        default=None, description="One order instead of targets (``targets`` is then empty)."
     )
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
-from shared.contracts.base import Command, Price, Quantity, Side
+from shared.contracts.base import Command, Contract, Money, Price, Quantity, Side
 
 STREAM = "commands.orders.v1"
 
@@ -98,6 +98,39 @@ class TimeInForce(StrEnum):
 
     DAY = "DAY"
     GTC = "GTC"
+
+
+class ManualOrder(Contract):
+    """One order an operator asks for (``POST /api/v1/orders``, ``rebalancer order``).
+
+    It travels on the request (``RequestRebalance.order``), the allocation and the plan's one
+    leg (``PlanLeg.order``), so the planner prices it and the executor sends it as asked.
+    Exactly one of ``quantity`` and ``cash_amount``; a limit price exactly for LMT.
+    """
+
+    symbol: IbSymbol
+    side: Side
+    quantity: Quantity | None = Field(default=None, gt=0, description="Shares (or units).")
+    cash_amount: Money | None = Field(
+        default=None, gt=0, description="Money to spend or raise; the planner sizes the shares."
+    )
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Price | None = Field(default=None, gt=0)
+    adaptive_priority: AdaptivePriority | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    outside_rth: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ManualOrder:
+        if (self.quantity is None) == (self.cash_amount is None):
+            raise ValueError("give exactly one of quantity and cash_amount")
+        if self.order_type == OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("a LMT order needs a limit_price")
+        if self.order_type != OrderType.LIMIT and self.limit_price is not None:
+            raise ValueError(f"limit_price is only for LMT orders, not {self.order_type.value}")
+        if self.adaptive_priority is not None and self.order_type != OrderType.ADAPTIVE:
+            raise ValueError("adaptive_priority is only for ADAPTIVE orders")
+        return self
 
 
 class SubmitOrder(Command):

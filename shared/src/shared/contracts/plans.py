@@ -18,6 +18,7 @@ from shared.contracts.base import (
     Side,
     UtcDatetime,
 )
+from shared.contracts.order_commands import ManualOrder
 
 STREAM = "events.plans.v1"
 
@@ -52,6 +53,10 @@ class PlanLeg(Contract):
     )
     price_magnifier: int = Field(
         default=1, ge=1, description="IB's priceMagnifier: reference_price is in 1/n units."
+    )
+    order: ManualOrder | None = Field(
+        default=None,
+        description="The operator's order this leg is (sent as asked: type, limit, TIF, RTH).",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from shared.contracts.base import Command, ExecutionMode, TargetWeight
+from shared.contracts.order_commands import ManualOrder
 
 STREAM = "commands.triggers.v1"
 
@@ -34,6 +35,10 @@ class RequestRebalance(Command):
         default=False,
         description="Hold the plan for an ApprovePlan even when the account's approval is auto "
         "(the CLI's prompt before any account trades).",
+    )
+    order: ManualOrder | None = Field(
+        default=None,
+        description="One order instead of targets: a one-leg plan for one account.",
     )
 
 

@@ -23,6 +23,7 @@ from shared.contracts.base import Message, Reason
 from shared.contracts.plan_commands import HaltTrading, ResumeTrading
 from shared.contracts.plans import (
     BatchSummary,
+    DriftRow,
     LegResult,
     PlanApproved,
     PlanAwaitingApproval,
@@ -31,6 +32,7 @@ from shared.contracts.plans import (
     PlanExecutionStarted,
     PlanExpired,
     PlanFailed,
+    PlanLeg,
     PlanProposed,
     PlanRejected,
 )
@@ -118,6 +120,10 @@ class PlanView:
     """Why the plan is a dry run, or the stage of its rejection."""
     report_paths: tuple[str, ...] = ()
     history: tuple[str, ...] = field(default=())
+    leg_details: tuple[PlanLeg, ...] = ()
+    """The legs as planned (``legs`` is their count)."""
+    drift: tuple[DriftRow, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -130,7 +136,8 @@ class PlanView:
         return sum(1 for leg in self.results if leg.status == "filled")
 
     def as_json(self) -> dict[str, Any]:
-        """The view as a JSON-ready dict (the HTTP API's plan object)."""
+        """The view as a JSON-ready dict (the HTTP API's plan object): status, legs (symbol,
+        side, quantity, estimated price and value, note), drift table, summary, warnings."""
         return {
             "plan_id": self.plan_id,
             "account_id": self.account_id,
@@ -141,7 +148,10 @@ class PlanView:
             "correlation_id": self.correlation_id,
             "execution": self.execution,
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "legs": self.legs,
+            "leg_count": self.legs,
+            "legs": [_leg_json(leg, self.drift) for leg in self.leg_details],
+            "drift": [row.model_dump(mode="json") for row in self.drift],
+            "warnings": list(self.warnings),
             "summary": self.summary.model_dump(mode="json") if self.summary else None,
             "reasons": [r.model_dump(mode="json") for r in self.reasons],
             "results": [r.model_dump(mode="json") for r in self.results],
@@ -151,6 +161,24 @@ class PlanView:
             "report_paths": list(self.report_paths),
             "history": list(self.history),
         }
+
+
+def _leg_json(leg: PlanLeg, drift: tuple[DriftRow, ...]) -> dict[str, Any]:
+    """One leg for the API; its note is the drift row's (why it was cut), or the order's."""
+    row = next((r for r in drift if r.symbol == leg.symbol), None)
+    note = row.skip_reason if row is not None else None
+    if leg.order is not None:
+        note = note or f"manual {leg.order.order_type.value} order"
+    return {
+        "leg": leg.leg,
+        "symbol": leg.symbol,
+        "side": leg.side.value,
+        "quantity": str(leg.quantity),
+        "estimated_price": str(leg.reference_price),
+        "estimated_value": str(leg.estimated_value),
+        "note": note,
+        "order": leg.order.model_dump(mode="json") if leg.order is not None else None,
+    }
 
 
 def _reports(view: PlanView, event: Message) -> tuple[str, ...]:
@@ -174,6 +202,9 @@ def _started(event: Message, key: str, status: PlanStatus) -> PlanView:
             legs=len(event.legs),
             summary=event.summary,
             history=(status.value,),
+            leg_details=event.legs,
+            drift=event.drift,
+            warnings=event.warnings,
         )
     return PlanView(
         plan_id=key,

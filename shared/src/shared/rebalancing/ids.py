@@ -25,6 +25,12 @@ def check_plan_id(plan_id: str) -> str:
     return plan_id
 
 
+def order_request_id(account_id: str, idempotency_key: str) -> str:
+    """The request id of an operator's order: the same for the same account and key, so a
+    repeat is recognised all the way down (allocation, plan, client order id)."""
+    return hashlib.sha256(f"order\x1f{account_id}\x1f{idempotency_key}".encode()).hexdigest()[:32]
+
+
 def plan_id_for(allocation_id: str, account_id: str) -> str:
     """Return the plan id of an allocation for an account: the same on every redelivery.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rebalancer_cli.commands import config, demo, ledger, migrate, rebalance, stack, trade
+from rebalancer_cli.commands import config, demo, ledger, migrate, order, rebalance, stack, trade
 
 app = typer.Typer(
     name="rebalancer",
@@ -20,6 +20,7 @@ app.command(name="rebalance")(rebalance.rebalance_command)
 app.command(name="approve")(trade.approve_command)
 app.command(name="cancel")(trade.cancel_command)
 app.command(name="plans")(trade.plans_command)
+app.command(name="order")(order.order_command)
 app.command(name="halt")(trade.halt_command)
 app.command(name="resume")(trade.resume_command)
 app.command(name="pnl")(ledger.pnl_command)

@@ -363,7 +363,13 @@ class E2EStack:
         return int(await self.client.publish(channel, json.dumps(trigger)))
 
     async def api(
-        self, method: str, path: str, *, body: Any = None, timeout_s: float = 15
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        timeout_s: float = 15,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Call the notifier's HTTP API over a real socket with the bearer token."""
         async with httpx.AsyncClient(timeout=timeout_s) as http:
@@ -371,7 +377,7 @@ class E2EStack:
                 method,
                 f"http://127.0.0.1:{self.api_port}{path}",
                 json=body,
-                headers={"Authorization": f"Bearer {self.api_token}"},
+                headers={"Authorization": f"Bearer {self.api_token}", **(headers or {})},
             )
 
     async def metrics_text(self, name: str) -> str:

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from shared.contracts.base import Side
-from shared.contracts.order_commands import AdaptivePriority, OrderType, SubmitOrder
+from shared.contracts.order_commands import (
+    AdaptivePriority,
+    ManualOrder,
+    OrderType,
+    SubmitOrder,
+    TimeInForce,
+)
 from shared.contracts.plans import PlanLeg, PlanProposed
 from shared.policy import ExecutionPolicy, OrderStyle
 from shared.rebalancing.ids import ClientOrderId
@@ -27,6 +33,7 @@ class OrderSpec:
     limit_price: Decimal | None
     adaptive_priority: AdaptivePriority | None
     outside_rth: bool
+    time_in_force: TimeInForce = TimeInForce.DAY
 
 
 def limit_at_mid(
@@ -99,6 +106,21 @@ def _fx_spec(
     return OrderSpec(OrderType.LIMIT, price, None, False)
 
 
+def manual_spec(
+    order: ManualOrder, policy: ExecutionPolicy, *, fallback: bool = False
+) -> OrderSpec:
+    """The order an operator asked for, sent as asked; ``fallback`` (an algo IB refused, on an
+    account that allows falling back) makes it a market order with the same terms."""
+    if fallback:
+        return OrderSpec(OrderType.MARKET, None, None, order.outside_rth, order.time_in_force)
+    priority = order.adaptive_priority
+    if order.order_type == OrderType.ADAPTIVE and priority is None:
+        priority = AdaptivePriority(policy.adaptive_priority)
+    return OrderSpec(
+        order.order_type, order.limit_price, priority, order.outside_rth, order.time_in_force
+    )
+
+
 ALGO_TYPES = frozenset({OrderType.MIDPRICE, OrderType.ADAPTIVE})
 """Order types that IB may refuse for entitlement or venue reasons (fallback applies)."""
 
@@ -135,6 +157,7 @@ def submit_order(
         order_type=spec.order_type,
         limit_price=spec.limit_price,
         adaptive_priority=spec.adaptive_priority,
+        time_in_force=spec.time_in_force,
         outside_rth=spec.outside_rth,
         valid_until=now + valid_for,
     )

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from executor.core import decide
 from executor.core.decide import Decision, Facts
-from executor.core.orders import order_spec, submit_order
+from executor.core.orders import manual_spec, order_spec, submit_order
 from executor.core.plan import PlanRecord
 from executor.core.risk import FreshQuote, quotes_of
 from executor.core.sizing import (
@@ -271,10 +271,12 @@ class Runner:
         if not buys or run.abort:
             return []
         unsent = [leg for leg in buys if self.book.last_attempt(record.plan_id, leg.leg) is None]
+        # An operator's order is sent as asked: its quantity is never sized again.
+        to_size = [leg for leg in unsent if leg.order is None]
         quotes: dict[str, FreshQuote] = {}
-        if unsent:
+        if to_size:
             try:
-                sizes, quotes = await self._size_buys(record, policy, unsent)
+                sizes, quotes = await self._size_buys(record, policy, to_size)
             except NoCashView as error:
                 return [] if run.abort else [error.reason]
             self._sized(record.plan_id).update(sizes)
@@ -422,15 +424,18 @@ class Runner:
             log.warning("no new attempt for %s: plan expired", coid)
             return False
         await self.ports.wait_gateway()
-        spec = order_spec(
-            policy,
-            leg.side,
-            quote.bid if quote else None,
-            quote.ask if quote else None,
-            fallback=fallback,
-            reprice_bps=Decimal(str(self.settings.reprice_bps)) if reprice else Decimal(0),
-            fx=leg.sec_type == "CASH",
-        )
+        if leg.order is not None:
+            spec = manual_spec(leg.order, policy, fallback=fallback)
+        else:
+            spec = order_spec(
+                policy,
+                leg.side,
+                quote.bid if quote else None,
+                quote.ask if quote else None,
+                fallback=fallback,
+                reprice_bps=Decimal(str(self.settings.reprice_bps)) if reprice else Decimal(0),
+                fx=leg.sec_type == "CASH",
+            )
         facts = self.ports.facts()
         command = submit_order(plan, leg, quantity, attempt, spec, facts.now, facts.order_valid_for)
         return await self.ports.send(command, leg.reference_price)

@@ -1,6 +1,9 @@
-"""HMAC-SHA256 signatures on triggers: ``sha256=<hex>`` over ``<timestamp>.<body>``.
+"""HMAC-SHA256 signatures on triggers: ``sha256=<hex>`` over ``<timestamp>.<message>``.
 
-HTTP: the body is the raw request body, the timestamp (Unix seconds) travels in
+HTTP: the message is the request itself, :func:`http_message`: the method, the path, the
+canonical query string and the raw body, one per line (``POST\n/api/v1/rebalance\n
+account=DU1&execute=true\n<body>``), so a signature made for a dry run cannot be replayed
+with ``?execute=true`` added, nor on another route. The timestamp (Unix seconds) travels in
 ``X-Rebalancer-Timestamp`` and the signature in ``X-Rebalancer-Signature``.
 
 Redis channel: the JSON object carries ``timestamp`` and ``signature`` fields; the signed body
@@ -14,6 +17,7 @@ import hashlib
 import hmac
 import json
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
 
 from notifier.core.errors import Refusal
 
@@ -25,6 +29,25 @@ def canonical_body(payload: dict[str, Any]) -> bytes:
     """Return the bytes a Redis-channel trigger's signature covers."""
     unsigned = {k: v for k, v in payload.items() if k not in SIGNATURE_FIELDS}
     return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_query(query: str) -> str:
+    """The query string as signed: pairs sorted by name then value, percent-encoded (RFC 3986)."""
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    return urlencode(pairs, quote_via=quote)
+
+
+def http_message(method: str, path: str, query: str, body: bytes) -> bytes:
+    """Return the bytes an HTTP request's signature covers: method, path, query and body."""
+    head = f"{method.upper()}\n{path}\n{canonical_query(query)}\n"
+    return head.encode() + body
+
+
+def sign_http(
+    secret: bytes, timestamp: int, method: str, path: str, query: str, body: bytes
+) -> str:
+    """Return the ``X-Rebalancer-Signature`` of one HTTP request."""
+    return sign(secret, timestamp, http_message(method, path, query, body))
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -74,8 +97,9 @@ def verify(
     if not hmac.compare_digest(expected, text.lower()):
         raise Refusal(
             "bad_signature",
-            "signature does not match the body and timestamp; sign "
-            "'<timestamp>.<body>' with the shared secret",
+            "signature does not match; sign '<timestamp>.<message>' with the shared secret, "
+            "where an HTTP request's message is its method, path, sorted query and body "
+            "(see docs/notifier.md, 'Signing triggers')",
             status=401,
         )
     return text[len(PREFIX) :].lower()

@@ -70,7 +70,7 @@ def read_book(
     portfolio: PortfolioView, targets: ResolvedTargets, policy: PlanningPolicy, now: datetime
 ) -> Book | Rejection:
     """Check freshness and quotes, and return the book or every reason it cannot be planned."""
-    reasons = _freshness(portfolio, policy, now)
+    reasons = freshness(portfolio, policy, now)
     if portfolio.net_liquidation <= 0:
         reasons.append(
             Reason(
@@ -98,7 +98,7 @@ def read_book(
         if found is not None:
             prices[symbol] = found
             steps[symbol] = (
-                _step(symbol, quotes.get(symbol), policy, warnings) if fractional else ONE
+                quantity_step(symbol, quotes.get(symbol), policy, warnings) if fractional else ONE
             )
 
     base = portfolio.currency
@@ -255,7 +255,7 @@ def _unmanaged(
     return unmanaged
 
 
-def _freshness(portfolio: PortfolioView, policy: PlanningPolicy, now: datetime) -> list[Reason]:
+def freshness(portfolio: PortfolioView, policy: PlanningPolicy, now: datetime) -> list[Reason]:
     reasons: list[Reason] = []
     limit = policy.max_positions_age_s
     for label, as_of, code in (
@@ -275,7 +275,9 @@ def _freshness(portfolio: PortfolioView, policy: PlanningPolicy, now: datetime) 
     return reasons
 
 
-def _step(symbol: str, quote: Quote | None, policy: PlanningPolicy, warnings: list[str]) -> Decimal:
+def quantity_step(
+    symbol: str, quote: Quote | None, policy: PlanningPolicy, warnings: list[str]
+) -> Decimal:
     """Quantity step of a symbol: 1 unless fractional, and never finer than IB allows."""
     if not policy.fractional:
         return ONE

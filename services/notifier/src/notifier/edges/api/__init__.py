@@ -11,7 +11,7 @@ tag (triggers, portfolio, plans, kill switch), each over an :class:`ApiContext`.
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,8 +25,11 @@ from notifier.edges.api.context import ApiContext, ApiError, error_response
 from notifier.edges.api.health import HealthFn, health_router, ib_view
 from notifier.edges.api.kill_switch import kill_switch_router
 from notifier.edges.api.ledger import ledger_router
+from notifier.edges.api.orders import orders_router
 from notifier.edges.api.plans import plans_router
 from notifier.edges.api.portfolio import portfolio_router
+from notifier.edges.api.rate_limit import RateLimiter, install_rate_limit
+from notifier.edges.api.schemas import COMMON, HEALTH, answer, errors
 from notifier.edges.api.triggers import triggers_router
 
 __all__ = ["ApiContext", "ApiError", "create_api"]
@@ -41,8 +44,18 @@ def create_api(ctx: ApiContext, health: HealthFn) -> FastAPI:
         "plans, approve plans, halt and resume trading. Authenticate with a bearer token.",
     )
     _errors(app)
+    install_rate_limit(
+        app, RateLimiter(ctx.settings.api_rate_per_minute, ctx.settings.api_rate_burst)
+    )
 
-    @app.get("/health", tags=["ops"])
+    @app.get(
+        "/health",
+        tags=["ops"],
+        responses={
+            200: answer(HEALTH, "Ready."),
+            503: answer(HEALTH, "Not ready: the failing checks say why."),
+        },
+    )
     async def get_health() -> JSONResponse:
         """Readiness of the notifier and its edges, and the IB connection (no token needed;
         account ids masked)."""
@@ -53,18 +66,44 @@ def create_api(ctx: ApiContext, health: HealthFn) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(_bearer(ctx.settings.api_token))])
-    for router in (
+    api = APIRouter(
+        prefix="/api/v1",
+        dependencies=[Depends(_bearer(ctx.settings.api_token))],
+        responses=errors(*COMMON),
+    )
+    routers = (
         triggers_router,
         portfolio_router,
         plans_router,
+        orders_router,
         kill_switch_router,
         ledger_router,
-    ):
+    )
+    for router in routers:
         api.include_router(router(ctx))
     api.include_router(health_router(ctx, health))
     app.include_router(api)
+    _document(app)
     return app
+
+
+def _document(app: FastAPI) -> None:
+    """Drop FastAPI's 422 answers from the document: bad input answers 400 here."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _errors(app: FastAPI) -> None:
@@ -83,7 +122,7 @@ def _errors(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
-        return error_response(422, "invalid_request", problems)
+        return error_response(400, "invalid_request", problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _on_http(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from notifier.authn import TriggerAuthenticator
+from notifier.core.errors import Refusal
+from notifier.core.json_limits import load_json
+from notifier.core.signing import http_message
 from notifier.intake import TriggerIntake
 from notifier.plan_store import PlanStore
 from notifier.settings import NotifierSettings
@@ -55,16 +59,56 @@ class ApiContext:
         return timedelta(seconds=self.settings.trigger_ttl_s)
 
     def single_account(self, account: str | None) -> str:
-        """The account named, or the only one configured; else ask for it (400)."""
+        """The account named, or the default one (marked ``default: true``, or the only one
+        configured); else ask for it (400)."""
         if account:
             return account
-        if len(self.accounts) == 1:
-            return next(iter(self.accounts)).id
+        default = self.accounts.default
+        if default is not None:
+            return default.id
         raise ApiError(
             400,
             "account_required",
-            f"name the account with ?account=...; {len(self.accounts)} accounts are configured",
+            f"name the account with ?account=...; {len(self.accounts)} accounts are configured "
+            "and none is marked default: true in the accounts file",
         )
+
+    def single_default(self) -> str | None:
+        """The default account's id (marked ``default: true``, or the only one), if any."""
+        default = self.accounts.default
+        return default.id if default is not None else None
+
+    async def signed(self, request: Request, body: bytes) -> None:
+        """Refuse (401, 409 replayed) a request whose signature does not cover its method,
+        path, query and body, when a signing secret is set; count and alert the refusal."""
+        message = http_message(request.method, request.url.path, request.url.query, body)
+        try:
+            await self.auth.check(
+                request.headers.get("x-rebalancer-timestamp"),
+                request.headers.get("x-rebalancer-signature"),
+                message,
+            )
+        except Refusal as refusal:
+            await self.intake.refused("http", refusal)
+            raise
+
+    async def read_json(self, request: Request) -> tuple[bytes, Any]:
+        """Read and parse the body within the size and depth limits (413, 400)."""
+        body = await read_body(request, self.settings.api_max_body_bytes)
+        return body, load_json(body, self.settings.api_max_json_depth)
+
+
+def flag(value: str | None, name: str) -> bool | None:
+    """Read a true/false query flag strictly: ``yes``, ``1`` or ``on`` are refused (400)."""
+    if value is None:
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise ApiError(
+        400,
+        f"invalid_{name}",
+        f"{name} must be true or false, got {value!r}; only {name}=true trades",
+    )
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:

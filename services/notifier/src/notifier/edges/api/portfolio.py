@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from notifier.edges.api.context import ApiContext, ApiError
 from notifier.edges.api.ledger import with_ledger_pnl
+from notifier.edges.api.schemas import answer, errors, portfolio_schema
 from shared.kit.portfolio import PortfolioUnavailableError
 
 
@@ -16,7 +17,13 @@ def portfolio_router(ctx: ApiContext) -> APIRouter:
     """The portfolio's routes."""
     router = APIRouter(tags=["portfolio"])
 
-    @router.get("/positions")
+    @router.get(
+        "/positions",
+        responses={
+            200: answer(portfolio_schema(), "The account as the bridge sees it now."),
+            **errors(404, 503, 504),
+        },
+    )
     async def get_positions(
         account: Annotated[str | None, Query(description="Account id.")] = None,
     ) -> JSONResponse:
