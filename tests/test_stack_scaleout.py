@@ -48,7 +48,15 @@ def option(argv: list[str], name: str) -> str:
 
 def test_without_logins_shards_or_replicas_the_stack_is_the_one_login_stack(tmp_path: Path) -> None:
     names = list(specs(tmp_path, None))
-    assert names == ["ib-emulator", "gateway-bridge", "planner", "executor", "notifier"]
+    assert names == [
+        "ib-emulator",
+        "gateway-bridge",
+        "planner",
+        "executor",
+        "notifier",
+        "ledger",
+        "console",
+    ]
 
 
 def test_each_login_gets_an_emulator_with_its_accounts_and_a_bridge_of_its_own(
