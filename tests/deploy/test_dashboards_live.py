@@ -128,6 +128,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tool: Callable[[str], str]) -
         "REBALANCER_HOME": str(tmp / "home"),
         "NOTIFIER_API_TOKEN": TOKEN,
         "BRIDGE_READ_ONLY": "false",
+        # The ledger recomputes its PnL gauges every 15 s by default; the test scrapes sooner.
+        "LEDGER_METRICS_INTERVAL_S": "1",
     }
     processes = []
     try:
