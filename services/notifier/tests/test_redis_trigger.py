@@ -172,19 +172,21 @@ async def test_signed_redis_trigger_is_accepted_once_and_its_replay_refused(star
     assert len(await read_stream(client, catalogue.TRIGGERS)) == 1
 
 
+# The messages are built when the test runs, not at collection: a signature stamped
+# at collection goes stale (300 s) before a late test in a long run gets to it.
 @pytest.mark.parametrize(
-    ("message", "reason"),
+    ("make_message", "reason"),
     [
-        (json.dumps({"account_id": "DU111", "targets": TARGETS}).encode(), "unsigned"),
-        (signed({"account_id": "DU111"}, secret="wrong"), "bad_signature"),
-        (signed({"account_id": "DU111"}, at=int(time.time()) - 3600), "stale_signature"),
+        (lambda: json.dumps({"account_id": "DU111", "targets": TARGETS}).encode(), "unsigned"),
+        (lambda: signed({"account_id": "DU111"}, secret="wrong"), "bad_signature"),
+        (lambda: signed({"account_id": "DU111"}, at=int(time.time()) - 3600), "stale_signature"),
     ],
 )
 async def test_unsigned_badly_signed_or_stale_redis_triggers_are_refused_and_alerted(
-    start_notifier, client, message, reason
+    start_notifier, client, make_message, reason
 ):
     notifier = await start_notifier(trigger_secret=SECRET)
-    await client.publish("rebalance", message)
+    await client.publish("rebalance", make_message())
     await eventually(
         lambda: _async(
             metric(notifier, "rebalancer_trigger_refusals_total", source="redis", reason=reason)
