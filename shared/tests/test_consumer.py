@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -156,6 +157,49 @@ async def test_handler_that_fails_once_succeeds_on_redelivery_and_nothing_is_dea
         assert not await client.exists(DLQ)
     finally:
         await service.stop()
+
+
+async def test_concurrent_subscription_lets_later_entries_pass_a_slow_one_and_acks_each(
+    redis_url: str, client: aioredis.Redis
+) -> None:
+    # The first entry waits until a later entry of the same batch was handled: handled one
+    # by one in order this never finishes; with concurrency it does. A failing entry among
+    # them stays pending (and is retried) while the others are acked.
+    later_handled = asyncio.Event()
+    seen: list[str] = []
+    failed_once: list[str] = []
+    slow_deliveries: list[int] = []
+
+    async def handler(message: Message) -> None:
+        name = getattr(message, "requested_by", "")
+        if name == "slow":
+            slow_deliveries.append(1)
+            await asyncio.wait_for(later_handled.wait(), timeout=3)
+        if name == "flaky" and not failed_once:
+            failed_once.append(name)
+            raise ConnectionError("downstream blip")
+        seen.append(name)
+        if name == "later":
+            later_handled.set()
+
+    for name in ("slow", "flaky", "later"):
+        await client.xadd(STREAM, {"__data__": trigger(requested_by=name).model_dump_json()})
+    service = make_service(redis_url)
+    service.subscribe(catalogue.TRIGGERS, handler, concurrency=4)
+    await service.start()
+    try:
+        await eventually(lambda: _true(sorted(seen) == ["flaky", "later", "slow"]), within=10)
+        assert seen.index("later") < seen.index("slow")
+        assert len(slow_deliveries) == 1  # it did not have to time out and be retried
+        assert failed_once == ["flaky"]
+        await eventually(lambda: _pending_is(client, 0))
+    finally:
+        await service.stop()
+
+
+def test_concurrency_below_one_is_refused(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        make_service(redis_url).subscribe(catalogue.TRIGGERS, Recorder(), concurrency=0)
 
 
 async def test_messages_left_pending_by_a_dead_consumer_are_reclaimed_by_a_new_one(

@@ -243,7 +243,11 @@ def create_app(
     # One bridge per IB login: it reads its login's own streams (today's unsuffixed ones for
     # the default login), so a command can only reach the login the executor routed it to.
     service.subscribe(orders_stream(settings.login), bridge.desk.on_command)
-    service.subscribe(portfolio_stream(settings.login), bridge.portfolio.on_get_portfolio)
+    service.subscribe(
+        portfolio_stream(settings.login),
+        bridge.portfolio.on_get_portfolio,
+        concurrency=settings.portfolio_concurrency,
+    )
     service.add_health_check("ib", bridge.connection.health)
     service.on_startup(bridge.start)
     service.on_shutdown(bridge.stop)

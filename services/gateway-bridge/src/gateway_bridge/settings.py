@@ -108,6 +108,13 @@ class GatewayBridgeSettings(ServiceSettings):
     quote_timeout_s: float = Field(
         default=2.0, gt=0, description="GetPortfolio waits this long for missing quotes."
     )
+    portfolio_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="GetPortfolio requests answered at once: a request waiting for a slow "
+        "quote does not hold up the others (a fleet's planning asks for every account).",
+    )
     market_data_type: int = Field(
         default=1, ge=1, le=4, description="1 live, 2 frozen, 3 delayed, 4 delayed frozen."
     )

@@ -16,6 +16,7 @@ skipped (FastStream would create them at ``$``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -156,22 +157,41 @@ class StreamConsumer:
         self.streams: list[str] = []
 
     def subscribe(
-        self, spec: StreamSpec, handler: Handler, *, polling_interval_ms: int = 100
+        self,
+        spec: StreamSpec,
+        handler: Handler,
+        *,
+        polling_interval_ms: int = 100,
+        concurrency: int = 1,
     ) -> None:
         """Call ``handler(message)`` for every message of ``spec``'s stream, at least once.
 
         Entries are read in batches (one XREADGROUP, one XACK per batch) and handled one by
         one, in stream order. The handler must be idempotent: a message whose handler raised
         is delivered again after ``reclaim_idle_ms``, up to ``max_deliveries`` times.
+
+        ``concurrency`` > 1 handles up to that many entries of a batch at once, for streams
+        whose messages are independent of each other's order (RPC requests): one slow request
+        (a quote that takes its whole timeout) then no longer holds up every request behind it.
         """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.streams.append(spec.name)
+        slots = asyncio.Semaphore(concurrency)
+
+        async def handle(entry_id: str, fields: Mapping[bytes, bytes]) -> str | None:
+            async with slots:
+                ok = await self._handle_entry(spec, handler, entry_id, fields, deliveries=1)
+            return entry_id if ok else None
 
         async def on_batch(msg: BatchMessageArg) -> None:
             ids = [_decode_id(raw) for raw in msg.raw_message["message_ids"]]
-            done: list[str] = []
-            for entry_id, fields in zip(ids, _raw_entries(msg.raw_message), strict=True):
-                if await self._handle_entry(spec, handler, entry_id, fields, deliveries=1):
-                    done.append(entry_id)
+            entries = zip(ids, _raw_entries(msg.raw_message), strict=True)
+            if concurrency == 1:
+                done = [entry_id for entry_id, fields in entries if await handle(entry_id, fields)]
+            else:
+                handled = await asyncio.gather(*(handle(e, f) for e, f in entries))
+                done = [entry_id for entry_id in handled if entry_id is not None]
             if done:
                 await self._client.xack(spec.name, self._group, *done)
 

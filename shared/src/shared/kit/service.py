@@ -93,17 +93,25 @@ class Service:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(
-        self, spec: StreamSpec, handler: Handler | Dispatch, *, polling_interval_ms: int = 100
+        self,
+        spec: StreamSpec,
+        handler: Handler | Dispatch,
+        *,
+        polling_interval_ms: int = 100,
+        concurrency: int = 1,
     ) -> None:
         """Consume ``spec``'s stream in this service's group (see StreamConsumer.subscribe).
 
         ``handler`` is one callable for every message of the stream, or a dispatch table by
         message class; a message of a class the table does not name is skipped and counted
-        (``rebalancer_messages_ignored_total``).
+        (``rebalancer_messages_ignored_total``). ``concurrency`` > 1 is for streams whose
+        messages do not depend on each other's order (RPC requests).
         """
         if isinstance(handler, Mapping):
             handler = self._dispatcher(spec, handler)
-        self.consumer.subscribe(spec, handler, polling_interval_ms=polling_interval_ms)
+        self.consumer.subscribe(
+            spec, handler, polling_interval_ms=polling_interval_ms, concurrency=concurrency
+        )
 
     def _dispatcher(self, spec: StreamSpec, table: Dispatch) -> Handler:
         unknown = set(table) - set(spec.messages)
