@@ -66,6 +66,8 @@ def test_a_busy_bucket_says_how_long_until_the_next_token():
         ("3\x0012\x00", Priority.ORDER),  # placeOrder
         ("9\x008\x001\x00", Priority.REQUEST),  # reqContractDetails
         ("1\x0011\x002\x00", Priority.REQUEST),  # reqMktData
+        ("94\x007\x00DU111\x00\x00756733\x00", Priority.BACKGROUND),  # reqPnLSingle
+        ("92\x007\x00DU111\x00\x00", Priority.BACKGROUND),  # reqPnL
     ],
 )
 def test_each_api_message_has_its_priority(message, priority):
@@ -123,6 +125,39 @@ async def test_place_order_writes_its_one_message_inside_the_turn(emulator):
             lambda: any(o["order_ref"] == command.client_order_id for o in emulator.orders()),
             message="order at the emulator",
         )
+    finally:
+        ib.disconnect()
+
+
+async def test_pnl_subscriptions_wait_until_a_burst_of_orders_is_over(emulator):
+    # A fleet's burst creates a reqPnLSingle per new position; ahead of the orders they took a
+    # fifth of IB's 45 msg/s while orders waited. They go once the orders stop.
+    ib = paced_ib(10, 1)
+    client = ib.client
+    assert isinstance(client, PacedClient)
+    await ib.connectAsync("127.0.0.1", emulator.port, clientId=45, timeout=5)
+    try:
+        [details] = await ib.reqContractDetailsAsync(contract_for("SPY"))
+        background_at_each_order: list[int] = []
+
+        async def place(n: int) -> None:
+            async with client.order_turn():
+                command = submit(f"{plan}.{n}.0", quantity=1)
+                ib.placeOrder(details.contract, order_for(command, client.getReqId()))
+                background_at_each_order.append(client.written[Priority.BACKGROUND])
+
+        plan = new_plan()
+        orders = [asyncio.create_task(place(n)) for n in range(8)]
+        await asyncio.sleep(0)  # the orders ask for their turns first
+        ib.reqPnL(ACCOUNT)
+        ib.reqPnLSingle(ACCOUNT, "", details.contract.conId)
+        await asyncio.gather(*orders)
+        assert background_at_each_order == [0] * 8
+        await eventually(
+            lambda: client.written[Priority.BACKGROUND] == 2, message="PnL subscriptions sent"
+        )
+        assert client.queued() == 0
+        await eventually(lambda: bool(ib.pnl(ACCOUNT)), message="IB answered the reqPnL")
     finally:
         ib.disconnect()
 

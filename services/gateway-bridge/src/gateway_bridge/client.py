@@ -8,7 +8,8 @@ a disconnect empties that queue (``Client.reset``), losing orders already journa
 :class:`PacedClient` overrides ``sendMsg``, the one method every request goes through
 (``Client.send`` encodes the fields and calls it), and writes each message to the socket when
 the bridge's :class:`~gateway_bridge.pacing.TokenBucket` has a token, by priority: urgent
-(heartbeat, cancels), then requests, then orders. Orders never wait in memory: the order desk
+(heartbeat, cancels), then requests, then orders, then background subscriptions (PnL), which
+also wait until the orders' burst is over. Orders never wait in memory: the order desk
 awaits :meth:`PacedClient.order_turn` first, and ``placeOrder`` then writes at once, so the
 desk knows the bytes were handed to the socket before it journals the order as sent. The
 behaviour relied on is pinned by ``tests/test_pacing.py``.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from ib_async import IB
 from ib_async.client import Client
 
-from gateway_bridge.pacing import Priority, TokenBucket, priority_of
+from gateway_bridge.pacing import BACKGROUND_AFTER_ORDERS_S, Priority, TokenBucket, priority_of
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,13 @@ class PacedClient(Client):  # type: ignore[misc]
         self._queues: dict[Priority, deque[str]] = {
             Priority.URGENT: deque(),
             Priority.REQUEST: deque(),
+            Priority.BACKGROUND: deque(),
         }
         self._order_waiters: deque[asyncio.Future[None]] = deque()
         self._reserved = False
+        self._last_order_asked = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
+        self.written: Counter[Priority] = Counter()
         self.orders_written = 0
         self.messages_dropped = 0
         self.on_dropped: Callable[[int], None] = lambda _n: None
@@ -70,8 +74,9 @@ class PacedClient(Client):  # type: ignore[misc]
         if priority == Priority.ORDER and self._reserved:
             self._reserved = False  # the token was taken when the turn was granted
             self._write(msg, priority)
+            self._pump()  # the next order's turn, or the background once the orders stop
             return
-        queue = Priority.URGENT if priority == Priority.URGENT else Priority.REQUEST
+        queue = Priority.REQUEST if priority == Priority.ORDER else priority
         self._queues[queue].append(msg)
         self._pump()
 
@@ -86,6 +91,7 @@ class PacedClient(Client):  # type: ignore[misc]
         """
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
+        self._last_order_asked = loop.time()
         self._order_waiters.append(turn)
         self._pump()
         try:
@@ -132,10 +138,33 @@ class PacedClient(Client):  # type: ignore[misc]
             self._order_waiters.popleft()
             self._reserved = True
             turn.set_result(None)
+        self._pump_background(loop, now)
+
+    def _pump_background(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        queue = self._queues[Priority.BACKGROUND]
+        if not queue or self._order_waiters or self._reserved:
+            return  # an order waiting or being written wakes the pump again when done
+        quiet_at = self._last_order_asked + BACKGROUND_AFTER_ORDERS_S
+        if now < quiet_at:
+            self._wake_in(loop, quiet_at - now)
+            return
+        while queue:
+            if not self._bucket.take(now):
+                self._wake_at(loop, now)
+                return
+            self._write(queue.popleft(), Priority.BACKGROUND)
 
     def _wake_at(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
-        if self._timer is None:
-            self._timer = loop.call_later(self._bucket.wait_s(now), self._on_timer)
+        self._wake_in(loop, self._bucket.wait_s(now))
+
+    def _wake_in(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
+        """Pump again in ``delay_s``, or earlier if a pump is already due earlier."""
+        at = loop.time() + delay_s
+        if self._timer is not None:
+            if self._timer.when() <= at:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -148,6 +177,7 @@ class PacedClient(Client):  # type: ignore[misc]
             self.on_dropped(1)
             return
         self.conn.sendMsg(self._prefix(msg.encode()))
+        self.written[priority] += 1
         if priority == Priority.ORDER:
             self.orders_written += 1
         if log.isEnabledFor(logging.DEBUG):
