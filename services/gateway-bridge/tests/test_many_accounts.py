@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from ib_async import IB
 
+from gateway_bridge.client import FleetIB, paced_ib
 from ib_emulator import Emulator
 from ib_emulator.scenario import AccountSpec, PositionSpec, default_scenario
 from rebalancer_testkit.bridge_commands import eventually, get_portfolio
@@ -66,3 +68,22 @@ async def test_every_account_of_a_many_account_login_gets_a_portfolio_and_gauges
         ),
         message="daily PnL of every account",
     )
+
+
+async def test_the_bridges_account_values_index_answers_as_ib_async_does_across_a_reconnect(
+    emulator,
+):
+    # FleetIB.accountValues(account) reads an index instead of scanning every account's values;
+    # it must answer exactly what ib_async's own scan answers, after updates and a new connection.
+    ib = paced_ib(45, 3)
+    assert isinstance(ib, FleetIB)
+    for attempt in range(2):
+        await ib.connectAsync("127.0.0.1", emulator.port, clientId=50 + attempt, timeout=10)
+        try:
+            await asyncio.gather(*(ib.reqAccountUpdatesMultiAsync(a) for a in FLEET))
+            await eventually(lambda: all(ib.accountValues(a) for a in FLEET), message="values")
+            for account in [*FLEET, "DU0"]:
+                assert ib.accountValues(account) == IB.accountValues(ib, account), account
+            assert ib.accountValues() == IB.accountValues(ib)
+        finally:
+            ib.disconnect()
