@@ -143,8 +143,11 @@ async def plan_endings(stack: E2EStack, plan_ids: set[str], timeout_s: float) ->
     return ends
 
 
-def fleet_stack(root: Path, accounts: int, logins: int) -> E2EStack:
+def fleet_stack(
+    root: Path, accounts: int, logins: int, pacing_rate: float | None = None
+) -> E2EStack:
     """One login (E2EStack, as before), or ``logins`` logins with a shard each (ScaledStack)."""
+    bridge_env = {} if pacing_rate is None else {"BRIDGE_PACING_RATE_PER_S": str(pacing_rate)}
     ids = [f"DU{2000000 + n}" for n in range(accounts)]
     book = accounts_file(
         **{a: {"approval": "auto", "planning": PLANNING, "execution": EXECUTION} for a in ids}
@@ -152,7 +155,13 @@ def fleet_stack(root: Path, accounts: int, logins: int) -> E2EStack:
     # The services' production redelivery: planning 100 accounts takes longer than the
     # tests' 1 s, which re-ran the allocation while it was being handled.
     if logins == 1:
-        return E2EStack(root, book, scenario=scenario(accounts), reclaim_idle_ms=30_000)
+        return E2EStack(
+            root,
+            book,
+            scenario=scenario(accounts),
+            reclaim_idle_ms=30_000,
+            bridge_env=bridge_env,
+        )
     names = [f"login-{chr(ord('a') + n)}" for n in range(logins)]
     split = {name: ids[n::logins] for n, name in enumerate(names)}
     return ScaledStack(
@@ -161,14 +170,15 @@ def fleet_stack(root: Path, accounts: int, logins: int) -> E2EStack:
         logins=split,
         shards={f"shard-{name[6:]}": members for name, members in split.items()},
         planner_replicas=2,
-        # A bridge answers GetPortfolio one at a time: 250 accounts per login take longer than
-        # the planner's 5 s (and, at approval, the executor's 10 s) on a loaded host.
-        planner_env={"PLANNER_READ_BATCH_SIZE": "1", "PLANNER_PORTFOLIO_TIMEOUT_S": "60"},
+        # One allocation per login, each taken by one replica; the portfolio waits are the
+        # defaults (the bridge answers GetPortfolio concurrently, BRIDGE_PORTFOLIO_CONCURRENCY).
+        planner_env={"PLANNER_READ_BATCH_SIZE": "1"},
         scenario=scenario(accounts),
         reclaim_idle_ms=30_000,
         # 2,500+ orders wait per login in its stream (55 s at 45/s, more on a loaded host):
         # an order must stay valid longer than its wait (docs/gateway-bridge.md).
-        executor_env={"EXECUTOR_ORDER_VALID_S": "600", "EXECUTOR_PORTFOLIO_TIMEOUT_S": "60"},
+        executor_env={"EXECUTOR_ORDER_VALID_S": "600"},
+        bridge_env=bridge_env,
     )
 
 
@@ -189,12 +199,15 @@ async def request_fleet(stack: E2EStack, ids: list[str]) -> dict[str, str]:
 
 
 async def fleet(
-    accounts: int, disconnect_after: int | None = None, logins: int = 1
+    accounts: int,
+    disconnect_after: int | None = None,
+    logins: int = 1,
+    pacing_rate: float | None = None,
 ) -> dict[str, object]:
     """N accounts x 20 legs on one login or several; optionally drop IB mid-burst."""
     with tempfile.TemporaryDirectory() as tmp:
         ids = [f"DU{2000000 + n}" for n in range(accounts)]
-        stack = fleet_stack(Path(tmp), accounts, logins)
+        stack = fleet_stack(Path(tmp), accounts, logins, pacing_rate)
         stack.ready_timeout_s = 300  # a bridge subscribes 100+ accounts' values at start
         try:
             await stack.start()
@@ -352,11 +365,17 @@ def main() -> None:
     parser.add_argument(
         "--logins", type=int, default=1, help="IB logins (emulator + bridge + executor shard each)"
     )
+    parser.add_argument(
+        "--pacing-rate",
+        type=float,
+        default=None,
+        help="the bridges' BRIDGE_PACING_RATE_PER_S (default: the bridge's own, 45)",
+    )
     args = parser.parse_args()
     if args.what == "latency":
         asyncio.run(latency(args.runs))
     else:
-        asyncio.run(fleet(args.accounts, args.disconnect_after, args.logins))
+        asyncio.run(fleet(args.accounts, args.disconnect_after, args.logins, args.pacing_rate))
 
 
 if __name__ == "__main__":
