@@ -2,7 +2,7 @@
 restarted mid-plan. Invariants: every plan ends explicitly (completed or failed), IB holds at
 most one order per orderRef, and no fill is lost (the plan's legs add up to IB's fills).
 
-The seeded sweep runs ``E2E_KILL_SEEDS`` seeds (20 in CI); ``E2E_KILL_SEEDS=200`` for a soak.
+The seeded sweep runs ``E2E_KILL_SEEDS`` seeds (10 in CI); ``E2E_KILL_SEEDS=200`` for a soak.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from shared.contracts.plans import PlanCompleted, PlanExecutionStarted, PlanFail
 A1 = "DU1000001"
 PLANNING = {"drift_band_abs_pct": "0.5", "min_order_value": "50"}
 MODELS = ({"SPY": "0.6", "BND": "0.4"}, {"SPY": "0.3", "BND": "0.5", "GLD": "0.2"})
-SEEDS = int(os.environ.get("E2E_KILL_SEEDS", "20"))
+SEEDS = int(os.environ.get("E2E_KILL_SEEDS", "10"))
 
 
 @pytest.fixture
