@@ -162,6 +162,32 @@ async def test_pnl_subscriptions_wait_until_a_burst_of_orders_is_over(emulator):
         ib.disconnect()
 
 
+async def test_background_messages_keep_to_their_own_rate_after_a_burst(emulator):
+    # The PnL subscriptions a fleet's burst left queued (one per new position) went out at
+    # the full 45/s once the orders stopped, and a busy gateway counted 51 in a second.
+    ib = paced_ib(45, 2, background_rate=4)
+    client = ib.client
+    assert isinstance(client, PacedClient)
+    await ib.connectAsync("127.0.0.1", emulator.port, clientId=46, timeout=5)
+    try:
+        loop = asyncio.get_running_loop()
+        queued_at = loop.time()
+        for con_id in range(1, 7):
+            ib.reqPnLSingle(ACCOUNT, "", con_id)
+        seen = []
+        while client.written[Priority.BACKGROUND] < 6:
+            # The bucket's bound, whatever the machine's load: one at once, then 4 per second.
+            written = client.written[Priority.BACKGROUND]
+            seen.append(written)
+            assert written <= 1 + 4 * (loop.time() - queued_at) + 1e-6, (written, seen)
+            assert loop.time() - queued_at < 30, "the background messages never went out"
+            await asyncio.sleep(0.01)
+        assert seen[0] <= 1
+        assert client.queued() == 0
+    finally:
+        ib.disconnect()
+
+
 async def test_the_paced_client_still_reports_a_dropped_connection(emulator):
     ib = paced_ib(45, 3)
     dropped = asyncio.Event()

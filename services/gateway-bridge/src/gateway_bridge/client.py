@@ -35,9 +35,12 @@ log = logging.getLogger(__name__)
 class PacedClient(Client):  # type: ignore[misc]
     """An ib_async Client whose every message waits for a token of the bridge's bucket."""
 
-    def __init__(self, wrapper: Any, bucket: TokenBucket) -> None:
+    def __init__(
+        self, wrapper: Any, bucket: TokenBucket, background: TokenBucket | None = None
+    ) -> None:
         # Client.__init__ calls reset(), which uses these.
         self._bucket = bucket
+        self._background = background
         self._queues: dict[Priority, deque[str]] = {
             Priority.URGENT: deque(),
             Priority.REQUEST: deque(),
@@ -149,9 +152,17 @@ class PacedClient(Client):  # type: ignore[misc]
             self._wake_in(loop, quiet_at - now)
             return
         while queue:
+            # Background messages also keep to their own, lower rate: the backlog a burst of
+            # orders left (a PnL subscription per new position) must not then go out at the
+            # full 45/s, which kept a busy gateway at its limit for a minute (error 100).
+            if self._background is not None and (wait := self._background.wait_s(now)) > 0:
+                self._wake_in(loop, wait)
+                return
             if not self._bucket.take(now):
                 self._wake_at(loop, now)
                 return
+            if self._background is not None:
+                self._background.take(now)
             self._write(queue.popleft(), Priority.BACKGROUND)
 
     def _wake_at(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
@@ -226,10 +237,12 @@ class FleetIB(IB):  # type: ignore[misc]
         self._by_account.setdefault(value.account, {})[key] = value
 
 
-def paced_ib(rate: float, burst: int) -> IB:
-    """Return a :class:`FleetIB` whose client is a :class:`PacedClient` (``rate`` msg/s)."""
+def paced_ib(rate: float, burst: int, background_rate: float | None = None) -> IB:
+    """Return a :class:`FleetIB` whose client is a :class:`PacedClient` (``rate`` msg/s;
+    background messages at most ``background_rate`` msg/s of it, when given)."""
     ib = FleetIB()
-    client = PacedClient(ib.wrapper, TokenBucket(rate, burst))
+    background = TokenBucket(background_rate, 1) if background_rate else None
+    client = PacedClient(ib.wrapper, TokenBucket(rate, burst), background)
     # IB.__init__ wires one event of its client: apiEnd (the connection ended).
     ib.client = client
     client.apiEnd += ib.disconnectedEvent

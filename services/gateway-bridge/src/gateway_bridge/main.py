@@ -40,7 +40,11 @@ class Bridge:
         self.service = service
         self.settings = settings
         source = settings.source
-        self.ib = paced_ib(settings.pacing_rate_per_s, settings.pacing_burst)
+        self.ib = paced_ib(
+            settings.pacing_rate_per_s,
+            settings.pacing_burst,
+            background_rate=settings.subscriptions_per_s,
+        )
         # Failed requests raise instead of returning empty results silently.
         self.ib.RaiseRequestErrors = True
         self.metrics = BridgeMetrics(service.metrics.registry)

@@ -127,7 +127,7 @@ class GatewayBridgeSettings(ServiceSettings):
         gt=0,
         description="Market data subscriptions started per second (2 API messages each), so "
         "that subscribing 200 symbols after a reconnect leaves room for orders within IB's "
-        "50 messages/s.",
+        "50 messages/s; also the most PnL subscriptions (background messages) sent per second.",
     )
 
     accounts_file: Path | None = Field(
